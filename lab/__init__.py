@@ -1,0 +1,70 @@
+"""Protocol Lab: learn and debug network protocols on Twisted, interactively, in Jupyter.
+
+Everything a notebook needs is a top-level name of this package.  Names are
+resolved lazily, so ``import lab`` stays cheap and imports no reactor, no
+crochet and no widgets until a name that needs them is used.
+
+    import lab
+    lab.start()                      # the reactor, in a background thread
+    lab.plugins().names()            # protocol plugins found by twisted.plugin
+    echo = lab.listen("echo")        # a TCP echo server on 127.0.0.1
+    lab.trace(d)                     # every stage of a Deferred's chain
+"""
+
+from importlib import import_module
+
+from lab._version import __version__
+
+# Public name -> module that defines it.  One table, so the public surface
+# can be read in one place and each layer is imported only when used.
+_EXPORTS = {
+    # reactor bridge
+    "start": "lab.bridge",
+    "call": "lab.bridge",
+    "submit": "lab.bridge",
+    "wait": "lab.bridge",
+    "LabError": "lab.errors",
+    "LabTimeout": "lab.errors",
+    "WrongThread": "lab.errors",
+    "ReactorNotRunning": "lab.errors",
+    # Deferred tracing and stepping
+    "trace": "lab.deferreds",
+    "step": "lab.deferreds",
+    "Trace": "lab.deferreds",
+    "Stepper": "lab.deferreds",
+    # plugins
+    "plugins": "lab.plugin",
+    "ILabPlugin": "lab.interfaces",
+    "IProtocolPlugin": "lab.interfaces",
+    "protocol_plugin": "lab.interfaces",
+    "PluginError": "lab.errors",
+    "MissingDependency": "lab.errors",
+    "DependencyCycle": "lab.errors",
+    # listeners, clients, traffic, reactor view
+    "listen": "lab.model",
+    "listeners": "lab.model",
+    "connect": "lab.model",
+    "load_test": "lab.model",
+    "reactor_state": "lab.model",
+    "Listener": "lab.model",
+    "Client": "lab.model",
+    # the all-in-one view
+    "dashboard": "lab.widgets",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name):
+    """Import the module that defines a public name on first use."""
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'lab' has no attribute {name!r}") from None
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

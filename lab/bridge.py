@@ -1,0 +1,463 @@
+"""The one bridge between the kernel's thread and the Twisted reactor thread.
+
+Crochet runs the reactor in a background thread.  Everything the lab does in
+the reactor goes through :func:`call` (blocking) or :func:`submit`
+(non-blocking); ``await wait(...)`` lets a notebook cell wait without
+blocking the kernel's event loop; and everything the reactor produces for the
+kernel side (widget updates, captured traffic) goes through :func:`deliver`.
+
+Why not crochet's ``run_in_reactor``/``wait_for`` directly: their timeouts log
+a CRITICAL "Unhandled error in EventualResult", remote tracebacks arrive
+empty, and each round trip costs about twice a bare ``callFromThread``.  The
+handle here is a lock released by the reactor thread, nothing more.
+"""
+
+import _thread
+import asyncio
+import atexit
+import inspect
+import sys
+import threading
+import traceback
+
+from lab.errors import LabTimeout, ReactorNotRunning, WrongThread
+
+__all__ = [
+    "start",
+    "call",
+    "submit",
+    "wait",
+    "deliver",
+    "on_shutdown",
+    "in_reactor_thread",
+    "Handle",
+    "LabStatus",
+    "DEFAULT_TIMEOUT",
+]
+
+DEFAULT_TIMEOUT = 30.0
+
+_start_lock = threading.Lock()
+_status = None
+_reactor_ident = None
+_shutdown_hooks = []
+_deliver_lock = threading.RLock()
+delivery_errors = []  # bounded record of view callbacks that raised; see deliver()
+_MAX_DELIVERY_ERRORS = 50
+
+
+def _reactor():
+    from twisted.internet import reactor
+
+    return reactor
+
+
+def in_reactor_thread():
+    """True when the caller runs in the reactor thread."""
+    return _reactor_ident is not None and threading.get_ident() == _reactor_ident
+
+
+# --------------------------------------------------------------------------
+# start
+
+
+class LabStatus:
+    """What :func:`start` returns: the running reactor, shown as a small status."""
+
+    def __init__(self, reactor, thread):
+        self.reactor = reactor
+        self.thread = thread
+
+    @property
+    def running(self):
+        """True while the reactor thread is alive and the reactor runs."""
+        return bool(self.thread.is_alive() and self.reactor.running)
+
+    @property
+    def versions(self):
+        """The versions of the pieces the lab runs on."""
+        import crochet
+        import twisted
+
+        from lab._version import __version__
+
+        return {"lab": __version__, "twisted": twisted.__version__,
+                "crochet": crochet.__version__, "python": sys.version.split()[0]}
+
+    def _summary(self):
+        state = "running" if self.running else "NOT running"
+        versions = ", ".join(f"{k} {v}" for k, v in self.versions.items())
+        reactor = type(self.reactor).__name__
+        return f"reactor {state} ({reactor}) in thread {self.thread.name!r}; {versions}"
+
+    def __repr__(self):
+        return f"<Protocol Lab: {self._summary()}>"
+
+    def _repr_html_(self):
+        colour = "#1a7f37" if self.running else "#cf222e"
+        import html
+
+        return (
+            '<div class="lab-status" style="font-family:sans-serif">'
+            f'<b style="color:{colour}">&#9679;</b> Protocol Lab: '
+            f"{html.escape(self._summary())}</div>"
+        )
+
+
+def _check_asyncio_trap():
+    """Refuse to start on an asyncio reactor bound to the kernel's running loop.
+
+    If something installed Twisted's asyncio reactor on the loop the kernel is
+    already running, crochet's thread dies with "This event loop is already
+    running" while ``reactor.running`` stays True, and every call would time
+    out.  Say so now instead.
+    """
+    reactor = sys.modules.get("twisted.internet.reactor")
+    loop = getattr(reactor, "_asyncioEventloop", None)
+    if loop is None or _status is not None:
+        return
+    if loop.is_running() or loop is _running_loop():
+        raise ReactorNotRunning(
+            "Twisted's asyncio reactor was installed on the event loop this "
+            "kernel is already running, so it cannot run in the lab's reactor "
+            "thread. Restart the kernel and call lab.start() before anything "
+            "imports twisted.internet.reactor or installs asyncioreactor (or "
+            "install it on a new loop: asyncioreactor.install(asyncio.new_event_loop()))."
+        )
+
+
+def _running_loop():
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def start():
+    """Start the reactor in a background thread, once per process; return its status.
+
+    Calling it again (re-running a cell) is harmless and returns the same
+    :class:`LabStatus`.
+    """
+    global _status, _reactor_ident
+    with _start_lock:
+        if _status is not None:
+            return _status
+        _check_asyncio_trap()
+        import crochet
+
+        crochet.setup()
+        reactor = _reactor()
+        found = threading.Event()
+
+        def note_thread():
+            global _reactor_ident
+            _reactor_ident = threading.get_ident()
+            found.set()
+
+        reactor.callFromThread(note_thread)
+        if not found.wait(10):
+            raise ReactorNotRunning(
+                "The reactor thread did not answer within 10 s after crochet.setup(). "
+                "Another reactor may already be running in this process (e.g. "
+                "pytest-twisted or an earlier reactor.run()); restart the kernel."
+            )
+        thread = _thread_by_ident(_reactor_ident)
+        _status = LabStatus(reactor, thread)
+        # Registered after crochet's own atexit hook, so it runs first
+        # (atexit is LIFO): our listeners stop while the reactor still runs.
+        atexit.register(_run_shutdown_hooks)
+        return _status
+
+
+def _thread_by_ident(ident):
+    for thread in threading.enumerate():
+        if thread.ident == ident:
+            return thread
+    return threading.current_thread()
+
+
+def _ensure_started():
+    if _status is None:
+        start()
+    elif not _status.thread.is_alive():
+        raise ReactorNotRunning(
+            "The reactor thread has stopped (the interpreter may be shutting down); "
+            "a reactor cannot be restarted in the same process. Restart the kernel."
+        )
+
+
+# --------------------------------------------------------------------------
+# call / submit
+
+
+class Handle:
+    """Work running in the reactor thread: ``wait(timeout)``, ``cancel()``, ``done``.
+
+    The reactor thread fills in the outcome and releases a lock; the waiting
+    thread acquires it.  That is the whole round trip.
+    """
+
+    __slots__ = ("_fn", "_args", "_kwargs", "_lock", "_value", "_error",
+                 "_remote_traceback", "_deferred", "_callbacks", "_done")
+
+    def __init__(self, fn, args, kwargs):
+        self._fn, self._args, self._kwargs = fn, args, kwargs
+        self._lock = _thread.allocate_lock()
+        self._lock.acquire()
+        self._value = self._error = self._remote_traceback = self._deferred = None
+        self._callbacks = []
+        self._done = False
+
+    def __repr__(self):
+        name = getattr(self._fn, "__qualname__", repr(self._fn))
+        return f"<lab.Handle {name} {'done' if self._done else 'pending'}>"
+
+    @property
+    def done(self):
+        """True once the work has a result or an error."""
+        return self._done
+
+    # -- reactor side --------------------------------------------------------
+
+    def _run(self):
+        try:
+            result = self._fn(*self._args, **self._kwargs)
+        except BaseException as error:  # noqa: BLE001 - every error goes to the caller
+            self._fail(error, traceback.format_exc())
+            return
+        if inspect.iscoroutine(result):
+            from twisted.internet.defer import Deferred
+
+            result = Deferred.fromCoroutine(result)
+        if _is_deferred(result):
+            self._deferred = result
+            result.addCallbacks(self._succeed, self._fail_failure)
+        else:
+            self._succeed(result)
+
+    def _succeed(self, value):
+        self._value = value
+        self._finish()
+
+    def _fail_failure(self, failure):
+        text = failure.getTraceback()
+        self._fail(failure.value, text)
+
+    def _fail(self, error, text):
+        self._error, self._remote_traceback = error, text
+        self._finish()
+
+    def _finish(self):
+        self._done = True
+        self._lock.release()
+        for callback in self._callbacks:
+            callback(self)
+
+    # -- caller side ---------------------------------------------------------
+
+    def add_done_callback(self, callback):
+        """Call ``callback(handle)`` when done (in the reactor thread, or now)."""
+        if self._done:
+            callback(self)
+        else:
+            self._callbacks.append(callback)
+
+    def outcome(self):
+        """The result, or raise the error, of finished work."""
+        if self._error is not None:
+            raise _with_remote_note(self._error, self._remote_traceback)
+        return self._value
+
+    def wait(self, timeout=DEFAULT_TIMEOUT):
+        """Block until done and return the result or raise its error.
+
+        On timeout the work is cancelled and :class:`lab.LabTimeout` raised.
+        """
+        if not self._done and in_reactor_thread():
+            raise WrongThread(
+                "wait() was called in the reactor thread, where blocking would "
+                "deadlock. In reactor code, add a callback to the Deferred instead."
+            )
+        if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
+            self.cancel()
+            name = getattr(self._fn, "__qualname__", repr(self._fn))
+            raise LabTimeout(
+                f"{name} did not finish in the reactor within {timeout} s, so it was "
+                "cancelled. Pass a larger timeout=, or use lab.submit() and wait later."
+            )
+        self._lock.release()
+        return self.outcome()
+
+    def cancel(self):
+        """Cancel the work's Deferred (in the reactor thread); no-op once done."""
+        if not self._done and self._deferred is not None:
+            _reactor().callFromThread(self._cancel_in_reactor)
+
+    def _cancel_in_reactor(self):
+        if not self._done and self._deferred is not None:
+            self._deferred.cancel()
+
+
+def _is_deferred(value):
+    from twisted.internet.defer import Deferred
+
+    return isinstance(value, Deferred)
+
+
+def _with_remote_note(error, text):
+    """Attach the reactor-side traceback to ``error`` once, as a readable note."""
+    if text and not getattr(error, "_lab_noted", False):
+        error.add_note("--- raised in the reactor thread ---\n" + text.rstrip())
+        try:
+            error._lab_noted = True
+        except AttributeError:  # exceptions with __slots__
+            pass
+    return error
+
+
+def submit(fn, *args, **kwargs):
+    """Run ``fn(*args, **kwargs)`` in the reactor thread; return a :class:`Handle` at once.
+
+    If ``fn`` returns a Deferred or a coroutine, the handle finishes when it does.
+    """
+    if not callable(fn):
+        raise TypeError(f"lab.submit() needs a callable, not {type(fn).__name__} {fn!r}")
+    _ensure_started()
+    handle = Handle(fn, args, kwargs)
+    if in_reactor_thread():
+        handle._run()
+    else:
+        _reactor().callFromThread(handle._run)
+    return handle
+
+
+def call(fn, *args, timeout=DEFAULT_TIMEOUT, **kwargs):
+    """Run ``fn`` in the reactor thread and return its result (waiting for Deferreds).
+
+    Errors raised there are re-raised here with their type, message and the
+    reactor-side traceback.  Raises :class:`lab.LabTimeout` after ``timeout``
+    seconds (cancelling the work), and :class:`lab.WrongThread` if called from
+    the reactor thread itself.
+    """
+    if in_reactor_thread():
+        raise WrongThread(
+            "lab.call() was called from the reactor thread, where waiting would "
+            "deadlock. In reactor code call the function directly, or use lab.submit()."
+        )
+    return submit(fn, *args, **kwargs).wait(timeout)
+
+
+# --------------------------------------------------------------------------
+# await
+
+
+class _Awaitable:
+    """``await``-able on the caller's asyncio loop, finished from the reactor thread."""
+
+    def __init__(self, target, timeout):
+        self._target, self._timeout = target, timeout
+
+    def __await__(self):
+        return self._wait().__await__()
+
+    async def _wait(self):
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+
+        def finish(handle):
+            loop.call_soon_threadsafe(_settle, future, handle)
+
+        handle = self._target
+        if not isinstance(handle, Handle):
+            handle = submit(lambda d=handle: d)
+        handle.add_done_callback(finish)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), self._timeout)
+        except asyncio.TimeoutError:
+            handle.cancel()
+            raise LabTimeout(
+                f"waited {self._timeout} s without a result, so the work was cancelled; "
+                "pass a larger timeout= to lab.wait()."
+            ) from None
+        return handle.outcome()
+
+
+def _settle(future, handle):
+    if not future.done():
+        future.set_result(None)
+
+
+def wait(target, timeout=DEFAULT_TIMEOUT):
+    """``await lab.wait(d)``: wait for a Deferred or :class:`Handle` without blocking.
+
+    Works with IPython's autoawait in a notebook cell: the kernel's loop keeps
+    serving widgets while the cell waits.
+    """
+    if not (isinstance(target, Handle) or _is_deferred(target)):
+        raise TypeError(
+            f"lab.wait() takes a Deferred or a lab.Handle, not {type(target).__name__}; "
+            "for a function, use lab.submit(fn) and wait for its handle."
+        )
+    return _Awaitable(target, timeout)
+
+
+# --------------------------------------------------------------------------
+# reactor -> kernel
+
+
+def deliver(fn, *args, **kwargs):
+    """Hand one event from the reactor thread to the kernel side: ``fn(*args)``.
+
+    Every model-to-view notification goes through here.  Under ipykernel 7 a
+    background thread's ``print`` lands in whichever cell runs *now*, but
+    widget trait assignment (and ``Output.append_stdout``) is sent over the
+    comm, which is thread-safe and lands in the right widget; so views update
+    by traits, called here directly and serialised by one lock.  A view that
+    raises must not kill the reactor: the error is kept in
+    ``delivery_errors`` (bounded) and written to the real stderr.
+    """
+    with _deliver_lock:
+        try:
+            return fn(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - a broken view must not stop the reactor
+            text = traceback.format_exc()
+            if len(delivery_errors) >= _MAX_DELIVERY_ERRORS:
+                delivery_errors.pop(0)
+            delivery_errors.append(text)
+            sys.__stderr__.write("lab: a view update failed:\n" + text)
+            return None
+
+
+# --------------------------------------------------------------------------
+# shutdown
+
+
+def on_shutdown(fn):
+    """Run ``fn()`` in the reactor thread when the interpreter (kernel) exits.
+
+    Listeners register their ``stop`` here so that ports are freed on kernel
+    shutdown.  ``fn`` may return a Deferred; each hook gets a few seconds.
+    Returns ``fn`` so that it can be used as a decorator.
+    """
+    _shutdown_hooks.append(fn)
+    return fn
+
+
+def remove_shutdown_hook(fn):
+    """Forget a hook registered with :func:`on_shutdown` (no error if absent)."""
+    try:
+        _shutdown_hooks.remove(fn)
+    except ValueError:
+        pass
+
+
+def _run_shutdown_hooks():
+    if _status is None or not _status.running:
+        return
+    while _shutdown_hooks:
+        hook = _shutdown_hooks.pop()
+        try:
+            call(hook, timeout=5)
+        except Exception as error:  # noqa: BLE001 - keep stopping the others
+            sys.__stderr__.write(f"lab: shutdown hook {hook!r} failed: {error}\n")

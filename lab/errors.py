@@ -1,0 +1,50 @@
+"""The lab's exception types: one hierarchy, so ``except lab.LabError`` catches them all.
+
+Each message says what was wrong and what to do about it.
+"""
+
+__all__ = [
+    "LabError",
+    "LabTimeout",
+    "WrongThread",
+    "ReactorNotRunning",
+    "PluginError",
+    "MissingDependency",
+    "DependencyCycle",
+]
+
+
+class LabError(Exception):
+    """Base class of every error the lab raises on purpose."""
+
+
+class LabTimeout(LabError, TimeoutError):
+    """Work handed to the reactor did not finish in time; it was cancelled."""
+
+
+class WrongThread(LabError, RuntimeError):
+    """A blocking call was made from a thread where it would deadlock."""
+
+
+class ReactorNotRunning(LabError, RuntimeError):
+    """The reactor thread is not running (not started, dead, or shut down)."""
+
+
+class PluginError(LabError):
+    """A plugin could not be found, loaded or used."""
+
+
+class MissingDependency(PluginError):
+    """A plugin requires another plugin that does not exist."""
+
+    def __init__(self, message, chain=()):
+        super().__init__(message)
+        self.chain = tuple(chain)
+
+
+class DependencyCycle(PluginError):
+    """Plugins require each other in a cycle, so none of them can load first."""
+
+    def __init__(self, message, chain=()):
+        super().__init__(message)
+        self.chain = tuple(chain)

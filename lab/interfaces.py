@@ -1,0 +1,136 @@
+"""The interfaces a lab plugin provides, and a one-statement way to declare one.
+
+A lab plugin is a Twisted plugin: a module-level object in a plugin package
+(``lab/plugins/`` or a folder the user names) that provides
+``twisted.plugin.IPlugin`` and :class:`ILabPlugin`.  Protocol plugins also
+provide :class:`IProtocolPlugin`.
+
+The plugin object is cheap metadata, like ``twistd``'s ``ServiceMaker``: the
+module that implements the protocol is imported only by :meth:`load`, so
+discovering plugins never imports their implementations.
+
+    from lab import protocol_plugin
+    echo = protocol_plugin(
+        "echo", "Writes every byte back to its sender.",
+        factory="lab.adapters.echo:EchoFactory",
+        datagram="lab.adapters.echo:EchoDatagram",
+    )
+"""
+
+from importlib import import_module
+
+from twisted.plugin import IPlugin
+from zope.interface import Attribute, Interface, implementer
+
+__all__ = ["ILabPlugin", "IProtocolPlugin", "ProtocolPlugin", "protocol_plugin"]
+
+TRANSPORTS = ("tcp", "udp")
+
+
+class ILabPlugin(Interface):
+    """Any lab plugin: a name, what it is for, and what it needs."""
+
+    name = Attribute("Unique plugin name, e.g. 'echo'.")
+    description = Attribute("One line saying what the plugin provides.")
+    requires = Attribute("Names of the plugins that must load before this one.")
+
+    def load():
+        """Import the implementation; raise if it cannot be used."""
+
+
+class IProtocolPlugin(Interface):
+    """A plugin that provides a server protocol for TCP and/or UDP."""
+
+    transports = Attribute("Transports supported: a tuple of 'tcp' and/or 'udp'.")
+    default_endpoint = Attribute("Twisted server endpoint string used when none is given.")
+    options = Attribute("Mapping of option name to a one-line description.")
+
+    def build_factory(**options):
+        """Return an IProtocolFactory for a stream (TCP) listener."""
+
+    def build_datagram(**options):
+        """Return a DatagramProtocol for a UDP listener."""
+
+    def build_decoder():
+        """Return a conversation decoder (``feed(direction, data) -> [str]``) or None."""
+
+
+def _resolve(dotted):
+    """Import ``'package.module:attribute'`` and return the attribute."""
+    module_name, _, attribute = dotted.partition(":")
+    if not attribute:
+        raise ValueError(
+            f"{dotted!r} is not a 'module:attribute' path; write it as e.g. "
+            "'lab.adapters.echo:EchoFactory'."
+        )
+    target = import_module(module_name)
+    for part in attribute.split("."):
+        target = getattr(target, part)
+    return target
+
+
+@implementer(IPlugin, ILabPlugin, IProtocolPlugin)
+class ProtocolPlugin:
+    """A protocol plugin declared by dotted paths, imported only on :meth:`load`."""
+
+    def __init__(self, name, description, *, factory=None, datagram=None,
+                 decoder=None, requires=(), default_endpoint=None, options=None):
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"plugin name must be a non-empty string, not {name!r}")
+        if factory is None and datagram is None:
+            raise ValueError(
+                f"plugin {name!r} declares neither factory= (TCP) nor datagram= (UDP); "
+                "give at least one 'module:attribute' path."
+            )
+        self.name = name
+        self.description = description
+        self.requires = tuple(requires)
+        self.transports = tuple(t for t, p in zip(TRANSPORTS, (factory, datagram)) if p)
+        self.default_endpoint = default_endpoint or f"{self.transports[0]}:0"
+        self.options = dict(options or {})
+        self._paths = {"factory": factory, "datagram": datagram, "decoder": decoder}
+        self._loaded = {}
+
+    def __repr__(self):
+        return f"<ProtocolPlugin {self.name!r} {'/'.join(self.transports)}>"
+
+    @property
+    def module(self):
+        """The module that implements this plugin (imported only on load)."""
+        path = self._paths["factory"] or self._paths["datagram"]
+        return path.partition(":")[0]
+
+    def load(self):
+        """Import every implementation this plugin names; raise if one is missing."""
+        for role, path in self._paths.items():
+            if path and role not in self._loaded:
+                self._loaded[role] = _resolve(path)
+
+    def _implementation(self, role, transport):
+        if not self._paths[role]:
+            raise ValueError(
+                f"plugin {self.name!r} does not support {transport}; "
+                f"it supports {', '.join(self.transports)}."
+            )
+        self.load()
+        return self._loaded[role]
+
+    def build_factory(self, **options):
+        """Build the stream server factory with ``options``."""
+        return self._implementation("factory", "tcp")(**options)
+
+    def build_datagram(self, **options):
+        """Build the UDP protocol with ``options``."""
+        return self._implementation("datagram", "udp")(**options)
+
+    def build_decoder(self):
+        """Build a fresh conversation decoder, or return None if none is declared."""
+        if not self._paths["decoder"]:
+            return None
+        self.load()
+        return self._loaded["decoder"]()
+
+
+def protocol_plugin(name, description, **declaration):
+    """Declare a protocol plugin in one statement; see :class:`ProtocolPlugin`."""
+    return ProtocolPlugin(name, description, **declaration)

@@ -1,0 +1,30 @@
+"""Shared fixtures: the one real reactor per process, and artifact folders.
+
+The Twisted reactor cannot be restarted, so every test that needs a real
+reactor shares the one ``lab.start()`` runs in crochet's thread.
+"""
+
+import os
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ARTIFACTS = pathlib.Path(os.environ.get("LAB_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+
+
+@pytest.fixture(scope="session")
+def lab_reactor():
+    """The lab's running reactor (started once per test process)."""
+    import lab
+
+    status = lab.start()
+    assert status.running
+    return status.reactor
+
+
+@pytest.fixture(scope="session")
+def artifacts():
+    """A folder for files a person may want to look at after the run (screenshots, pcaps)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

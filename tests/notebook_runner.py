@@ -1,0 +1,71 @@
+"""Execute a notebook in a real Jupyter kernel and read what its cells showed.
+
+Used by the kernel tier: each notebook's test runs it once (module-scoped
+fixture) and asserts on the outputs a reader would see.
+"""
+
+import pathlib
+
+import nbformat
+from nbclient import NotebookClient
+
+NOTEBOOKS = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def execute_notebook(name, timeout=120):
+    """Run ``notebooks/<name>`` top to bottom in a fresh python3 kernel; return the notebook."""
+    path = NOTEBOOKS / name
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+        store_widget_state=True,
+    )
+    client.execute()
+    return notebook
+
+
+def cell_text(cell):
+    """Everything a code cell printed or displayed, as one string (text/plain, html, errors)."""
+    parts = []
+    for output in cell.get("outputs", []):
+        if output.output_type == "stream":
+            parts.append(output.text)
+        elif output.output_type == "error":
+            parts.append(f"{output.ename}: {output.evalue}")
+        else:
+            data = output.get("data", {})
+            parts.append(data.get("text/plain", ""))
+            parts.append(data.get("text/html", ""))
+    return "\n".join(parts)
+
+
+def all_text(notebook):
+    """The text of every code cell's outputs, joined."""
+    return "\n".join(cell_text(c) for c in notebook.cells if c.cell_type == "code")
+
+
+def find_cell(notebook, marker):
+    """The first code cell whose source contains ``marker`` (fails loudly if none)."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and marker in cell.source:
+            return cell
+    raise AssertionError(f"no code cell contains {marker!r}")
+
+
+def errors(notebook):
+    """Error outputs of every cell, as 'ename: evalue' strings."""
+    return [
+        f"{o.ename}: {o.evalue}"
+        for c in notebook.cells if c.cell_type == "code"
+        for o in c.get("outputs", []) if o.output_type == "error"
+    ]
+
+
+def widget_states(notebook):
+    """The saved ipywidgets state: model id -> state dict."""
+    state = notebook.metadata.get("widgets", {}).get(
+        "application/vnd.jupyter.widget-state+json", {})
+    return {k: v.get("state", {}) for k, v in state.get("state", {}).items()}
