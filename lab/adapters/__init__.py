@@ -1,0 +1,1 @@
+"""Thin Twisted adapters (Protocol, Factory, wiretap) around the pure protocol cores."""

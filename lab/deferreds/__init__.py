@@ -1,0 +1,1 @@
+"""Placeholder package docstring; filled in by its owner."""
