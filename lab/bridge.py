@@ -14,7 +14,6 @@ handle here is a lock released by the reactor thread, nothing more.
 
 import _thread
 import asyncio
-import atexit
 import inspect
 import sys
 import threading
@@ -164,9 +163,12 @@ def start():
             )
         thread = _thread_by_ident(_reactor_ident)
         _status = LabStatus(reactor, thread)
-        # Registered after crochet's own atexit hook, so it runs first
-        # (atexit is LIFO): our listeners stop while the reactor still runs.
-        atexit.register(_run_shutdown_hooks)
+        # Python's atexit runs only after every thread has ended, too late for
+        # the reactor; crochet's watchdog runs its registry (in reverse order)
+        # as soon as the main thread exits, before it stops the reactor.
+        from crochet._shutdown import register as crochet_at_main_thread_exit
+
+        crochet_at_main_thread_exit(_run_shutdown_hooks)
         return _status
 
 
