@@ -8,6 +8,7 @@ from importlib import import_module
 
 _EXPORTS = {
     "dashboard": "lab.widgets.dashboard",
+    "StatusPanel": "lab.widgets.status",
 }
 
 __all__ = list(_EXPORTS)
