@@ -1,0 +1,155 @@
+"""Wiretaps: wrappers that record every connection of a server as events.
+
+A stream server's factory is wrapped in :class:`WiretapFactory`; each
+connection's protocol is wrapped in :class:`WiretapProtocol`, a Twisted
+``ProtocolWrapper`` that stands between the real transport and the real
+protocol, so it sees the connection open, every byte in, every byte the
+protocol writes out, and the close with its reason.  UDP servers are wrapped
+in :class:`WiretapDatagram`, which treats each peer address as a connection.
+
+The wiretap records nothing itself: it calls a *recorder* (the model's
+``Capture``), which needs three methods, all called in the reactor thread::
+
+    opened(transport, peer, local, tap) -> connection id
+    record(kind, connection, data)
+    closed(connection, reason)
+"""
+
+from collections import OrderedDict
+
+from twisted.internet.protocol import DatagramProtocol
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+
+__all__ = [
+    "CONNECT", "IN", "OUT", "CLOSE",
+    "WiretapProtocol", "WiretapFactory", "WiretapDatagram", "address_of", "reason_text",
+]
+
+CONNECT, IN, OUT, CLOSE = "connect", "in", "out", "close"
+
+# Why a bound: a UDP server sees a "connection" per peer address, and a
+# stream of spoofed or random peers must not grow the table without limit.
+MAX_DATAGRAM_PEERS = 4096
+
+
+def address_of(address):
+    """``(host, port)`` of a Twisted address (``("unix", path)`` for UNIX sockets)."""
+    host = getattr(address, "host", None)
+    if host is not None:
+        return (host, getattr(address, "port", 0))
+    return ("unix", str(getattr(address, "name", "") or ""))
+
+
+def reason_text(reason):
+    """A one-line description of why a connection closed."""
+    value = getattr(reason, "value", reason)
+    text = str(value).strip() or type(value).__name__
+    return text.splitlines()[0]
+
+
+class WiretapProtocol(ProtocolWrapper):
+    """Records connect, every read and write, and close of one stream connection."""
+
+    tap_id = None
+
+    def makeConnection(self, transport):
+        """Record the connection before the wrapped protocol can write anything."""
+        recorder = self.factory.recorder
+        self.tap_id = recorder.opened(
+            "tcp", address_of(transport.getPeer()), address_of(transport.getHost()), self)
+        ProtocolWrapper.makeConnection(self, transport)
+
+    def dataReceived(self, data):
+        """Record bytes in, then hand them to the wrapped protocol."""
+        self.factory.recorder.record(IN, self.tap_id, data)
+        self.wrappedProtocol.dataReceived(data)
+
+    def write(self, data):
+        """Record bytes out, then write them to the real transport."""
+        self.factory.recorder.record(OUT, self.tap_id, data)
+        self.transport.write(data)
+
+    def writeSequence(self, data):
+        """Record the joined bytes out as one event."""
+        self.write(b"".join(data))
+
+    def connectionLost(self, reason):
+        """Record the close and its reason, then tell the wrapped protocol."""
+        self.factory.recorder.closed(self.tap_id, reason_text(reason))
+        ProtocolWrapper.connectionLost(self, reason)
+
+    def abort(self):
+        """Drop the connection now (used when its listener stops)."""
+        abort = getattr(self.transport, "abortConnection", None)
+        (abort or self.transport.loseConnection)()
+
+
+class WiretapFactory(WrappingFactory):
+    """Wraps a server factory so that every connection it builds is recorded."""
+
+    protocol = WiretapProtocol
+    noisy = False
+
+    def __init__(self, wrapped_factory, recorder):
+        WrappingFactory.__init__(self, wrapped_factory)
+        self.recorder = recorder
+
+
+class _TapTransport:
+    """What the wrapped datagram protocol sees as its transport: writes are recorded."""
+
+    def __init__(self, transport, tap):
+        self._transport, self._tap = transport, tap
+
+    def write(self, data, addr=None):
+        """Record a datagram out to ``addr`` (or the connected peer), then send it."""
+        peer = addr if addr is not None else self._transport.getPeer()
+        self._tap.record_out(data, address_of(peer) if not isinstance(peer, tuple) else peer)
+        return self._transport.write(data, addr)
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
+
+
+class WiretapDatagram(DatagramProtocol):
+    """Wraps a UDP protocol; each peer address counts as one connection."""
+
+    noisy = False
+
+    def __init__(self, wrapped, recorder):
+        self.wrapped, self.recorder = wrapped, recorder
+        self._peers = OrderedDict()  # (host, port) -> connection id, oldest first
+
+    def makeConnection(self, transport):
+        """Give the wrapped protocol a transport whose writes are recorded."""
+        DatagramProtocol.makeConnection(self, transport)
+        self.wrapped.makeConnection(_TapTransport(transport, self))
+
+    def _peer(self, addr):
+        addr = (addr[0], addr[1])
+        cid = self._peers.get(addr)
+        if cid is None:
+            if len(self._peers) >= MAX_DATAGRAM_PEERS:
+                _, oldest = self._peers.popitem(last=False)
+                self.recorder.closed(oldest, "forgotten: too many UDP peers")
+            local = address_of(self.transport.getHost())
+            cid = self.recorder.opened("udp", addr, local, None)
+            self._peers[addr] = cid
+        return cid
+
+    def datagramReceived(self, data, addr):
+        """Record a datagram in, then hand it to the wrapped protocol."""
+        self.recorder.record(IN, self._peer(addr), data)
+        self.wrapped.datagramReceived(data, addr)
+
+    def record_out(self, data, addr):
+        """Record a datagram the wrapped protocol sent to ``addr``."""
+        self.recorder.record(OUT, self._peer(addr), data)
+
+    def doStop(self):
+        """Close every peer's record, then stop the wrapped protocol."""
+        for cid in self._peers.values():
+            self.recorder.closed(cid, "listener stopped")
+        self._peers.clear()
+        self.wrapped.doStop()
+        DatagramProtocol.doStop(self)

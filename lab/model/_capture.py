@@ -1,0 +1,257 @@
+"""Captured traffic: a bounded ring buffer of events and a table of connections.
+
+The wiretap (``lab.adapters.wiretap``) writes here from the reactor thread;
+views and notebooks read from the kernel thread.  One lock makes the two
+safe; it is held only for an append or a copy, never while rendering.
+"""
+
+import threading
+import time
+from collections import OrderedDict, deque
+from itertools import islice
+from typing import NamedTuple
+
+__all__ = ["Event", "Connection", "Capture", "DEFAULT_MAX_EVENTS", "DEFAULT_MAX_BYTES"]
+
+DEFAULT_MAX_EVENTS = 200_000
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+# Closed connections stay listed (for the conversation view) up to this many.
+MAX_CLOSED_CONNECTIONS = 10_000
+
+
+class Event(NamedTuple):
+    """One thing that happened on a captured connection.
+
+    ``kind`` is ``"connect"``, ``"in"`` (bytes the server received), ``"out"``
+    (bytes the server sent) or ``"close"``; ``connection`` is the connection's
+    id; ``time`` is a Unix timestamp; ``data`` the bytes (empty for connect and
+    close); ``reason`` why a connection closed; ``offset`` where ``data``
+    starts in its direction's byte stream; ``seq`` counts events from 1.
+    """
+
+    seq: int
+    kind: str
+    connection: int
+    time: float
+    data: bytes
+    reason: str = ""
+    offset: int = 0
+
+
+class Connection:
+    """One captured connection: who, when, how many bytes each way, open or closed."""
+
+    __slots__ = ("id", "transport", "peer", "local", "opened", "closed", "reason",
+                 "bytes_in", "bytes_out", "_tap")
+
+    def __init__(self, cid, transport, peer, local, tap):
+        self.id, self.transport, self.peer, self.local = cid, transport, peer, local
+        self.opened, self.closed, self.reason = time.time(), None, None
+        self.bytes_in = self.bytes_out = 0
+        self._tap = tap
+
+    @property
+    def is_open(self):
+        """True until the connection closes."""
+        return self.closed is None
+
+    def copy(self):
+        """A snapshot that later traffic does not change."""
+        twin = Connection(self.id, self.transport, self.peer, self.local, None)
+        for name in ("opened", "closed", "reason", "bytes_in", "bytes_out"):
+            setattr(twin, name, getattr(self, name))
+        return twin
+
+    def __repr__(self):
+        state = "open" if self.is_open else f"closed ({self.reason})"
+        return (f"<Connection #{self.id} {self.transport} {_where(self.peer)} "
+                f"in={self.bytes_in} out={self.bytes_out} {state}>")
+
+
+def _where(address):
+    host, port = address
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+class Capture:
+    """The traffic of one listener: events in a ring buffer, and its connections.
+
+    The buffer keeps at most ``max_events`` events and ``max_bytes`` bytes of
+    data; older events are dropped first and counted in :attr:`dropped`.
+    With ``enabled`` False, only the connection table and byte counts are
+    kept (cheaper, and nothing to look at afterwards).
+    """
+
+    def __init__(self, max_events=DEFAULT_MAX_EVENTS, max_bytes=DEFAULT_MAX_BYTES,
+                 enabled=True):
+        if max_events < 1 or max_bytes < 1:
+            raise ValueError("max_events and max_bytes must be at least 1")
+        self.max_events, self.max_bytes, self.enabled = max_events, max_bytes, enabled
+        self.dropped = 0
+        self.bytes_in = self.bytes_out = 0  # every byte seen, kept or not
+        self._events = deque()
+        self._bytes = 0
+        self._seq = 0
+        self._lock = threading.Lock()
+        self._connections = OrderedDict()
+        self._open = {}
+        self._next_id = 1
+
+    # -- recorder side (reactor thread) ---------------------------------------
+
+    def opened(self, transport, peer, local, tap):
+        """Note a new connection; return its id."""
+        with self._lock:
+            cid = self._next_id
+            self._next_id += 1
+            conn = Connection(cid, transport, peer, local, tap)
+            self._connections[cid] = conn
+            self._open[cid] = conn
+            self._forget_old_closed()
+        self._append("connect", cid, b"", "", 0)
+        return cid
+
+    def record(self, kind, cid, data):
+        """Note bytes in (``"in"``) or out (``"out"``) on a connection."""
+        conn = self._open.get(cid)
+        if conn is None:
+            return
+        if kind == "in":
+            offset = conn.bytes_in
+            conn.bytes_in += len(data)
+            self.bytes_in += len(data)
+        else:
+            offset = conn.bytes_out
+            conn.bytes_out += len(data)
+            self.bytes_out += len(data)
+        if self.enabled:
+            self._append(kind, cid, bytes(data[:self.max_bytes]), "", offset)
+
+    def closed(self, cid, reason):
+        """Note that a connection closed, and why."""
+        with self._lock:
+            conn = self._open.pop(cid, None)
+        if conn is None:
+            return
+        conn.closed, conn.reason, conn._tap = time.time(), reason, None
+        self._append("close", cid, b"", reason, 0)
+
+    def _append(self, kind, cid, data, reason, offset):
+        if not self.enabled:
+            return
+        with self._lock:
+            self._seq += 1
+            self._events.append(Event(self._seq, kind, cid, time.time(), data, reason, offset))
+            self._bytes += len(data)
+            while len(self._events) > self.max_events or self._bytes > self.max_bytes:
+                self._bytes -= len(self._events.popleft().data)
+                self.dropped += 1
+
+    def _forget_old_closed(self):
+        excess = len(self._connections) - len(self._open) - MAX_CLOSED_CONNECTIONS
+        if excess <= 0:
+            return
+        for cid in [c for c in self._connections if c not in self._open][:excess]:
+            del self._connections[cid]
+
+    # -- reader side (any thread) ---------------------------------------------
+
+    @property
+    def seq(self):
+        """The number of events recorded so far (kept or dropped)."""
+        return self._seq
+
+    def __len__(self):
+        return len(self._events)
+
+    @property
+    def size(self):
+        """Bytes of data held in the buffer now."""
+        return self._bytes
+
+    def events(self, connection=None, since=0, kinds=None):
+        """A list of the kept events, optionally of one connection, after ``since`` (a seq)."""
+        with self._lock:
+            first = self._seq - len(self._events) + 1
+            skip = max(0, since + 1 - first)
+            chosen = list(islice(self._events, skip, None))
+        if connection is not None:
+            chosen = [e for e in chosen if e.connection == connection]
+        if kinds is not None:
+            chosen = [e for e in chosen if e.kind in kinds]
+        return chosen
+
+    def tail(self, count, connection=None):
+        """The last ``count`` events (of one connection if given), oldest first."""
+        with self._lock:
+            if connection is None:
+                return list(islice(reversed(self._events), count))[::-1]
+            found = []
+            for event in reversed(self._events):
+                if event.connection == connection:
+                    found.append(event)
+                    if len(found) >= count:
+                        break
+        return found[::-1]
+
+    def connections(self, open_only=False):
+        """Snapshots of the known connections (open and recently closed), oldest first."""
+        with self._lock:
+            table = self._open if open_only else self._connections
+            return [c.copy() for c in list(table.values())]
+
+    def connection(self, cid):
+        """A snapshot of one connection; ``KeyError`` with a hint if unknown."""
+        with self._lock:
+            conn = self._connections.get(cid)
+        if conn is None:
+            raise KeyError(f"no captured connection #{cid}; see capture.connections()")
+        return conn.copy()
+
+    def stream(self, connection, direction="in"):
+        """The kept bytes of one direction of a connection, joined."""
+        return b"".join(e.data for e in self.events(connection, kinds=(direction,)))
+
+    def wait_for(self, predicate, timeout=5.0):
+        """Wait (in the kernel thread) until ``predicate(capture)`` is true; return whether it became true.
+
+        Useful after a client closes: the server sees the close a moment later.
+        """
+        deadline = time.monotonic() + timeout
+        while not predicate(self):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def clear(self):
+        """Forget every kept event (connections and counts stay)."""
+        with self._lock:
+            self._events.clear()
+            self._bytes = 0
+
+    def open_taps(self):
+        """The wiretap protocols of open stream connections (reactor thread only)."""
+        with self._lock:
+            return [c._tap for c in self._open.values() if c._tap is not None]
+
+    @property
+    def connection_count(self):
+        """How many connections were ever opened."""
+        return self._next_id - 1
+
+    @property
+    def open_count(self):
+        """How many connections are open now."""
+        return len(self._open)
+
+    def write_pcap(self, path, connection=None):
+        """Write the kept events as a ``.pcap`` file Wireshark and tshark open; return the path."""
+        from lab.model._pcap import write_pcap
+
+        return write_pcap(self, path, connection)
+
+    def __repr__(self):
+        state = "on" if self.enabled else "off"
+        return (f"<Capture {state}: {len(self._events)} events, {self._bytes} bytes kept, "
+                f"{self.dropped} dropped, {self._next_id - 1} connections>")

@@ -1,0 +1,342 @@
+"""Clients: talk to a listener (or any TCP/UDP address) from a notebook cell.
+
+The connection lives in the reactor thread; what arrives is put in a
+bounded inbox under a condition variable, so ``read()`` in the kernel thread
+waits for it without polling.  Every byte each way also goes to the client's
+own bounded transcript, which views show.
+"""
+
+import threading
+import time
+from collections import deque
+from typing import NamedTuple
+
+from lab import bridge
+from lab.errors import LabTimeout, WrongThread
+from lab.model._endpoints import ClientSpec, parse_client
+from lab.model._errors import ClientError, ConnectionClosed
+
+__all__ = ["Client", "Transcript", "TranscriptEntry", "connect", "replay",
+           "DEFAULT_READ_TIMEOUT"]
+
+DEFAULT_READ_TIMEOUT = 2.0
+MAX_INBOX_BYTES = 16 * 1024 * 1024
+MAX_TRANSCRIPT = 10_000
+
+
+class TranscriptEntry(NamedTuple):
+    """One line of a client's transcript: ``"sent"``, ``"received"`` or ``"note"``."""
+
+    direction: str
+    time: float
+    data: bytes
+
+
+class Transcript(list):
+    """A client's transcript (a list of entries) that shows itself as text."""
+
+    def text(self):
+        """The transcript as lines: ``>`` sent, ``<`` received, ``#`` notes."""
+        marks = {"sent": ">", "received": "<", "note": "#"}
+        return "\n".join(f"{marks[e.direction]} {_show(e.data)}" for e in self)
+
+    def __str__(self):
+        return self.text()
+
+
+def _show(data):
+    return data.decode("utf-8", "backslashreplace").encode("unicode_escape").decode("ascii") \
+        if isinstance(data, bytes) else str(data)
+
+
+def _as_bytes(data):
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"send() takes bytes or str, not {type(data).__name__}")
+
+
+class Client:
+    """A connection from the notebook: ``send()``, ``read()``, ``read_until()``, ``close()``.
+
+    Made by :func:`lab.connect`.  ``transcript`` lists what was sent and received.
+    """
+
+    def __init__(self, spec, max_inbox=MAX_INBOX_BYTES, max_transcript=MAX_TRANSCRIPT):
+        self.spec = spec
+        self.max_inbox = max_inbox
+        self.overflowed = 0  # bytes dropped because nobody read them
+        self.closed_reason = None
+        self.version = 0  # bumped on every transcript change, for views
+        self._cond = threading.Condition()
+        self._inbox = deque()
+        self._inbox_bytes = 0
+        self._transcript = deque(maxlen=max_transcript)
+        self._transport = None
+        self._lost = None
+
+    # -- reactor side -------------------------------------------------------------
+
+    def _note(self, direction, data):
+        self._transcript.append(TranscriptEntry(direction, time.time(), data))
+        self.version += 1
+
+    def _received(self, data):
+        with self._cond:
+            self._inbox.append(bytes(data))
+            self._inbox_bytes += len(data)
+            while self._inbox_bytes > self.max_inbox:
+                self._inbox_bytes -= len(self._inbox[0])
+                self.overflowed += len(self._inbox.popleft())
+            self._note("received", bytes(data))
+            self._cond.notify_all()
+
+    def _connection_lost(self, reason):
+        with self._cond:
+            if self.closed_reason is None:
+                self.closed_reason = reason
+                self._note("note", f"closed: {reason}".encode())
+            self._cond.notify_all()
+        if self._lost is not None and not self._lost.called:
+            self._lost.callback(None)
+
+    def _write(self, data):
+        if self._transport is None or self.closed_reason is not None:
+            raise ConnectionClosed(
+                f"the connection to {self.address} is closed ({self.closed_reason}); "
+                "make a new one with lab.connect().")
+        self._transport.write(data)
+        with self._cond:
+            self._note("sent", data)
+
+    def _close_in_reactor(self):
+        from twisted.internet.defer import Deferred, succeed
+
+        if self._transport is None or self.closed_reason is not None:
+            return succeed(None)
+        if self.spec.transport == "udp":
+            self._transport.stopListening()
+            self._connection_lost("closed by the client")
+            return succeed(None)
+        self._lost = Deferred()
+        self._transport.loseConnection()
+        return self._lost
+
+    # -- kernel side --------------------------------------------------------------
+
+    @property
+    def address(self):
+        """``transport:host:port`` of the server."""
+        return f"{self.spec.transport}:{self.spec.host}:{self.spec.port}"
+
+    @property
+    def is_open(self):
+        """True until the connection closes (either side)."""
+        return self.closed_reason is None
+
+    @property
+    def transcript(self):
+        """What was sent and received so far (the last ``MAX_TRANSCRIPT`` entries)."""
+        with self._cond:
+            return Transcript(self._transcript)
+
+    def send(self, data, timeout=bridge.DEFAULT_TIMEOUT):
+        """Send bytes (a str is sent as UTF-8)."""
+        bridge.call(self._write, _as_bytes(data), timeout=timeout)
+
+    def _wait(self, ready, timeout):
+        if bridge.in_reactor_thread():
+            raise WrongThread("Client reads block; call them from a notebook cell, "
+                              "not from reactor code.")
+        return self._cond.wait_for(ready, timeout)
+
+    def read(self, timeout=DEFAULT_READ_TIMEOUT):
+        """What arrived so far, waiting up to ``timeout`` s for something; ``b""`` if nothing.
+
+        Over TCP it returns every byte waiting; over UDP one datagram.
+        """
+        with self._cond:
+            self._wait(lambda: self._inbox or self.closed_reason is not None, timeout)
+            if not self._inbox:
+                return b""
+            if self.spec.transport == "udp":
+                chunk = self._inbox.popleft()
+            else:
+                chunk = b"".join(self._inbox)
+                self._inbox.clear()
+            self._inbox_bytes -= len(chunk)
+            return chunk
+
+    def read_until(self, delimiter, timeout=DEFAULT_READ_TIMEOUT):
+        """Bytes up to and including ``delimiter``; :class:`lab.LabTimeout` if it does not come."""
+        delimiter = _as_bytes(delimiter)
+        if not delimiter:
+            raise ValueError("read_until() needs a non-empty delimiter, e.g. b'\\r\\n'")
+        with self._cond:
+            found = self._wait(lambda: self._has(delimiter) or self.closed_reason is not None,
+                               timeout)
+            joined = b"".join(self._inbox)
+            end = joined.find(delimiter)
+            if end < 0:
+                self._fail_read(delimiter, joined, timeout, found)
+            end += len(delimiter)
+            self._inbox.clear()
+            if joined[end:]:
+                self._inbox.append(joined[end:])
+            self._inbox_bytes = len(joined) - end
+            return joined[:end]
+
+    def _has(self, delimiter):
+        if len(self._inbox) > 1:  # join once so a delimiter split across chunks is found
+            joined = b"".join(self._inbox)
+            self._inbox.clear()
+            self._inbox.append(joined)
+        return bool(self._inbox) and delimiter in self._inbox[0]
+
+    def _fail_read(self, delimiter, joined, timeout, found):
+        if self.closed_reason is not None and found:
+            raise ConnectionClosed(
+                f"the connection closed ({self.closed_reason}) before {delimiter!r} arrived; "
+                f"{len(joined)} bytes are waiting: {joined[:80]!r}")
+        raise LabTimeout(
+            f"{delimiter!r} did not arrive within {timeout} s; {len(joined)} bytes are "
+            f"waiting ({joined[:80]!r}). Read them with read(), or pass a larger timeout=.")
+
+    def close(self, timeout=bridge.DEFAULT_TIMEOUT):
+        """Close the connection and wait until it is closed (harmless twice)."""
+        bridge.call(self._close_in_reactor, timeout=timeout)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        state = "open" if self.is_open else f"closed ({self.closed_reason})"
+        return f"<Client {self.address} {state}, {len(self._transcript)} transcript entries>"
+
+    def _repr_html_(self):
+        import html
+
+        return (f"<div><b>{html.escape(repr(self))}</b>"
+                f"<pre>{html.escape(self.transcript.text())}</pre></div>")
+
+
+# ------------------------------------------------------------------------------
+# connecting (reactor thread)
+
+
+def _stream_protocol(client):
+    from twisted.internet.protocol import Protocol
+
+    from lab.adapters.wiretap import reason_text
+
+    class ClientProtocol(Protocol):
+        def connectionMade(self):
+            client._transport = self.transport
+            client._note("note", f"connected to {client.address}".encode())
+
+        def dataReceived(self, data):
+            client._received(data)
+
+        def connectionLost(self, reason):
+            client._connection_lost(reason_text(reason))
+
+    return ClientProtocol()
+
+
+def _datagram_protocol(client):
+    from twisted.internet.protocol import DatagramProtocol
+
+    class ClientDatagram(DatagramProtocol):
+        noisy = False
+
+        def datagramReceived(self, data, addr):
+            client._received(data)
+
+        def connectionRefused(self):
+            client._note("note", b"refused: nothing listens there (ICMP port unreachable)")
+
+    return ClientDatagram()
+
+
+def _client_endpoint(reactor, spec, timeout):
+    import ipaddress
+
+    from twisted.internet.endpoints import (HostnameEndpoint, TCP4ClientEndpoint,
+                                            TCP6ClientEndpoint)
+
+    try:
+        version = ipaddress.ip_address(spec.host).version
+    except ValueError:
+        return HostnameEndpoint(reactor, spec.host.encode("idna"), spec.port, timeout=timeout)
+    kind = TCP4ClientEndpoint if version == 4 else TCP6ClientEndpoint
+    return kind(reactor, spec.host, spec.port, timeout=timeout)
+
+
+def _connect_in_reactor(client, timeout):
+    from twisted.internet import reactor
+    from twisted.internet.endpoints import connectProtocol
+
+    spec = client.spec
+    if spec.transport == "udp":
+        interface = "::1" if ":" in spec.host else "127.0.0.1"
+        port = reactor.listenUDP(0, _datagram_protocol(client), interface=interface)
+        port.connect(spec.host, spec.port)
+        client._transport = port
+        client._note("note", f"bound {interface}:{port.getHost().port} for {client.address}".encode())
+        return client
+    endpoint = _client_endpoint(reactor, spec, timeout)
+    return connectProtocol(endpoint, _stream_protocol(client)).addCallback(lambda _: client)
+
+
+def _target_spec(target):
+    from lab.model._listeners import Listener
+
+    if isinstance(target, Listener):
+        if not target.running:
+            raise ClientError(f"listener {target.name!r} is stopped; start it again first.")
+        if target.transport != "udp" and target.spec.kind not in ("tcp", "tcp6"):
+            raise ClientError(f"the client speaks tcp and udp; {target.endpoint} is neither.")
+        host = target.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "::1" if host == "::" else "127.0.0.1"
+        return ClientSpec(target.transport, host, target.port)
+    if isinstance(target, ClientSpec):
+        return target
+    return parse_client(target)
+
+
+def connect(target, timeout=5.0):
+    """Connect to a :class:`Listener`, a port number, or ``"tcp:HOST:PORT"``/``"udp:HOST:PORT"``.
+
+    Returns a :class:`Client`.  Raises :class:`lab.model.ClientError` if the
+    connection is refused or times out.
+    """
+    client = Client(_target_spec(target))
+    try:
+        return bridge.call(_connect_in_reactor, client, timeout, timeout=timeout + 5)
+    except (OSError, ConnectionError) as error:
+        raise ClientError(f"cannot connect to {client.address}: {error}") from None
+    except Exception as error:
+        if type(error).__module__.startswith("twisted"):
+            raise ClientError(f"cannot connect to {client.address}: {error}") from None
+        raise
+
+
+def replay(capture, connection, target, timeout=5.0):
+    """Send the bytes a captured client sent on ``connection`` to ``target``, in the same chunks.
+
+    Returns the new :class:`Client`, whose replies can then be read.
+    """
+    chunks = [e.data for e in capture.events(connection, kinds=("in",))]
+    if not chunks:
+        raise ClientError(
+            f"nothing from the client of connection #{connection} is in the capture "
+            "(it sent nothing, or its events were dropped from the ring buffer).")
+    client = connect(target, timeout)
+    for chunk in chunks:
+        client.send(chunk)
+    return client

@@ -1,0 +1,334 @@
+"""Listeners: servers started from a notebook, each wiretapped, each with a name.
+
+``listen()`` runs in the kernel thread: it checks everything it can there
+(plugin, endpoint, options) so that a mistake raises before anything is
+stopped or started, then asks the reactor thread to listen.  Listeners are
+kept by name, so re-running a cell replaces its listener instead of leaking
+the old port; a kernel shutdown stops them all.
+
+Nothing here imports ``twisted.internet`` at module level: views import the
+model, and views must not pull in the reactor.
+"""
+
+import threading
+
+from lab import bridge
+from lab.model._capture import DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, Capture
+from lab.model._endpoints import parse_server
+from lab.model._errors import EndpointError, ListenError
+
+__all__ = ["Listener", "ListenerTable", "listen", "listeners", "stop_all", "get_listener"]
+
+_registry = {}
+_registry_lock = threading.RLock()
+_hook_installed = False
+
+
+class Listener:
+    """A running server: its name, address, open connections and captured traffic.
+
+    Made by :func:`lab.listen`; ``stop()`` frees its port.
+    """
+
+    def __init__(self, name, spec, plugin, options, capture):
+        self.name = name
+        self.spec = spec
+        self.plugin = plugin
+        self.options = dict(options)
+        self.capture = capture
+        self.host, self.port = spec.interface, spec.port
+        self._port = None
+
+    # -- what it is -----------------------------------------------------------
+
+    @property
+    def endpoint(self):
+        """The endpoint string it listens on, with the port actually bound."""
+        if self.spec.kind in ("tcp", "tcp6", "ssl", "udp"):
+            return f"{self.spec.kind}:{self.port}:interface={self.host.replace(':', chr(92) + ':')}"
+        return self.spec.text
+
+    @property
+    def transport(self):
+        """``"tcp"`` (any stream endpoint) or ``"udp"``."""
+        return self.spec.transport
+
+    @property
+    def plugin_name(self):
+        """The name of the plugin it serves, or None for a factory."""
+        return getattr(self.plugin, "name", None)
+
+    @property
+    def running(self):
+        """True until :meth:`stop`."""
+        return self._port is not None
+
+    @property
+    def connections(self):
+        """Snapshots of the connections open now."""
+        return self.capture.connections(open_only=True)
+
+    def stats(self):
+        """Counts for a table row: connections ever and open, bytes in and out, events."""
+        cap = self.capture
+        return {"name": self.name, "plugin": self.plugin_name or "", "endpoint": self.endpoint,
+                "running": self.running, "connections": cap.connection_count,
+                "open": cap.open_count, "bytes_in": cap.bytes_in, "bytes_out": cap.bytes_out,
+                "events": len(cap), "dropped": cap.dropped}
+
+    def decoder(self):
+        """A fresh conversation decoder from the plugin, or None."""
+        build = getattr(self.plugin, "build_decoder", None)
+        return build() if build else None
+
+    # -- start / stop -----------------------------------------------------------
+
+    def _start_in_reactor(self, server):
+        from twisted.internet import reactor
+        from twisted.internet.defer import maybeDeferred
+        from twisted.internet.endpoints import serverFromString
+
+        from lab.adapters.wiretap import WiretapDatagram, WiretapFactory
+
+        if self.transport == "udp":
+            tap = WiretapDatagram(server, self.capture)
+            return self._started(reactor.listenUDP(self.port, tap, interface=self.host))
+        endpoint = serverFromString(reactor, self.spec.text)
+        started = maybeDeferred(endpoint.listen, WiretapFactory(server, self.capture))
+        return started.addCallback(self._started)
+
+    def _started(self, port):
+        self._port = port
+        address = port.getHost()
+        self.host = getattr(address, "host", self.host)
+        self.port = getattr(address, "port", getattr(address, "name", self.port))
+        return self
+
+    def _stop_in_reactor(self):
+        from twisted.internet.defer import maybeDeferred
+
+        port, self._port = self._port, None
+        with _registry_lock:
+            if _registry.get(self.name) is self:
+                del _registry[self.name]
+        if port is None:
+            return None
+        stopped = maybeDeferred(port.stopListening)
+        # Why abort: a stopped server should not keep talking on old connections,
+        # and lingering sockets would keep the test process's descriptors busy.
+        for tap in self.capture.open_taps():
+            tap.abort()
+        return stopped
+
+    def stop(self, timeout=bridge.DEFAULT_TIMEOUT):
+        """Stop listening, drop open connections, and free the port (harmless twice)."""
+        if bridge.in_reactor_thread():
+            return self._stop_in_reactor()
+        bridge.call(self._stop_in_reactor, timeout=timeout)
+        return None
+
+    def replay(self, connection, target=None, timeout=5.0):
+        """Send what a captured client sent on ``connection`` to ``target`` (default: here).
+
+        Returns the :class:`lab.Client` that sent it, so its replies can be read.
+        """
+        from lab.model._client import replay
+
+        return replay(self.capture, connection, target or self, timeout)
+
+    # -- display ------------------------------------------------------------------
+
+    def __repr__(self):
+        state = "running" if self.running else "stopped"
+        plugin = f" plugin={self.plugin_name!r}" if self.plugin_name else ""
+        return (f"<Listener {self.name!r}{plugin} {self.endpoint} {state}, "
+                f"{self.capture.open_count} open, {self.capture.connection_count} connections>")
+
+    def _repr_html_(self):
+        return ListenerTable([self])._repr_html_()
+
+
+class ListenerTable(list):
+    """A list of listeners that shows itself as a table in a notebook."""
+
+    COLUMNS = ("name", "plugin", "endpoint", "running", "connections", "open",
+               "bytes_in", "bytes_out", "events", "dropped")
+
+    def rows(self):
+        """One stats dict per listener."""
+        return [listener.stats() for listener in self]
+
+    def _repr_html_(self):
+        import html
+
+        head = "".join(f"<th>{c}</th>" for c in self.COLUMNS)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(row[c]))}</td>" for c in self.COLUMNS)
+            + "</tr>" for row in self.rows())
+        empty = "" if self else f'<tr><td colspan="{len(self.COLUMNS)}">no listeners</td></tr>'
+        return f'<table class="lab-listeners"><tr>{head}</tr>{body}{empty}</table>'
+
+
+# ------------------------------------------------------------------------------
+# what to serve
+
+
+def _load_plugin(name):
+    """The plugin object called ``name``, loaded with its dependencies."""
+    try:
+        from lab.plugin import plugins
+    except ImportError:  # the registry is optional: fall back to Twisted's discovery
+        return _scan_shipped_plugins(name)
+    registry = plugins()
+    loaded = registry.load(name)
+    if hasattr(loaded, "build_factory") or hasattr(loaded, "build_datagram"):
+        return loaded
+    return registry.get(name)
+
+
+def _scan_shipped_plugins(name):
+    from twisted.plugin import getPlugins
+
+    import lab.plugins
+    from lab.interfaces import IProtocolPlugin
+
+    found = {p.name: p for p in getPlugins(IProtocolPlugin, lab.plugins)}
+    if name not in found:
+        raise ListenError(f"no protocol plugin named {name!r}; known: {', '.join(sorted(found))}")
+    found[name].load()
+    return found[name]
+
+
+def _describe(target):
+    """``(plugin or None, default name, default endpoint, build(transport, options))``."""
+    from twisted.internet.interfaces import IProtocolFactory
+    from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
+
+    if isinstance(target, str):
+        target = _load_plugin(target)
+    if hasattr(target, "build_factory") and hasattr(target, "transports"):
+        return target, target.name, target.default_endpoint, _plugin_builder(target)
+    if isinstance(target, type) and issubclass(target, DatagramProtocol):
+        target = target()
+    if isinstance(target, type) and issubclass(target, Protocol):
+        target = Factory.forProtocol(target)
+    if isinstance(target, DatagramProtocol):
+        return None, type(target).__name__.lower(), "udp:0", _fixed_builder(target, "udp")
+    if IProtocolFactory.providedBy(target):
+        name = getattr(target, "protocol", type(target)).__name__.lower()
+        return None, name, "tcp:0", _fixed_builder(target, "tcp")
+    raise ListenError(
+        f"lab.listen() takes a plugin name, a Factory, a Protocol class or a "
+        f"DatagramProtocol, not {type(target).__name__} {target!r}.")
+
+
+def _plugin_builder(plugin):
+    def build(transport, options):
+        if transport not in plugin.transports:
+            raise ListenError(
+                f"plugin {plugin.name!r} serves {', '.join(plugin.transports)}, not "
+                f"{transport}; use an endpoint such as '{plugin.transports[0]}:0'.")
+        unknown = set(options) - set(plugin.options) if plugin.options else set()
+        if unknown:
+            raise ListenError(
+                f"plugin {plugin.name!r} has no option {', '.join(sorted(unknown))}; "
+                f"its options: {', '.join(plugin.options)}.")
+        if transport == "udp":
+            return plugin.build_datagram(**options)
+        return plugin.build_factory(**options)
+    return build
+
+
+def _fixed_builder(server, transport):
+    def build(wanted, options):
+        if options:
+            raise ListenError(
+                f"options ({', '.join(options)}) only apply to plugins; configure the "
+                "factory itself instead.")
+        if wanted != transport:
+            kind = "a DatagramProtocol" if transport == "udp" else "a stream Factory"
+            raise ListenError(f"{kind} cannot listen on {wanted}; use '{transport}:0'.")
+        return server
+    return build
+
+
+# ------------------------------------------------------------------------------
+# public verbs
+
+
+def listen(plugin_or_factory, endpoint=None, name=None, allow_remote=False, *,
+           capture=True, max_events=DEFAULT_MAX_EVENTS, max_bytes=DEFAULT_MAX_BYTES,
+           timeout=bridge.DEFAULT_TIMEOUT, **options):
+    """Start a wiretapped server and return its :class:`Listener`.
+
+    ``plugin_or_factory`` is a plugin name (``"echo"``), a Factory, a Protocol
+    class or a DatagramProtocol.  ``endpoint`` is a Twisted endpoint string
+    (``"tcp:0"``, ``"tcp:8000"``, ``"udp:0"``); it listens on 127.0.0.1 unless
+    ``allow_remote=True``.  A running listener with the same ``name`` is
+    stopped first.  ``options`` go to the plugin's factory.
+    """
+    plugin, default_name, default_endpoint, build = _describe(plugin_or_factory)
+    spec = parse_server(endpoint if endpoint is not None else default_endpoint, allow_remote)
+    server = build(spec.transport, options)
+    listener = Listener(name or default_name, spec, plugin, options,
+                        Capture(max_events, max_bytes, enabled=capture))
+    _install_shutdown_hook()
+    with _registry_lock:
+        old = _registry.get(listener.name)
+    if old is not None:
+        old.stop(timeout)
+    _start(listener, server, timeout)
+    with _registry_lock:
+        _registry[listener.name] = listener
+    return listener
+
+
+def _start(listener, server, timeout):
+    from twisted.internet.error import CannotListenError
+
+    try:
+        bridge.call(listener._start_in_reactor, server, timeout=timeout)
+    except CannotListenError as error:
+        raise ListenError(
+            f"cannot listen on {listener.spec.text}: {error.socketError}. Choose another "
+            "port, or port 0 for any free one.") from None
+    except (ValueError, TypeError) as error:
+        raise EndpointError(f"Twisted rejected {listener.spec.text!r}: {error}") from None
+
+
+def listeners():
+    """The running listeners, as a list that shows as a table."""
+    with _registry_lock:
+        return ListenerTable(l for l in _registry.values() if l.running)
+
+
+def get_listener(name):
+    """The running listener called ``name`` (``KeyError`` if none)."""
+    with _registry_lock:
+        if name not in _registry:
+            raise KeyError(f"no running listener {name!r}; running: {', '.join(_registry)}")
+        return _registry[name]
+
+
+def _stop_all_in_reactor():
+    from twisted.internet.defer import gatherResults
+
+    with _registry_lock:
+        running = list(_registry.values())
+    return gatherResults([l._stop_in_reactor() for l in running if l.running])
+
+
+def stop_all(timeout=bridge.DEFAULT_TIMEOUT):
+    """Stop every running listener (the kernel does this on shutdown)."""
+    if bridge.in_reactor_thread():
+        return _stop_all_in_reactor()
+    bridge.call(_stop_all_in_reactor, timeout=timeout)
+    return None
+
+
+def _install_shutdown_hook():
+    global _hook_installed
+    with _registry_lock:
+        if not _hook_installed:
+            bridge.on_shutdown(_stop_all_in_reactor)
+            _hook_installed = True

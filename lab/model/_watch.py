@@ -1,0 +1,63 @@
+"""Watches: call a view's refresh function at most a few times a second.
+
+Views must not import the reactor, and pushing one notification per captured
+event would swamp the kernel at 100,000 events; so a view asks the model to
+*watch*: a ``LoopingCall`` in the reactor thread hands ``callback()`` to the
+kernel side through :func:`lab.bridge.deliver` every ``interval`` seconds.
+The view compares what it last drew with the model's counters and redraws
+only on change, so an idle watch costs next to nothing.
+"""
+
+from lab import bridge
+
+__all__ = ["Watch", "watch", "LAB_TIMER_LABEL"]
+
+# reactor_state() shows the lab's own timers under this label (and hides them by default).
+LAB_TIMER_LABEL = "_lab_internal_timer"
+
+
+class Watch:
+    """A running watch; ``stop()`` ends it (harmless twice)."""
+
+    def __init__(self, callback, interval):
+        self.callback, self.interval = callback, interval
+        self._loop = None
+
+    def _tick(self):
+        bridge.deliver(self.callback)
+
+    def _start_in_reactor(self):
+        from twisted.internet.task import LoopingCall
+
+        self._loop = LoopingCall(self._tick)
+        setattr(self._loop, LAB_TIMER_LABEL, f"lab watch every {self.interval} s")
+        self._loop.start(self.interval, now=False)
+
+    def _stop_in_reactor(self):
+        loop, self._loop = self._loop, None
+        if loop is not None and loop.running:
+            loop.stop()
+
+    @property
+    def running(self):
+        """True until stopped."""
+        return self._loop is not None
+
+    def stop(self):
+        """Stop calling back."""
+        if bridge.in_reactor_thread():
+            self._stop_in_reactor()
+        else:
+            bridge.call(self._stop_in_reactor)
+
+
+def watch(callback, interval=0.25):
+    """Call ``callback()`` (through :func:`lab.bridge.deliver`) every ``interval`` s; return a :class:`Watch`."""
+    if interval <= 0:
+        raise ValueError(f"interval must be positive, not {interval!r}")
+    handle = Watch(callback, interval)
+    if bridge.in_reactor_thread():
+        handle._start_in_reactor()
+    else:
+        bridge.call(handle._start_in_reactor)
+    return handle
