@@ -1,0 +1,174 @@
+"""Capture: the wiretap's events, the bounded ring buffer, pcap export read by tshark, replay."""
+
+import shutil
+import subprocess
+
+import pytest
+from twisted.internet.protocol import Factory
+from twisted.protocols.basic import LineReceiver
+
+import lab
+from lab.adapters.echo import EchoFactory
+from lab.model import Capture
+
+TSHARK = shutil.which("tshark")
+needs_tshark = pytest.mark.skipif(TSHARK is None, reason="Debian tshark is not installed")
+
+
+@pytest.fixture
+def cleanup(lab_reactor):
+    """Stop every listener a test started."""
+    yield
+    lab.model.stop_all()
+
+
+class TinyMemcache(LineReceiver):
+    """Just enough memcached text protocol to answer one set and one get."""
+
+    def connectionMade(self):
+        self.store, self.pending = {}, None
+
+    def lineReceived(self, line):
+        if self.pending:
+            self.store[self.pending] = line
+            self.pending = None
+            self.sendLine(b"STORED")
+            return
+        words = line.split()
+        if words[0] == b"set":
+            self.pending = words[1]
+        elif words[0] == b"get":
+            value = self.store.get(words[1], b"")
+            self.sendLine(b"VALUE %s 0 %d\r\n%s\r\nEND" % (words[1], len(value), value))
+
+
+def converse(listener, *messages):
+    """Send each message, read the reply up to CRLF, close, and wait for the server to see the close."""
+    client = lab.connect(listener)
+    replies = []
+    for message, until in messages:
+        client.send(message)
+        replies.append(client.read_until(until))
+    client.close()
+    assert listener.capture.wait_for(lambda c: c.open_count == 0)
+    return replies
+
+
+def tshark(*args):
+    """Run tshark and return its standard output."""
+    done = subprocess.run([TSHARK, *args], capture_output=True, text=True, timeout=60)
+    assert 0 == done.returncode, done.stderr
+    return done.stdout
+
+
+def test_events_tell_the_whole_conversation(cleanup):
+    """A connection shows as connect, in, out, close, in time order, with data and the close reason."""
+    listener = lab.listen(EchoFactory())
+    converse(listener, (b"hello\n", b"\n"))
+    events = listener.capture.events()
+    assert ["connect", "in", "out", "close"] == [e.kind for e in events]
+    assert [b"", b"hello\n", b"hello\n", b""] == [e.data for e in events]
+    assert "closed cleanly" in events[-1].reason
+    assert [e.time for e in events] == sorted(e.time for e in events)
+    assert {1} == {e.connection for e in events}
+
+
+def test_ring_buffer_keeps_the_newest_events_and_counts_the_dropped():
+    """Past max_events the oldest events go, and dropped says how many."""
+    capture = Capture(max_events=5)
+    cid = capture.opened("tcp", ("127.0.0.1", 5000), ("127.0.0.1", 80), None)
+    for n in range(10):
+        capture.record("in", cid, b"%d" % n)
+    assert (5, 6) == (len(capture), capture.dropped)
+    assert [b"5", b"6", b"7", b"8", b"9"] == [e.data for e in capture.events()]
+    assert 10 == capture.bytes_in
+
+
+def test_ring_buffer_bounds_bytes_too():
+    """Past max_bytes the oldest data goes, so memory stays bounded whatever the event count."""
+    capture = Capture(max_events=1000, max_bytes=100)
+    cid = capture.opened("tcp", ("127.0.0.1", 5000), ("127.0.0.1", 80), None)
+    for _ in range(50):
+        capture.record("out", cid, b"x" * 30)
+    assert capture.size <= 100
+    assert 3 == len(capture.events(kinds=("out",)))
+    assert 1500 == capture.bytes_out
+
+
+def test_capture_off_keeps_counts_but_no_events(cleanup):
+    """With capture=False the listener still counts bytes but keeps no events."""
+    listener = lab.listen(EchoFactory(), capture=False)
+    converse(listener, (b"quiet\n", b"\n"))
+    assert (0, 6, 6) == (len(listener.capture), listener.capture.bytes_in, listener.capture.bytes_out)
+
+
+@needs_tshark
+def test_pcap_opens_in_tshark_with_the_same_bytes(cleanup, tmp_path):
+    """tshark reads the exported pcap as one TCP stream whose payload is the captured bytes."""
+    listener = lab.listen(EchoFactory())
+    converse(listener, (b"first\n", b"\n"), (b"second\n", b"\n"))
+    path = listener.capture.write_pcap(tmp_path / "echo.pcap")
+    out = tshark("-r", str(path), "-q", "-z", "follow,tcp,raw,0")
+    hex_lines = [line.strip() for line in out.splitlines() if line.strip()
+                 and all(ch in "0123456789abcdef" for ch in line.strip())]
+    assert b"first\nfirst\nsecond\nsecond\n" == bytes.fromhex("".join(hex_lines))
+    flags = tshark("-r", str(path), "-T", "fields", "-e", "tcp.flags.str")
+    assert (2, 0) == (flags.count("F"), flags.count("R"))  # a FIN each way, no reset
+    assert "Bad" not in tshark("-r", str(path), "-o", "tcp.check_checksum:TRUE",
+                               "-o", "ip.check_checksum:TRUE", "-T", "fields",
+                               "-e", "tcp.checksum.status")
+
+
+@needs_tshark
+def test_pcap_of_memcached_text_traffic_decodes_in_tshark(cleanup, tmp_path, artifacts):
+    """tshark's memcache dissector decodes the commands and replies of the exported capture."""
+    listener = lab.listen(Factory.forProtocol(TinyMemcache))
+    converse(listener, (b"set greeting 0 0 5\r\nhello\r\n", b"STORED\r\n"),
+             (b"get greeting\r\n", b"END\r\n"))
+    path = listener.capture.write_pcap(artifacts / "memcache-text.pcap")
+    out = tshark("-r", str(path), "-d", f"tcp.port=={listener.port},memcache",
+                 "-Y", "memcache", "-T", "fields", "-e", "memcache.command",
+                 "-e", "memcache.response", "-e", "memcache.key", "-e", "memcache.value")
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert ["set", "", "greeting", "hello"] == rows[0]
+    assert "STORED" == rows[1][1]
+    assert ["get", "greeting"] == [rows[2][0], rows[2][2]]
+    assert ["greeting", "hello"] == rows[3][2:4]  # the VALUE reply
+
+
+@needs_tshark
+def test_udp_capture_exports_datagrams(cleanup, tmp_path):
+    """Each captured datagram becomes one UDP packet in the pcap, with its payload."""
+    from lab.adapters.echo import EchoDatagram
+
+    listener = lab.listen(EchoDatagram(), "udp:0")
+    client = lab.connect(listener)
+    client.send(b"ping")
+    assert b"ping" == client.read()
+    client.close()
+    path = listener.capture.write_pcap(tmp_path / "udp.pcap")
+    out = tshark("-r", str(path), "-T", "fields", "-e", "udp.dstport", "-e", "data.data")
+    assert [f"{listener.port}\t70696e67", f"{client_port(out)}\t70696e67"] == out.split("\n")[:2]
+
+
+def client_port(out):
+    """The destination port of the second packet (the client's port)."""
+    return out.splitlines()[1].split("\t")[0]
+
+
+def test_replay_sends_the_captured_client_stream_again(cleanup):
+    """Replaying a captured connection against another listener gets the same replies."""
+    first = lab.listen(Factory.forProtocol(TinyMemcache), name="original")
+    converse(first, (b"set k 0 0 2\r\nhi\r\n", b"STORED\r\n"), (b"get k\r\n", b"END\r\n"))
+    second = lab.listen(Factory.forProtocol(TinyMemcache), name="copy")
+    client = first.replay(1, second)
+    assert b"STORED\r\nVALUE k 0 2\r\nhi\r\nEND\r\n" == client.read_until(b"END\r\n")
+    client.close()
+    assert first.capture.stream(1, "in") == second.capture.stream(1, "in")
+
+
+def test_replay_of_unknown_connection_says_so(cleanup):
+    """Replaying a connection the capture does not hold raises a ClientError that explains."""
+    listener = lab.listen(EchoFactory())
+    with pytest.raises(lab.model.ClientError, match="nothing from the client"):
+        listener.replay(99)
