@@ -25,6 +25,7 @@ FORBIDDEN = {  # layer (module prefix) -> modules it must not pull in
     "lab.plugins": ["twisted.internet.reactor", "crochet", "ipywidgets"],
     "lab.bridge": ["ipywidgets"],
     "lab.model": ["ipywidgets"],
+    "lab.exercises": ["twisted", "crochet", "ipywidgets"],
 }
 VIEW_FORBIDDEN = ("twisted.internet", "crochet")
 
