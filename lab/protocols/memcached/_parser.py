@@ -1,0 +1,272 @@
+"""The memcached text and meta protocol parser: bytes in, one event per ``next_event()``.
+
+It frames the stream the way memcached 1.6 does (``try_read_command_ascii``):
+a line ends at ``\\n`` (a ``\\r`` before it is dropped), a NUL ends the
+command early, storage commands then read exactly ``<bytes> + 2`` bytes, and
+after a rejected storage command the data block is skipped ("swallowed").
+Decisions that only depend on the bytes are made here; everything that needs
+the cache is left to the engine (:mod:`lab.protocols.memcached._engine`).
+
+Bounds: a line without ``\\n`` may grow to 2048 bytes (memcached's limit)
+unless it starts like a multi-get, which may grow to ``max_line`` bytes; past
+that the parser reports :class:`Closed`, and buffers nothing more.
+"""
+
+from lab.protocols.memcached._cnum import strtol, strtoul, strtoull
+from lab.protocols.memcached._events import (NEED_DATA, Closed, Command, MetaSet, Rejected,
+                                             Storage)
+from lab.protocols.memcached._meta import MAX_META_TOKENS, MAX_OPAQUE_LENGTH, preparse
+from lab.protocols.memcached._store import DEFAULT_ITEM_SIZE_MAX, item_total_size
+
+__all__ = ["Parser", "KEY_MAX_LENGTH", "MAX_TOKENS", "DEFAULT_MAX_LINE"]
+
+KEY_MAX_LENGTH = 250
+MAX_TOKENS = 23  # memcached tokenizes at most 23 tokens (24 with its end marker)
+SHORT_LINE_LIMIT = 2048
+DEFAULT_MAX_LINE = 64 * 1024
+INT_MAX = (1 << 31) - 1
+_LINE, _DATA, _SWALLOW, _CLOSED = "reading a command line", "reading a data block", \
+    "skipping a rejected data block", "closed"
+
+_STORAGE = {b"set": "set", b"add": "add", b"replace": "replace", b"append": "append",
+            b"prepend": "prepend", b"cas": "cas"}
+_RETRIEVAL = frozenset((b"get", b"gets", b"gat", b"gats", b"bget"))
+_BAD_FORMAT = b"CLIENT_ERROR bad command line format\r\n"
+
+
+def _line(text):
+    return text.encode() + b"\r\n"
+
+
+class Parser:
+    """A memcached connection's input side, as a state machine a person can step.
+
+    ``receive_data(bytes)`` appends input; ``next_event()`` returns the next
+    event or ``NEED_DATA``.  ``state`` names what the parser is doing and
+    ``buffered`` how many bytes wait in it.
+    """
+
+    def __init__(self, *, item_size_max=DEFAULT_ITEM_SIZE_MAX, max_line=DEFAULT_MAX_LINE):
+        self.item_size_max = item_size_max
+        self.max_line = max_line
+        self._buf = b""
+        self._pos = 0
+        self.state = _LINE
+        self._pending = None  # the Storage/MetaSet waiting for its data block
+        self._need = 0  # data bytes (with \r\n) still expected or to swallow
+
+    # -- input --------------------------------------------------------------
+
+    def receive_data(self, data):
+        """Add bytes from the peer (after close they are ignored)."""
+        if self.state is _CLOSED:
+            return
+        if self.state is _SWALLOW:
+            data = self._swallow_now(data)
+        if self._pos:
+            self._buf = self._buf[self._pos:] + data
+            self._pos = 0
+        else:
+            self._buf += data
+
+    def _swallow_now(self, data):
+        """Skip rejected data bytes on arrival, so a huge rejected block is never buffered."""
+        if self._buf[self._pos:]:
+            return data
+        skip = min(self._need, len(data))
+        self._need -= skip
+        if not self._need:
+            self.state = _LINE
+        return data[skip:]
+
+    @property
+    def buffered(self):
+        """Bytes received and not yet parsed."""
+        return len(self._buf) - self._pos
+
+    @property
+    def pending(self):
+        """The command waiting for its data block, or None."""
+        return self._pending
+
+    @property
+    def expected(self):
+        """Data bytes (counting the final ``\\r\\n``) the parser still reads or skips."""
+        return self._need
+
+    # -- events -------------------------------------------------------------
+
+    def next_event(self):
+        """The next :mod:`event <lab.protocols.memcached._events>`, or ``NEED_DATA``."""
+        state = self.state
+        if state is _LINE:
+            return self._next_line()
+        if state is _DATA:
+            return self._next_data()
+        if state is _SWALLOW:
+            return self._next_swallow()
+        return NEED_DATA
+
+    def _next_line(self):
+        buf, pos = self._buf, self._pos
+        end = buf.find(b"\n", pos)
+        if end < 0:
+            return self._incomplete_line()
+        self._pos = end + 1
+        if end - pos > 1 and buf[end - 1] == 13:
+            end -= 1
+        line = buf[pos:end]
+        if 0 in line:  # memcached handles the line as a C string
+            line = line[:line.index(0)]
+        return self.parse_line(line)
+
+    def _incomplete_line(self):
+        pending = len(self._buf) - self._pos
+        if pending <= SHORT_LINE_LIMIT:
+            return NEED_DATA
+        head = self._buf[self._pos:self._pos + 200]
+        stripped = head.lstrip(b" ")
+        is_multiget = len(head) - len(stripped) <= 100 and (
+            stripped.startswith(b"get ") or stripped.startswith(b"gets "))
+        if is_multiget and pending <= self.max_line:
+            return NEED_DATA
+        limit = self.max_line if is_multiget else SHORT_LINE_LIMIT
+        return self.close(f"no end of line within {limit} bytes")
+
+    def close(self, reason):
+        """Stop parsing: drop the buffer and return the :class:`Closed` event."""
+        self.state, self._buf, self._pos, self._pending = _CLOSED, b"", 0, None
+        return Closed(reason)
+
+    def _next_data(self):
+        need = self._need
+        if len(self._buf) - self._pos < need:
+            return NEED_DATA
+        start = self._pos
+        block = self._buf[start:start + need]
+        self._pos = start + need
+        event, self._pending, self._need, self.state = self._pending, None, 0, _LINE
+        if block[-2:] != b"\r\n":
+            # memcached: the text commands honour noreply here, ms does not.
+            quiet = type(event) is Storage and event.noreply
+            return Rejected("data block does not end with \\r\\n",
+                            b"" if quiet else b"CLIENT_ERROR bad data chunk\r\n")
+        event.data = block[:-2]
+        return event
+
+    def _next_swallow(self):
+        available = len(self._buf) - self._pos
+        skip = min(available, self._need)
+        self._pos += skip
+        self._need -= skip
+        if self._need:
+            return NEED_DATA
+        self.state = _LINE
+        return self._next_line()
+
+    # -- command lines ------------------------------------------------------
+
+    def parse_line(self, line):
+        """The event for one command line (without its line end), as memcached dispatches it."""
+        tokens = line.split(b" ")
+        if b"" in tokens:
+            tokens = [t for t in tokens if t]
+        if not tokens or len(tokens[0]) < 2:
+            return Rejected("no such command", b"ERROR\r\n")
+        name = tokens[0]
+        if name in _RETRIEVAL:
+            return Command(name.decode(), tokens)
+        truncated = len(tokens) > MAX_TOKENS
+        if truncated:
+            tokens = tokens[:MAX_TOKENS]
+        ntokens = len(tokens) + 1  # memcached counts its end-of-line token
+        storage = _STORAGE.get(name)
+        if storage is not None:
+            return self._storage(storage, tokens, ntokens)
+        if name == b"ms":
+            return self._meta_set(tokens, ntokens)
+        if name == b"quit":
+            return self.close("quit")
+        return Command(name.decode("latin-1"), tokens, truncated)
+
+    def _storage(self, name, tokens, ntokens):
+        """memcached's ``process_update_command``, up to reading the data block."""
+        wanted = (7, 8) if name == "cas" else (6, 7)
+        if ntokens not in wanted:
+            return Rejected("wrong number of tokens", b"ERROR\r\n")
+        noreply = tokens[ntokens - 2] == b"noreply"
+        key = tokens[1]
+        if len(key) > KEY_MAX_LENGTH:
+            return self._rejected("key longer than 250 bytes", _BAD_FORMAT, noreply)
+        flags, exptime, vlen = strtoul(tokens[2]), strtol(tokens[3]), strtol(tokens[4])
+        if flags is None or exptime is None or vlen is None:
+            return self._rejected("flags, exptime or bytes is not a number", _BAD_FORMAT, noreply)
+        cas = 0
+        if name == "cas":
+            cas = strtoull(tokens[5])
+            if cas is None:
+                return self._rejected("cas unique is not a number", _BAD_FORMAT, noreply)
+        if vlen < 0 or vlen > INT_MAX - 2:
+            return self._rejected("negative or huge byte count", _BAD_FORMAT, noreply)
+        if item_total_size(len(key), vlen, flags) > self.item_size_max:
+            reply = b"" if noreply else b"SERVER_ERROR object too large for cache\r\n"
+            return self._reject_block("item larger than item_size_max", reply, vlen + 2,
+                                      key if name == "set" else None)
+        return self._await_block(Storage(name, key, flags, exptime, cas, None, noreply),
+                                 vlen + 2)
+
+    def _meta_set(self, tokens, ntokens):
+        """memcached's ``process_mset_command``, up to reading the data block."""
+        if ntokens < 3:
+            return Rejected("ms without a key", b"ERROR\r\n")
+        key = tokens[1]
+        if len(key) > KEY_MAX_LENGTH or ntokens == 3:
+            return Rejected("bad ms command line", _BAD_FORMAT)
+        if ntokens > MAX_META_TOKENS:
+            return Rejected("too many flags", b"CLIENT_ERROR options flags too long\r\n")
+        vlen = strtol(tokens[2])
+        if vlen is None or vlen < 0 or vlen > INT_MAX - 2:
+            return Rejected("bad data length", _BAD_FORMAT)
+        vlen += 2
+        meta, error = preparse(tokens, 3, key)
+        if error is None:
+            error = self._meta_set_error(tokens, meta)
+        if error is not None:
+            return self._reject_block(error, _line(error), vlen)
+        if not self.item_size_ok(meta.key, vlen - 2, meta.client_flags):
+            return self._reject_block("item larger than item_size_max",
+                                      b"SERVER_ERROR object too large for cache\r\n",
+                                      vlen, meta.key)
+        return self._await_block(MetaSet(meta.key, tokens, meta, _MODES[meta.mode], None), vlen)
+
+    @staticmethod
+    def _meta_set_error(tokens, meta):
+        error = None
+        for token in tokens[3:]:
+            if token[0] == 79 and len(token) > MAX_OPAQUE_LENGTH:  # O
+                error = "CLIENT_ERROR opaque token too long"
+        if meta.mode not in _MODES:
+            return "CLIENT_ERROR invalid mode for ms M token"
+        return error
+
+    def item_size_ok(self, key, nvalue, flags):
+        """Whether a value of ``nvalue`` bytes under ``key`` fits ``item_size_max``."""
+        return item_total_size(len(key), nvalue, flags) <= self.item_size_max
+
+    def _rejected(self, reason, reply, noreply):
+        return Rejected(reason, b"" if noreply else reply)
+
+    def _reject_block(self, reason, reply, swallow, unlink=None):
+        self.state, self._need = _SWALLOW, swallow
+        return Rejected(reason, reply, unlink, swallow)
+
+    def _await_block(self, event, need):
+        self.state, self._pending, self._need = _DATA, event, need
+        return self._next_data()
+
+    def __repr__(self):
+        return f"<memcached Parser: {self.state}, {self.buffered} bytes buffered>"
+
+
+# ms M<mode> -> text storage command it behaves as.
+_MODES = {None: "set", "S": "set", "E": "add", "A": "append", "P": "prepend", "R": "replace"}
