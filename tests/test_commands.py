@@ -55,3 +55,37 @@ def test_lab_command_serves_jupyterlab_on_the_notebooks():
     finally:
         process.terminate()
         process.wait(30)
+
+
+def _serve(*args):
+    return subprocess.Popen([sys.executable, "-m", "lab", "serve", *args], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_serve_prints_its_address_serves_and_stops_on_sigterm():
+    """`serve echo` prints one 'listening on' line, echoes bytes, and exits 0 on SIGTERM."""
+    import signal
+    import socket
+
+    process = _serve("echo", "tcp:0:interface=127.0.0.1")
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("listening on 127.0.0.1:"), process.stderr.read()
+        port = int(line.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"hello\r\n")
+            assert b"hello\r\n" == sock.recv(100)
+        process.send_signal(signal.SIGTERM)
+        assert 0 == process.wait(20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)  # reap it and close its pipes
+
+
+def test_serve_refuses_a_remote_interface_without_allow_remote():
+    """Binding beyond loopback needs --allow-remote; the refusal says so and exits 2."""
+    process = _serve("echo", "tcp:0:interface=0.0.0.0")
+    out, err = process.communicate(timeout=60)
+    assert 2 == process.returncode
+    assert "allow" in err.lower() and "listening" not in out
