@@ -31,14 +31,23 @@ class ReactorNotRunning(LabError, RuntimeError):
 
 
 class PluginError(LabError):
-    """A plugin could not be found, loaded or used."""
+    """A plugin could not be found, loaded or used.
+
+    ``plugin`` names the plugin concerned (or None); ``traceback`` is the text
+    of the traceback that broke it (or None), so it can be shown, not only logged.
+    """
+
+    def __init__(self, message, *, plugin=None, traceback=None):
+        super().__init__(message)
+        self.plugin = plugin
+        self.traceback = traceback
 
 
 class MissingDependency(PluginError):
     """A plugin requires another plugin that does not exist."""
 
     def __init__(self, message, chain=()):
-        super().__init__(message)
+        super().__init__(message, plugin=chain[0] if chain else None)
         self.chain = tuple(chain)
 
 
@@ -46,5 +55,5 @@ class DependencyCycle(PluginError):
     """Plugins require each other in a cycle, so none of them can load first."""
 
     def __init__(self, message, chain=()):
-        super().__init__(message)
+        super().__init__(message, plugin=chain[0] if chain else None)
         self.chain = tuple(chain)

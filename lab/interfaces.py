@@ -15,6 +15,10 @@ discovering plugins never imports their implementations.
         factory="lab.adapters.echo:EchoFactory",
         datagram="lab.adapters.echo:EchoDatagram",
     )
+
+A plugin written in a notebook may pass the class itself (``factory=HelloFactory``)
+instead of a dotted path: its module is then already imported, which is fine
+for a plugin whose module is its implementation.
 """
 
 from importlib import import_module
@@ -56,7 +60,9 @@ class IProtocolPlugin(Interface):
 
 
 def _resolve(dotted):
-    """Import ``'package.module:attribute'`` and return the attribute."""
+    """Import ``'package.module:attribute'`` and return the attribute (a callable is returned as is)."""
+    if not isinstance(dotted, str):
+        return dotted
     module_name, _, attribute = dotted.partition(":")
     if not attribute:
         raise ValueError(
@@ -67,6 +73,20 @@ def _resolve(dotted):
     for part in attribute.split("."):
         target = getattr(target, part)
     return target
+
+
+def _names(plugin, requires):
+    """``requires`` as a tuple of plugin names; a lone string is one name, not its letters."""
+    if isinstance(requires, str):
+        requires = (requires,)
+    names = tuple(requires)
+    wrong = [n for n in names if not isinstance(n, str) or not n.strip()]
+    if wrong:
+        raise ValueError(
+            f"plugin {plugin!r}: requires= must list plugin names (strings), "
+            f"e.g. requires=['echo']; got {wrong!r}"
+        )
+    return names
 
 
 @implementer(IPlugin, ILabPlugin, IProtocolPlugin)
@@ -84,7 +104,7 @@ class ProtocolPlugin:
             )
         self.name = name
         self.description = description
-        self.requires = tuple(requires)
+        self.requires = _names(name, requires)
         self.transports = tuple(t for t, p in zip(TRANSPORTS, (factory, datagram)) if p)
         self.default_endpoint = default_endpoint or f"{self.transports[0]}:0"
         self.options = dict(options or {})
@@ -98,6 +118,8 @@ class ProtocolPlugin:
     def module(self):
         """The module that implements this plugin (imported only on load)."""
         path = self._paths["factory"] or self._paths["datagram"]
+        if not isinstance(path, str):
+            return getattr(path, "__module__", None)
         return path.partition(":")[0]
 
     def load(self):
@@ -105,6 +127,10 @@ class ProtocolPlugin:
         for role, path in self._paths.items():
             if path and role not in self._loaded:
                 self._loaded[role] = _resolve(path)
+
+    def unload(self):
+        """Forget the imported implementations, so the next :meth:`load` resolves them again."""
+        self._loaded.clear()
 
     def _implementation(self, role, transport):
         if not self._paths[role]:
