@@ -12,6 +12,9 @@ from lab.model._errors import (ClientError, ConnectionClosed, EndpointError, Lis
                                RemoteNotAllowed)
 from lab.model._listeners import (Listener, ListenerTable, get_listener, listen, listeners,
                                   stop_all)
+from lab.model._load import LoadReport, load_test
+from lab.model._reactor_state import (ReactorState, SocketInfo, TimerInfo, debug_timers,
+                                      reactor_state)
 from lab.model._watch import Watch, watch
 
 __all__ = [
@@ -20,5 +23,7 @@ __all__ = [
     "connect", "replay", "Client", "Transcript", "TranscriptEntry",
     "parse_server", "parse_client", "ServerSpec", "ClientSpec",
     "ListenError", "EndpointError", "RemoteNotAllowed", "ClientError", "ConnectionClosed",
+    "load_test", "LoadReport",
+    "reactor_state", "debug_timers", "ReactorState", "TimerInfo", "SocketInfo",
     "watch", "Watch",
 ]

@@ -86,7 +86,7 @@ class Client:
         with self._cond:
             self._inbox.append(bytes(data))
             self._inbox_bytes += len(data)
-            while self._inbox_bytes > self.max_inbox:
+            while self._inbox_bytes > self.max_inbox and len(self._inbox) > 1:
                 self._inbox_bytes -= len(self._inbox[0])
                 self.overflowed += len(self._inbox.popleft())
             self._note("received", bytes(data))
