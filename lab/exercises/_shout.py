@@ -43,7 +43,7 @@ class CheckResult:
     hint: str = ""
 
 
-@dataclass
+@dataclass(repr=False)
 class Report:
     """The results of every check, shown as a table in a notebook."""
 
@@ -59,6 +59,9 @@ class Report:
     def failures(self):
         """The checks that failed."""
         return [r for r in self.results if not r.passed]
+
+    def __repr__(self):
+        return f"<shout {str(self).splitlines()[0]}>"
 
     def __str__(self):
         lines = [f"shout checks against {self.target}: "
