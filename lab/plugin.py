@@ -441,9 +441,10 @@ def _read_log(events, files, folders, origin):
                 traceback=_trimmed_traceback(failure.value, folders)))
         elif event.get("errno") is not None and "path" in event:
             notes.append(PluginError(
-                f"{os.path.dirname(event['path'])} is not writable, so Twisted cannot save "
-                f"dropin.cache there (errno {event['errno']}); discovery still works, and the "
-                "registry re-scans the folder only when one of its files changes."))
+                f"Twisted cannot save dropin.cache in {os.path.dirname(event['path'])} "
+                f"(errno {event['errno']}: {os.strerror(event['errno'])}). Discovery still "
+                "works: the registry scans that folder again only when one of its files "
+                "changes. Make the folder writable to let Twisted cache it."))
         elif event.get("isError"):
             notes.append(PluginError(f"Twisted logged while scanning {origin}: "
                                      f"{formatEvent(event)}"))
