@@ -1,1 +1,61 @@
-"""Placeholder package docstring; filled in by its owner."""
+"""Deferred chains, traced and stepped: see the path a result takes through callbacks and errbacks.
+
+    t = lab.trace(d)          # records every stage of d, before and after this call
+    t.stages                  # Stage values: what was added, what ran, input, output, Failure
+    s = lab.step(d)           # the chain pauses before each stage
+    s.step(); s.run_until("failure"); s.run(); s.reset()
+    t.what_if(value=0)        # the same stages again with another input
+    t.what_if(raise_at=2)     # ... or with stage 2 forced to raise
+
+``lab.trace(coro)`` and ``lab.trace(fn, *args)`` (an ``async def`` or
+``inlineCallbacks`` function) record each ``await``/``yield`` as a stage.
+A chain living in the reactor thread is stepped there: ``lab.step(fn,
+runner=lab.call)`` calls ``fn`` in the reactor and steps it from the cell.
+
+This package never imports the reactor, crochet or ipywidgets; the widget
+is imported only when ``.widget()`` is called.
+"""
+
+from lab.deferreds._errors import (
+    BadBreakpoint,
+    CannotReplay,
+    ChainFinished,
+    DeferredsError,
+    NotADeferred,
+    NotFinished,
+    NothingToStep,
+)
+from lab.deferreds._trace import SAME, Stepper, Trace, step, trace
+from lab.deferreds._values import (
+    ChainEnded,
+    ChainReset,
+    FailureInfo,
+    GateReached,
+    Stage,
+    StageAdded,
+    StageRan,
+    short_repr,
+)
+
+__all__ = [
+    "trace",
+    "step",
+    "Trace",
+    "Stepper",
+    "Stage",
+    "FailureInfo",
+    "SAME",
+    "StageAdded",
+    "StageRan",
+    "GateReached",
+    "ChainEnded",
+    "ChainReset",
+    "short_repr",
+    "DeferredsError",
+    "NotADeferred",
+    "ChainFinished",
+    "NothingToStep",
+    "NotFinished",
+    "BadBreakpoint",
+    "CannotReplay",
+]

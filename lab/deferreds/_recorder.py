@@ -1,0 +1,485 @@
+"""The recorder: sees every stage of one Deferred by wrapping what is added to it.
+
+How it records, without ``Deferred.callbacks`` (deprecated, and consumed as
+callbacks run), without subclassing ``Deferred`` and without touching
+``_runCallbacks``: the instance's ``addCallbacks``/``addCallback``/
+``addErrback``/``addBoth`` are replaced by methods that register a *slot* and
+hand Twisted two small functions in place of the user's pair.  Twisted then
+runs the chain exactly as before; each of our functions records its input,
+calls the user's function (or passes the result over, for the side that has
+none), and records the output.
+
+How it pauses, for stepping: a slot's function returns a *gate*, an unfired
+Deferred whose first callback runs the real stage.  Twisted pauses the chain
+on it as on any nested Deferred; ``step()`` fires the gate, the stage runs, and
+the chain moves on until it meets the next gate.
+"""
+
+import threading
+import weakref
+from time import perf_counter
+
+from twisted.internet import defer
+from twisted.internet.defer import CancelledError, Deferred, DeferredList, passthru
+from twisted.python.failure import Failure
+
+from lab.deferreds._errors import ChainFinished, NothingToStep, WrongThread
+from lab.deferreds._names import callable_location, callable_name, refine_how
+from lab.deferreds._values import (
+    ChainEnded,
+    FailureInfo,
+    GateReached,
+    Stage,
+    StageAdded,
+    StageRan,
+    short_repr,
+)
+
+__all__ = ["Recorder", "NOTHING", "recorder_of"]
+
+NOTHING = object()  # "no value yet"; None is a legitimate result
+_FAILTHRU = getattr(defer, "_failthru", None)
+_CONTINUE = getattr(defer, "_CONTINUE", None)
+_MAX_NOTES = 20
+
+
+def recorder_of(deferred):
+    """The recorder already attached to ``deferred``, or None."""
+    return deferred.__dict__.get("_lab_recorder")
+
+
+class _Slot:
+    """One stage while it is recorded (mutable, private); :class:`Stage` is its snapshot."""
+
+    __slots__ = ("pos", "segment", "how", "callback", "cb_args", "cb_kw", "errback",
+                 "eb_args", "eb_kw", "ran", "input", "input_failed", "output", "failure",
+                 "duration", "state", "waiting_on", "waited", "note", "name", "location",
+                 "args")
+
+    def __init__(self, how, callback, cb_args, cb_kw, errback, eb_args, eb_kw):
+        self.how = how
+        self.callback, self.cb_args, self.cb_kw = callback, cb_args, cb_kw
+        self.errback, self.eb_args, self.eb_kw = errback, eb_args, eb_kw
+        self.segment = False
+        self.ran = self.input = self.output = self.failure = self.duration = None
+        self.input_failed = self.waited = False
+        self.state = "pending"
+        self.waiting_on = None
+        self.note = ""
+        self.name = self.location = None
+        self.args = (self,)  # the extra argument Twisted passes to our functions
+
+
+def _real(fn, skip):
+    """None for Twisted's pass-through helpers (the stage has no function on that side)."""
+    return None if fn is skip else fn
+
+
+class Recorder:
+    """Records one chain (and, for coroutines, its await segments); gates it when stepping.
+
+    Shared by every :class:`Trace`/:class:`Stepper` of the same Deferred.  Its
+    wrapped functions run in whatever thread runs the chain; the ``home``
+    thread is where stepping must happen, reached through ``runner``.
+    """
+
+    def __init__(self, home, runner):
+        self.home, self.runner = home, runner
+        self.deferred = None
+        self.slots, self.segments = [], []
+        self.listeners = []
+        self.gated = False
+        self.gate = None  # (slot, value, failed, gate Deferred) while paused
+        self.current = self.initial = NOTHING
+        self.fired_by = None
+        self.cancelled = False
+        self.notes = []
+        self.finished = 0  # slots whose state is "done"
+        self.members = ()
+        self.source = None  # (function, args, kwargs) that made a coroutine chain
+        self.forced = {}  # segment position -> exception to throw in (what-if)
+        self.lock = threading.Lock()
+        self.moved = threading.Condition()
+        self._seen = (NOTHING, "")
+        self._failure_seen = (None, None)
+        self._announced = -1
+
+    # -- attaching -----------------------------------------------------------
+
+    def attach(self, deferred):
+        """Start recording ``deferred``: wrap its add/fire methods and its pending stages."""
+        self.deferred = deferred
+        deferred._lab_recorder = self
+        cls = type(deferred)
+        self._add_pair = cls.addCallbacks
+        self._class_callback, self._class_errback = cls.callback, cls.errback
+        self._class_cancel = cls.cancel
+        deferred.addCallbacks = self.add_callbacks
+        deferred.addCallback = self.add_callback
+        deferred.addErrback = self.add_errback
+        deferred.addBoth = self.add_both
+        deferred.callback = self.fire_callback
+        deferred.errback = self.fire_errback
+        deferred.cancel = self.cancel
+        self._adopt_pending(deferred)
+        self._note_fired_before(deferred)
+        if isinstance(deferred, DeferredList):
+            self.members = tuple(getattr(deferred, "_deferredList", ()))
+
+    def _adopt_pending(self, deferred):
+        """Wrap the stages that were added before ``trace()`` was called.
+
+        Twisted keeps them in the private list ``_callbacks`` (the deprecated
+        public ``callbacks`` property returns the same list).  Replacing each
+        entry in place with our pair is the only way to see a stage added
+        before we were; entries that hand the result on to another Deferred
+        (``_CONTINUE``) are Twisted's plumbing and stay as they are.
+        """
+        pending = getattr(deferred, "_callbacks", None)
+        if not isinstance(pending, list):
+            self.note("stages added before trace() could not be seen with this Twisted")
+            return
+        for i, ((cb, cb_args, cb_kw), (eb, eb_args, eb_kw)) in enumerate(list(pending)):
+            if cb is _CONTINUE:
+                continue
+            how = _how_of(cb, cb_args, eb, eb_args)
+            slot = self._new_slot(how, _real(cb, passthru), cb_args, cb_kw,
+                                  _real(eb, _FAILTHRU), eb_args, eb_kw)
+            pending[i] = ((self._on_value, slot.args, {}), (self._on_failure, slot.args, {}))
+
+    def _note_fired_before(self, deferred):
+        if not deferred.called:
+            return
+        result = getattr(deferred, "result", None)
+        if isinstance(result, Deferred):
+            self.note("trace() started while this Deferred waited on another one")
+            self.fired_by = "before trace()"
+            return
+        self.initial = self.current = result
+        self.fired_by = "before trace()"
+
+    # -- what is added ---------------------------------------------------------
+
+    def add_callbacks(self, callback, errback=None, callbackArgs=(), callbackKeywords=None,
+                      errbackArgs=(), errbackKeywords=None):
+        """``Deferred.addCallbacks``, recorded."""
+        return self._add("addCallbacks", callback, callbackArgs or (), callbackKeywords or {},
+                         errback, errbackArgs or (), errbackKeywords or {})
+
+    def add_callback(self, callback, *args, **kwargs):
+        """``Deferred.addCallback``, recorded."""
+        return self._add("addCallback", callback, args, kwargs, None, (), {})
+
+    def add_errback(self, errback, *args, **kwargs):
+        """``Deferred.addErrback``, recorded."""
+        return self._add("addErrback", None, (), {}, errback, args, kwargs)
+
+    def add_both(self, callback, *args, **kwargs):
+        """``Deferred.addBoth``, recorded."""
+        return self._add("addBoth", callback, args, kwargs, callback, args, kwargs)
+
+    def _add(self, how, cb, cb_args, cb_kw, eb, eb_args, eb_kw):
+        slot = self._new_slot(how, cb, cb_args, cb_kw, eb, eb_args, eb_kw)
+        args = slot.args
+        return self._add_pair(self.deferred, self._on_value, self._on_failure, args, None,
+                              args, None)
+
+    def _new_slot(self, how, cb, cb_args, cb_kw, eb, eb_args, eb_kw):
+        slot = _Slot(how, cb, cb_args, cb_kw, eb, eb_args, eb_kw)
+        slot.pos = len(self.slots)
+        self.slots.append(slot)
+        if self.listeners:
+            self.emit(StageAdded(self.position(slot)))
+        return slot
+
+    # -- firing and cancelling -------------------------------------------------
+
+    def fire_callback(self, result):
+        """``Deferred.callback``, noting the initial value."""
+        self._note_initial(result, "callback")
+        self._class_callback(self.deferred, result)
+        self.maybe_ended()
+
+    def fire_errback(self, fail=None):
+        """``Deferred.errback``, noting the initial Failure."""
+        if fail is None:
+            fail = Failure(captureVars=self.deferred.debug)
+        elif not isinstance(fail, Failure):
+            fail = Failure(fail)
+        self._note_initial(fail, "errback")
+        self._class_errback(self.deferred, fail)
+        self.maybe_ended()
+
+    def _note_initial(self, result, how):
+        # A second fire is Twisted's business (AlreadyCalledError, or the
+        # silent swallow after a cancel); only the first one is the input.
+        if self.deferred.called or self.fired_by is not None:
+            return
+        self.initial = self.current = result
+        self.fired_by = how
+
+    def cancel(self):
+        """``Deferred.cancel``, noted in the trace (cancellation shows as what it is)."""
+        self.cancelled = True
+        self.note("cancel() was called")
+        self._class_cancel(self.deferred)
+
+    def note(self, text):
+        """Keep a short remark about the chain (bounded: the first few are kept)."""
+        if len(self.notes) < _MAX_NOTES:
+            self.notes.append(text)
+
+    # -- running a stage -------------------------------------------------------
+
+    def _on_value(self, result, slot):
+        if self.gated:
+            return self._close_gate(slot, result, False)
+        return self.run_slot(slot, result, False)
+
+    def _on_failure(self, failure, slot):
+        if self.gated:
+            return self._close_gate(slot, failure, True)
+        return self.run_slot(slot, failure, True)
+
+    def run_slot(self, slot, value, failed):
+        """Run the stage's function for ``value`` (or pass it over) and record what came out."""
+        if failed:
+            fn, args, kwargs, ran = slot.errback, slot.eb_args, slot.eb_kw, "errback"
+        else:
+            fn, args, kwargs, ran = slot.callback, slot.cb_args, slot.cb_kw, "callback"
+        text = self.text_of(value)
+        if fn is None:
+            self.settle(slot, "skipped", text, failed, value, None)
+            return value
+        started = perf_counter()
+        try:
+            out = fn(value, *args, **kwargs)
+        except BaseException:  # noqa: BLE001 - exactly what Twisted catches
+            out = Failure()
+        self.settle(slot, ran, text, failed, out, perf_counter() - started)
+        return out
+
+    def settle(self, slot, ran, text, failed, out, duration):
+        """Record that ``slot`` ran: its input text and its output (or that it now waits)."""
+        waiting = isinstance(out, Deferred)
+        with self.lock:
+            slot.ran, slot.input, slot.input_failed = ran, text, failed
+            slot.duration = duration
+            if waiting:
+                slot.state, slot.output = "waiting", short_repr(out)
+                slot.waiting_on = weakref.ref(out)
+            else:
+                self._outcome(slot, out)
+        if waiting:
+            # Observe the nested result without taking it: a pass-through callback
+            # added before Twisted appends its own continuation.  Added through
+            # the class, so a trace of the nested Deferred does not count it.
+            Deferred.addBoth(out, self._resolved, slot)
+        self._ran(slot, waiting)
+
+    def _outcome(self, slot, out):
+        if isinstance(out, Failure):
+            slot.failure, slot.output = self.failure_of(out), None
+        else:
+            slot.failure, slot.output = None, self.text_of(out)
+        slot.state = "done"
+        self.current = out
+        self.finished += 1
+
+    def _resolved(self, result, slot):
+        with self.lock:
+            slot.waited = True
+            self._outcome(slot, result)
+        self._ran(slot, False)
+        return result
+
+    def _ran(self, slot, waiting):
+        if self.listeners:
+            self.emit(StageRan(self.position(slot), waiting))
+        if not waiting and not slot.segment:
+            self.maybe_ended()
+
+    def maybe_ended(self):
+        """Announce the end of the chain once (per stage count) when every stage has run."""
+        if self._announced == self.finished or not self.done:
+            return
+        self._announced = self.finished
+        if self.listeners:
+            self.emit(ChainEnded(isinstance(self.current, Failure)))
+        self.wake()
+
+    # -- gates -----------------------------------------------------------------
+
+    def _close_gate(self, slot, value, failed):
+        """Pause the chain before ``slot``: return an unfired Deferred that runs it when fired."""
+        gate = Deferred()
+        args = (slot, value, failed)
+        gate.addCallbacks(self._open_gate, self._gate_failed, args, None, args, None)
+        with self.lock:
+            slot.state, slot.input, slot.input_failed = "gated", self.text_of(value), failed
+            self.gate = (slot, value, failed, gate)
+        if self.listeners:
+            self.emit(GateReached(self.position(slot)))
+        self.wake()
+        return gate
+
+    def _open_gate(self, _ignored, slot, value, failed):
+        self.gate = None
+        if slot.segment:
+            return None  # the coroutine driver runs the segment itself
+        return self.run_slot(slot, value, failed)
+
+    def _gate_failed(self, failure, slot, value, failed):
+        # cancel() on a chain paused at a gate: untraced, the chain would have
+        # run on and cancel() would find nothing to cancel, so keep it paused.
+        if failure.check(CancelledError):
+            self.note(f"cancel() reached the gate before stage #{self.position(slot)}; "
+                      "a chain that has already fired ignores it, so it stays paused")
+            return self._close_gate(slot, value, failed)
+        return failure
+
+    def step_here(self):
+        """Fire the gate (home thread only): run exactly one stage; return its slot."""
+        gate = self.gate
+        if gate is None:
+            raise self.why_not_gated()
+        gate[3].callback(None)
+        return gate[0]
+
+    def why_not_gated(self):
+        """The error that explains why there is nothing to step right now."""
+        if self.done:
+            return ChainFinished(
+                f"the chain has finished ({self.result_text()}); nothing is left to step. "
+                "Use reset() to replay it from the start, or what_if(...) to try another input.")
+        if self.deferred is None or not self.deferred.called:
+            return NothingToStep(
+                "the Deferred has not fired yet, so no stage is waiting to run. Fire it "
+                "(d.callback(value) or d.errback(exc)), or wait for the event that fires it.")
+        waiting = [s for s in self.all_slots() if s.state == "waiting"]
+        if waiting:
+            where = self.position(waiting[-1])
+            return NothingToStep(
+                f"stage #{where} returned a Deferred that has not fired; the chain waits on it. "
+                f"Fire it, or trace it with .nested({where}).")
+        return NothingToStep("the chain is paused (d.pause()) or still running; try again.")
+
+    # -- waking other threads ------------------------------------------------
+
+    def wake(self):
+        """Tell a thread waiting in :meth:`wait_for_gate` that the chain moved."""
+        with self.moved:
+            self.moved.notify_all()
+
+    def wait_for_gate(self, timeout):
+        """Block (another thread) until the chain is at a gate or done, up to ``timeout`` s."""
+        with self.moved:
+            return self.moved.wait_for(lambda: self.gate is not None or self.done, timeout)
+
+    # -- threads ---------------------------------------------------------------
+
+    def in_home(self, fn):
+        """Call ``fn()`` in the chain's home thread (directly, or through the runner)."""
+        if threading.get_ident() == self.home:
+            return fn()
+        if self.runner is None:
+            raise WrongThread(
+                "this chain is stepped in the thread that created its stepper, and this is "
+                "another thread. Step it there, or create it with runner=lab.call so the "
+                "lab runs each step in the reactor thread.")
+        return self.runner(fn)
+
+    # -- reading ---------------------------------------------------------------
+
+    @property
+    def done(self):
+        """True when the chain has fired and every recorded stage has run."""
+        d = self.deferred
+        if d is None or not d.called or d.paused or self.gate is not None:
+            return False
+        return self.finished == len(self.slots) + len(self.segments)
+
+    def all_slots(self):
+        """Segments (coroutine await/yield stages) first, then the chain's own stages."""
+        return self.segments + self.slots
+
+    def position(self, slot):
+        """The stage index of ``slot`` as shown to the user."""
+        return slot.pos if slot.segment else len(self.segments) + slot.pos
+
+    def text_of(self, value):
+        """Bounded repr of a value or Failure, computed once for a value that flows on."""
+        seen, text = self._seen
+        if value is seen:
+            return text
+        if isinstance(value, Failure):
+            text = f"<Failure {self.failure_of(value)}>"
+        else:
+            text = short_repr(value)
+        self._seen = (value, text)
+        return text
+
+    def failure_of(self, failure):
+        """A :class:`FailureInfo` for ``failure``; one formatted traceback per Failure."""
+        seen, info = self._failure_seen
+        if failure is not seen:
+            info = FailureInfo.from_failure(failure)
+            self._failure_seen = (failure, info)
+        return info
+
+    def result_text(self):
+        """The final result in words: a bounded repr, or the Failure's type and message."""
+        if self.current is NOTHING:
+            return "not fired"
+        return self.text_of(self.current)
+
+    def snapshot(self, slot):
+        """The immutable :class:`Stage` for ``slot`` as it is now."""
+        with self.lock:
+            return _stage_of(slot, self.position(slot))
+
+    def stages(self):
+        """Snapshots of every stage, in order."""
+        with self.lock:
+            return tuple(_stage_of(s, i) for i, s in enumerate(self.all_slots()))
+
+    # -- listeners -------------------------------------------------------------
+
+    def emit(self, event):
+        """Call every listener with ``event`` (in the thread where the chain runs)."""
+        for listener in tuple(self.listeners):
+            listener(event)
+
+
+def _how_of(cb, cb_args, eb, eb_args):
+    """Which add method made a pending entry, judged from its shape."""
+    if cb is passthru:
+        return "addErrback"
+    if eb is _FAILTHRU:
+        return "addCallback"
+    if cb is eb and cb_args == eb_args:
+        return "addBoth"
+    return "addCallbacks"
+
+
+def _stage_of(slot, index):
+    if slot.name is None:
+        _name_slot(slot)
+    if slot.segment:
+        callback = errback = slot.name
+    else:
+        callback, errback = callable_name(slot.callback), callable_name(slot.errback)
+    return Stage(index, slot.how, slot.name, callback, errback, slot.location, slot.ran, slot.input,
+                 slot.input_failed, slot.output, slot.failure, slot.duration, slot.state,
+                 slot.waited, slot.note)
+
+
+def _name_slot(slot):
+    """Fill in the slot's display name, location and refined ``how`` (once, lazily)."""
+    cb, eb = slot.callback, slot.errback
+    slot.how = refine_how(slot.how, cb, eb)
+    if cb is not None and eb is not None and cb is not eb:
+        slot.name = f"{callable_name(cb)} / {callable_name(eb)}"
+    else:
+        slot.name = callable_name(cb if cb is not None else eb)
+    slot.location = callable_location(cb if cb is not None else eb)
