@@ -40,6 +40,25 @@ def address_of(address):
     return ("unix", str(getattr(address, "name", "") or ""))
 
 
+class _noting_errors:  # noqa: N801 - used as a context manager, like contextlib's
+    """Tell the recorder about an exception the wrapped protocol raised, then let it go on.
+
+    Twisted logs such an exception and drops the connection; a learner in a
+    notebook never sees that log, so the recorder keeps it for the views.
+    """
+
+    def __init__(self, recorder, connection, where):
+        self.recorder, self.connection, self.where = recorder, connection, where
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, tb):
+        if error is not None and hasattr(self.recorder, "protocol_error"):
+            self.recorder.protocol_error(self.connection, self.where, error)
+        return False
+
+
 def reason_text(reason):
     """A one-line description of why a connection closed."""
     value = getattr(reason, "value", reason)
@@ -57,17 +76,19 @@ class WiretapProtocol(ProtocolWrapper):
         recorder = self.factory.recorder
         self.tap_id = recorder.opened(
             "tcp", address_of(transport.getPeer()), address_of(transport.getHost()), self)
-        ProtocolWrapper.makeConnection(self, transport)
+        with _noting_errors(recorder, self.tap_id, "connectionMade"):
+            ProtocolWrapper.makeConnection(self, transport)
 
     def dataReceived(self, data):
         """Record bytes in, then hand them to the wrapped protocol."""
         self.factory.recorder.record(IN, self.tap_id, data)
-        self.wrappedProtocol.dataReceived(data)
+        with _noting_errors(self.factory.recorder, self.tap_id, "dataReceived"):
+            self.wrappedProtocol.dataReceived(data)
 
     def write(self, data):
-        """Record bytes out, then write them to the real transport."""
-        self.factory.recorder.record(OUT, self.tap_id, data)
+        """Write to the real transport (which rejects non-bytes), then record bytes out."""
         self.transport.write(data)
+        self.factory.recorder.record(OUT, self.tap_id, data)
 
     def writeSequence(self, data):
         """Record the joined bytes out as one event."""

@@ -11,12 +11,13 @@ from collections import OrderedDict, deque
 from itertools import islice
 from typing import NamedTuple
 
-__all__ = ["Event", "Connection", "Capture", "DEFAULT_MAX_EVENTS", "DEFAULT_MAX_BYTES"]
+__all__ = ["Event", "Connection", "ProtocolError", "Capture", "DEFAULT_MAX_EVENTS", "DEFAULT_MAX_BYTES"]
 
 DEFAULT_MAX_EVENTS = 200_000
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 # Closed connections stay listed (for the conversation view) up to this many.
 MAX_CLOSED_CONNECTIONS = 10_000
+MAX_PROTOCOL_ERRORS = 50
 
 
 class Event(NamedTuple):
@@ -36,6 +37,15 @@ class Event(NamedTuple):
     data: bytes
     reason: str = ""
     offset: int = 0
+
+
+class ProtocolError(NamedTuple):
+    """An exception the served protocol raised on a connection, with its traceback."""
+
+    connection: int
+    where: str
+    message: str
+    traceback: str
 
 
 class Connection:
@@ -89,6 +99,7 @@ class Capture:
         self.max_events, self.max_bytes, self.enabled = max_events, max_bytes, enabled
         self.dropped = 0
         self.bytes_in = self.bytes_out = 0  # every byte seen, kept or not
+        self.errors = deque(maxlen=MAX_PROTOCOL_ERRORS)  # exceptions the protocol raised
         self._events = deque()
         self._bytes = 0
         self._seq = 0
@@ -126,6 +137,14 @@ class Capture:
             self.bytes_out += len(data)
         if self.enabled:
             self._append(kind, cid, bytes(data[:self.max_bytes]), "", offset)
+
+    def protocol_error(self, cid, where, error):
+        """Note an exception the served protocol raised (Twisted only logs it)."""
+        import traceback
+
+        text = "".join(traceback.format_exception(error)).rstrip()
+        with self._lock:
+            self.errors.append(ProtocolError(cid, where, f"{type(error).__name__}: {error}", text))
 
     def closed(self, cid, reason):
         """Note that a connection closed, and why."""

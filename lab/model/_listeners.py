@@ -74,7 +74,7 @@ class Listener:
         return {"name": self.name, "plugin": self.plugin_name or "", "endpoint": self.endpoint,
                 "running": self.running, "connections": cap.connection_count,
                 "open": cap.open_count, "bytes_in": cap.bytes_in, "bytes_out": cap.bytes_out,
-                "events": len(cap), "dropped": cap.dropped}
+                "events": len(cap), "dropped": cap.dropped, "errors": len(cap.errors)}
 
     def decoder(self):
         """A fresh conversation decoder from the plugin, or None."""
@@ -152,7 +152,7 @@ class ListenerTable(list):
     """A list of listeners that shows itself as a table in a notebook."""
 
     COLUMNS = ("name", "plugin", "endpoint", "running", "connections", "open",
-               "bytes_in", "bytes_out", "events", "dropped")
+               "bytes_in", "bytes_out", "events", "dropped", "errors")
 
     def rows(self):
         """One stats dict per listener."""
