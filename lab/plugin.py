@@ -9,8 +9,10 @@
 Discovery is ``twisted.plugin``'s: for each plugin package, ``getCache`` reads
 (and rewrites) ``dropin.cache`` and imports the modules it has no fresh entry
 for; then each cached plugin is adapted to :class:`~lab.interfaces.ILabPlugin`,
-exactly the loop of ``getPlugins``.  That loop is inlined here so that a
-plugin that fails is attributed to its module and attribute, not only logged.
+the loop of ``getPlugins``.  That loop is inlined here so that a plugin that
+fails is attributed to its module and attribute, not only logged (and so that
+an already-imported module's plugin is read without re-entering the import
+machinery: warm discovery costs less than ``getPlugins``, see bench/plugins.py).
 Twisted's own log output during the scan is captured and turned into
 per-plugin errors (import failures) or registry notes (an unwritable cache).
 
@@ -48,6 +50,9 @@ from dataclasses import dataclass, field, fields
 
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.plugin import getCache, pluginPackagePaths
+
+from zope.interface import providedBy
+from zope.interface.interface import Method
 
 from lab.errors import DependencyCycle, MissingDependency, PluginError
 from lab.interfaces import ILabPlugin, IProtocolPlugin
@@ -369,8 +374,7 @@ def _discover(source, folders, current, previous_names):
                 f"Twisted could not scan {source.origin}: {_summary(error)}",
                 traceback=_trimmed_traceback(error, folders))
             return [], [note]
-    files = {os.path.realpath(path): module for module, (path, _) in current.items()}
-    logged, notes = _read_log(events, files, folders, source.origin)
+    logged, notes = _read_log(events, current, folders, source.origin) if events else ({}, [])
     broken.update((m, e) for m, e in logged.items() if m not in broken)
     entries = []
     for dropin in dropins.values():
@@ -426,8 +430,9 @@ def _placeholders(broken):
                 delattr(sys.modules[parent], child)
 
 
-def _read_log(events, files, folders, origin):
+def _read_log(events, current, folders, origin):
     """Split captured log events into module import failures and other notes."""
+    files = {os.path.realpath(path): module for module, (path, _) in current.items()}
     broken, notes = {}, []
     for event in events:
         failure = event.get("log_failure") or event.get("failure")
@@ -479,7 +484,7 @@ def _adapt(cached, module, source, current, folders):
     """Adapt one cached plugin to ILabPlugin, as getPlugins does; None if it is not a lab plugin."""
     path = current.get(module, (None,))[0]
     try:
-        plugin = ILabPlugin(cached, None)
+        plugin = _adapted(cached, module)
     except Exception as error:
         message = (f"plugin {cached.name!r} in {module} could not be loaded from its module: "
                    f"{_summary(error)}. Fix the module, then call rescan().")
@@ -494,17 +499,27 @@ def _adapt(cached, module, source, current, folders):
                   _invalid(plugin, name, module, cached.name))
 
 
+def _adapted(cached, module):
+    """``ILabPlugin(cached, None)``, reading an imported module's attribute directly.
+
+    Twisted's CachedPlugin.load() goes through namedAny, which re-runs the
+    import machinery for every plugin; for a module already imported (every
+    warm scan) the attribute is the same object, fetched for a fraction.
+    """
+    imported = sys.modules.get(module)
+    if imported is not None and any(i.isOrExtends(ILabPlugin) for i in cached.provided):
+        return getattr(imported, cached.name)
+    return ILabPlugin(cached, None)
+
+
 def _invalid(plugin, name, module, attribute):
     """A PluginError if ``plugin`` claims the lab's interfaces without what they promise, else None."""
-    lacking = []
-    for interface in (ILabPlugin, IProtocolPlugin):
-        if interface.providedBy(plugin):
-            lacking += [_member(interface, n) for n in interface.names(all=True)
-                        if not hasattr(plugin, n)]
-    requires = getattr(plugin, "requires", ())
+    lacking = [label for interface, members in _members() if interface.providedBy(plugin)
+               for member, label in members if not hasattr(plugin, member)]
     wrong = []
     if not isinstance(getattr(plugin, "name", None), str) or not name.strip():
         wrong.append("name must be a non-empty string")
+    requires = getattr(plugin, "requires", ())
     if isinstance(requires, str) or not all(isinstance(r, str) for r in _iterable(requires)):
         wrong.append("requires must be a tuple of plugin names, e.g. ('echo',)")
     if not lacking and not wrong:
@@ -516,10 +531,17 @@ def _invalid(plugin, name, module, attribute):
         "lab.ILabPlugin, then call rescan().", plugin=name)
 
 
-def _member(interface, name):
-    from zope.interface.interface import Method
+_member_table = []
 
-    return f"{name}()" if isinstance(interface[name], Method) else name
+
+def _members():
+    """(interface, [(member, label)]) of the lab's interfaces in declaration order; computed once."""
+    if not _member_table:
+        for interface in (ILabPlugin, IProtocolPlugin):
+            members = [(n, f"{n}()" if isinstance(interface[n], Method) else n)
+                       for n in interface.names(all=True)]
+            _member_table.append((interface, members))
+    return _member_table
 
 
 def _iterable(value):
@@ -892,8 +914,6 @@ def _requires(plugin):
 def _provides(plugin):
     if plugin is None:
         return ()
-    from zope.interface import providedBy
-
     return tuple(i.__name__ for i in providedBy(plugin).flattened()
                  if i.__name__ not in ("Interface",))
 
