@@ -19,12 +19,14 @@ def room_of(*members):
     return room
 
 
-def test_newcomer_is_greeted_and_others_are_told():
-    """Joining greets the newcomer with a guest name and tells the others."""
+def test_newcomer_is_greeted_and_announced_once_named():
+    """Joining greets the newcomer as a guest; the others hear of them when they choose a name."""
     room = room_of(1)
     out = room.join(2)
     assert texts(out, 2)[0].startswith("* welcome, guest2")
-    assert ["* guest2 joined"] == texts(out, 1)
+    assert [] == texts(out, 1)
+    assert ["* ada joined"] == texts(room.line(2, "/nick ada"), 1)
+    assert ["* ada is now bea"] == texts(room.line(2, "/nick bea"), 1)
 
 
 def test_a_line_goes_to_everyone_else_under_the_nickname():
@@ -55,6 +57,7 @@ def test_who_me_help_quit_and_unknown_commands():
     room = room_of(1, 2)
     assert ["* here: guest1, guest2"] == texts(room.line(1, "/who"), 1)
     assert ["* guest1 waves"] == texts(room.line(1, "/me waves"), 2)
+    assert [] == texts(room.leave(2), 1)  # never named, so never announced
     assert texts(room.line(1, "/help"), 1)[0].startswith("* commands:")
     assert ["* unknown command /dance; /help lists them"] == texts(room.line(1, "/dance"), 1)
     (bye,) = room.line(1, "/quit")
@@ -67,7 +70,8 @@ def test_leaving_is_announced_and_frees_the_room():
     room.join(1)
     room.join(2)
     assert [True] == [d.close for d in room.join(3)]
-    assert ["* guest1 left"] == texts(room.leave(1), 2)
+    room.line(1, "/nick ada")
+    assert ["* ada left"] == texts(room.leave(1), 2)
     assert not room.join(4)[0].close
 
 
@@ -107,7 +111,7 @@ def test_chat_plugin_broadcasts_between_real_clients(chat):
     """Two clients of the chat plugin see each other's lines under their nicknames."""
     ada = member(chat, "ada")
     bob = member(chat, "bob")
-    ada.read_until(b"is now bob\r\n")
+    assert b"* bob joined\r\n" == ada.read_until(b"\r\n")
     ada.send("hello bob\n")
     assert b"<ada> hello bob\r\n" == bob.read_until(b"\r\n")
     ada.close()

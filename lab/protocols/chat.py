@@ -7,7 +7,7 @@ tests need no network::
 
     room = ChatRoom()
     room.join(1)          # [Delivery((1,), '* welcome, guest1. ...')]
-    room.line(1, "/nick ada")
+    room.line(1, "/nick ada")  # ... Delivery((2, 3), '* ada joined')
     room.line(1, "hello") # [Delivery((2, 3), '<ada> hello')]
 
 Commands: ``/nick NAME``, ``/who``, ``/me ACTION``, ``/help``, ``/quit``.
@@ -36,6 +36,7 @@ class ChatRoom:
     def __init__(self, max_members=1000):
         self.max_members = max_members
         self.nicks = {}  # member -> nickname, in join order
+        self.named = set()  # members who chose a nickname; only they are announced
         self._guests = 0
 
     def _others(self, member):
@@ -48,13 +49,17 @@ class ChatRoom:
         self._guests += 1
         nick = f"guest{self._guests}"
         self.nicks[member] = nick
-        return [Delivery((member,), f"* welcome, {nick}. /nick NAME to choose a name, /help for more"),
-                Delivery(self._others(member), f"* {nick} joined")]
+        # Why no "joined" broadcast yet: announcing every guest costs a write per
+        # member, and connections that never say anything would flood the room.
+        return [Delivery((member,), f"* welcome, {nick}. /nick NAME to choose a name, /help for more")]
 
     def leave(self, member):
-        """A member is gone: tell the others."""
+        """A member is gone: tell the others, if they ever chose a name."""
         nick = self.nicks.pop(member, None)
-        return [Delivery(self._others(member), f"* {nick} left")] if nick else []
+        if member not in self.named:
+            return []
+        self.named.discard(member)
+        return [Delivery(self._others(member), f"* {nick} left")]
 
     def line(self, member, text):
         """A member sent one line: run the command, or say it to everyone else."""
@@ -82,8 +87,9 @@ class ChatRoom:
         if name.lower() in (n.lower() for m, n in self.nicks.items() if m != member):
             return [Delivery((member,), f"* {name} is taken; choose another")]
         old, self.nicks[member] = self.nicks[member], name
-        return [Delivery((member,), f"* you are now {name}"),
-                Delivery(self._others(member), f"* {old} is now {name}")]
+        news = f"* {old} is now {name}" if member in self.named else f"* {name} joined"
+        self.named.add(member)
+        return [Delivery((member,), f"* you are now {name}"), Delivery(self._others(member), news)]
 
     def _cmd_who(self, member, _):
         return [Delivery((member,), "* here: " + ", ".join(self.nicks.values()))]
