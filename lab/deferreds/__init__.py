@@ -27,6 +27,7 @@ from lab.deferreds._errors import (
 )
 from lab.deferreds._trace import SAME, Stepper, Trace, step, trace
 from lab.deferreds._values import (
+    REPR_LIMIT,
     ChainEnded,
     ChainReset,
     FailureInfo,
@@ -51,6 +52,7 @@ __all__ = [
     "ChainEnded",
     "ChainReset",
     "short_repr",
+    "REPR_LIMIT",
     "DeferredsError",
     "NotADeferred",
     "ChainFinished",

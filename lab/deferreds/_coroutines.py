@@ -32,17 +32,23 @@ def drive(recorder, coro, kind):
 
 
 def _drive(recorder, coro, kind):
+    slot = _open_segment(recorder, coro, kind)
     value, failed = None, False
+    if recorder.gated:
+        value, failed = yield from _wait_at_gate(recorder, coro, slot, value, failed)
     while True:
-        slot = _open_segment(recorder, coro, kind)
-        if recorder.gated:
-            value, failed = yield from _wait_at_gate(recorder, coro, slot, value, failed)
         value, failed = _forced(recorder, slot, value, failed)
         finished, out = _resume(recorder, slot, coro, value, failed)
         if finished:
             if isinstance(out, Failure):
                 out.raiseException()
             return out
+        held = []
+        if recorder.gated and isinstance(out, Deferred):
+            # Gate on the awaited Deferred itself: a coroutine resumed by
+            # ``await`` reads the Deferred's ``result``, which is only there
+            # while its callbacks run, so the segment must run inside them.
+            Deferred.addBoth(out, _hold, recorder, coro, kind, slot, held)
         try:
             value, failed = (yield out), False
         except GeneratorExit:
@@ -50,7 +56,21 @@ def _drive(recorder, coro, kind):
             raise
         except BaseException:  # noqa: BLE001 - the awaited Deferred failed: throw it in
             value, failed = Failure(), True
+        if held:
+            slot = held[0]
+            continue
         _resolve(recorder, slot, value)
+        slot = _open_segment(recorder, coro, kind)
+        if recorder.gated:
+            value, failed = yield from _wait_at_gate(recorder, coro, slot, value, failed)
+
+
+def _hold(result, recorder, coro, kind, previous, held):
+    """The awaited result arrived: record it, open the next segment, pause before it."""
+    _resolve(recorder, previous, result)
+    slot = _open_segment(recorder, coro, kind)
+    held.append(slot)
+    return recorder._close_gate(slot, result, isinstance(result, Failure))
 
 
 def _wait_at_gate(recorder, coro, slot, value, failed):

@@ -89,10 +89,12 @@ class Recorder:
         self.slots, self.segments = [], []
         self.listeners = []
         self.gated = False
+        self.stepping = False  # inside step()/run(): one GateReached at the end, not per stage
         self.gate = None  # (slot, value, failed, gate Deferred) while paused
         self.current = self.initial = NOTHING
         self.fired_by = None
         self.cancelled = False
+        self.blocked_before_trace = False
         self.notes = []
         self.finished = 0  # slots whose state is "done"
         self.members = ()
@@ -140,8 +142,8 @@ class Recorder:
             self.note("stages added before trace() could not be seen with this Twisted")
             return
         for i, ((cb, cb_args, cb_kw), (eb, eb_args, eb_kw)) in enumerate(list(pending)):
-            if cb is _CONTINUE:
-                continue
+            if cb is _CONTINUE or getattr(cb, "__func__", None) is Recorder._resolved:
+                continue  # Twisted's hand-over, or our own observer of a nested result
             how = _how_of(cb, cb_args, eb, eb_args)
             slot = self._new_slot(how, _real(cb, passthru), cb_args, cb_kw,
                                   _real(eb, _FAILTHRU), eb_args, eb_kw)
@@ -154,6 +156,7 @@ class Recorder:
         if isinstance(result, Deferred):
             self.note("trace() started while this Deferred waited on another one")
             self.fired_by = "before trace()"
+            self.blocked_before_trace = True
             return
         self.initial = self.current = result
         self.fired_by = "before trace()"
@@ -318,7 +321,7 @@ class Recorder:
         with self.lock:
             slot.state, slot.input, slot.input_failed = "gated", self.text_of(value), failed
             self.gate = (slot, value, failed, gate)
-        if self.listeners:
+        if self.listeners and not self.stepping:
             self.emit(GateReached(self.position(slot)))
         self.wake()
         return gate
@@ -326,7 +329,7 @@ class Recorder:
     def _open_gate(self, _ignored, slot, value, failed):
         self.gate = None
         if slot.segment:
-            return None  # the coroutine driver runs the segment itself
+            return value  # the coroutine driver runs the segment itself
         return self.run_slot(slot, value, failed)
 
     def _gate_failed(self, failure, slot, value, failed):
@@ -393,11 +396,18 @@ class Recorder:
 
     @property
     def done(self):
-        """True when the chain has fired and every recorded stage has run."""
+        """True when the chain has fired and every recorded stage has run.
+
+        Judged from our own records, not ``d.paused``: a stage that waited on a
+        nested Deferred is done when that Deferred's result reaches us, a moment
+        before Twisted hands it back to this chain.
+        """
         d = self.deferred
-        if d is None or not d.called or d.paused or self.gate is not None:
+        if d is None or not d.called or self.gate is not None:
             return False
-        return self.finished == len(self.slots) + len(self.segments)
+        if self.finished != len(self.slots) + len(self.segments):
+            return False
+        return not (self.blocked_before_trace and d.paused)
 
     def all_slots(self):
         """Segments (coroutine await/yield stages) first, then the chain's own stages."""
@@ -478,7 +488,7 @@ def _name_slot(slot):
     """Fill in the slot's display name, location and refined ``how`` (once, lazily)."""
     cb, eb = slot.callback, slot.errback
     slot.how = refine_how(slot.how, cb, eb)
-    if cb is not None and eb is not None and cb is not eb:
+    if cb is not None and eb is not None and cb != eb:
         slot.name = f"{callable_name(cb)} / {callable_name(eb)}"
     else:
         slot.name = callable_name(cb if cb is not None else eb)

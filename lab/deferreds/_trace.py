@@ -9,7 +9,7 @@ from lab.deferreds._errors import BadBreakpoint, NotFinished, NothingToStep
 from lab.deferreds._make import record, record_deferred
 from lab.deferreds._recorder import NOTHING
 from lab.deferreds._replay import replay
-from lab.deferreds._values import ChainReset
+from lab.deferreds._values import ChainReset, GateReached
 
 __all__ = ["Trace", "Stepper", "trace", "step", "SAME"]
 
@@ -248,7 +248,7 @@ class Stepper(Trace):
         """
         recorder = self._recorder
         self._wait_for_gate(timeout)
-        slot = recorder.in_home(recorder.step_here)
+        (slot,) = recorder.in_home(lambda: self._run_here(_never, _always))
         return recorder.snapshot(slot)
 
     def run(self, timeout=DEFAULT_STEP_TIMEOUT):
@@ -269,14 +269,21 @@ class Stepper(Trace):
         return tuple(recorder.snapshot(slot) for slot in ran)
 
     def _run_here(self, before, after):
+        """Step until a breakpoint (home thread); one GateReached at the end, not per stage."""
         recorder, ran = self._recorder, []
         if recorder.gate is None:
             raise recorder.why_not_gated()
-        while recorder.gate is not None and not before(recorder.position(recorder.gate[0])):
-            slot = recorder.step_here()
-            ran.append(slot)
-            if after(slot):
-                break
+        recorder.stepping = True
+        try:
+            while recorder.gate is not None and not before(recorder.position(recorder.gate[0])):
+                slot = recorder.step_here()
+                ran.append(slot)
+                if after(slot):
+                    break
+        finally:
+            recorder.stepping = False
+        if recorder.gate is not None and recorder.listeners:
+            recorder.emit(GateReached(recorder.position(recorder.gate[0])))
         return ran
 
     def _wait_for_gate(self, timeout):
@@ -325,6 +332,10 @@ def _breakpoint(stepper, stop):
 
 def _never(_):
     return False
+
+
+def _always(_):
+    return True
 
 
 def _ended_in_failure(slot):

@@ -1,0 +1,131 @@
+"""The ladder view of a traced or stepped Deferred chain, with Step/Run buttons and a detail pane.
+
+A view only: it reads a ``lab.Trace``/``lab.Stepper`` (duck-typed, so this
+module imports no Twisted) and forwards clicks to it.  Stages that run in the
+reactor thread reach it through ``lab.bridge.deliver``, as every reactor-side
+event reaches a view.
+"""
+
+import html
+import time
+
+import ipywidgets as widgets
+
+from lab import bridge
+from lab.errors import LabError
+
+__all__ = ["ChainView"]
+
+# Redraw at most this often for a stream of stage events from another
+# thread; the events that leave the chain still (a gate, a wait, the end)
+# always redraw, so the last picture is never stale.
+_MIN_REDRAW_S = 0.1
+
+
+class ChainView(widgets.VBox):
+    """A chain's ladder diagram, a stage picker with its detail pane, and (for a stepper) controls.
+
+    Buttons: Step, Run, Run to next Failure, Reset; each has a programmatic
+    twin (``view.step_button.click()``), so tests need no browser.
+    """
+
+    def __init__(self, chain):
+        super().__init__()
+        self.chain = chain
+        self.ladder = widgets.HTML()
+        self.status = widgets.HTML()
+        self.stage_picker = widgets.IntSlider(description="stage", min=0, max=0,
+                                              continuous_update=False)
+        self.detail = widgets.HTML()
+        self.step_button = self._button("Step", "step-forward", "Run exactly one stage")
+        self.run_button = self._button("Run", "play", "Run every stage to the end")
+        self.failure_button = self._button("Run to next Failure", "bolt",
+                                           "Run until a stage ends in a Failure")
+        self.reset_button = self._button("Reset", "undo",
+                                         "Replay the chain from its first input")
+        self._wire()
+        self.children = self._layout()
+        self._busy = False
+        self._last_draw = 0.0
+        self._listener = chain.subscribe(self._on_event)
+        self.refresh()
+
+    def _button(self, text, icon, tip):
+        return widgets.Button(description=text, icon=icon, tooltip=tip)
+
+    def _wire(self):
+        self.step_button.on_click(lambda _: self._act(self.chain.step))
+        self.run_button.on_click(lambda _: self._act(self.chain.run))
+        self.failure_button.on_click(lambda _: self._act(lambda: self.chain.run_until("failure")))
+        self.reset_button.on_click(lambda _: self._act(self.chain.reset))
+        self.stage_picker.observe(lambda _: self._show_detail(), names="value")
+
+    def _layout(self):
+        parts = []
+        if hasattr(self.chain, "step"):
+            parts.append(widgets.HBox((self.step_button, self.run_button,
+                                       self.failure_button, self.reset_button)))
+        parts += [self.status, self.ladder, self.stage_picker, self.detail]
+        return tuple(parts)
+
+    # -- actions -------------------------------------------------------------
+
+    def _act(self, action):
+        """Run a button's action; show its error in the status line instead of raising."""
+        self._busy = True
+        message = ""
+        try:
+            action()
+        except LabError as error:
+            message = f'<span style="color:#cf222e">{html.escape(str(error))}</span>'
+        finally:
+            self._busy = False
+        self.refresh(select_current=True)
+        if message:
+            self.status.value = message
+
+    def close(self):
+        """Stop listening to the chain, then close the widget."""
+        self.chain.unsubscribe(self._listener)
+        super().close()
+
+    # -- drawing ---------------------------------------------------------------
+
+    def refresh(self, select_current=False):
+        """Redraw the ladder, the stage picker and the detail pane from the chain as it is now."""
+        stages = self.chain.stages
+        self.stage_picker.max = max(0, len(stages) - 1)
+        if select_current and stages:
+            self.stage_picker.value = self._interesting(stages)
+        selected = self.stage_picker.value if stages else None
+        self.ladder.value = self.chain.ladder_html(selected=selected)
+        self.status.value = html.escape(self.chain.describe().rsplit("\n", 1)[-1])
+        self._show_detail()
+        self._last_draw = time.monotonic()
+
+    def _interesting(self, stages):
+        """The stage to select after an action: the one just run, else the one waiting."""
+        position = getattr(self.chain, "position", None)
+        reached = [s.index for s in stages if s.ran is not None]
+        if reached:
+            return reached[-1]
+        return position if position is not None else 0
+
+    def _show_detail(self):
+        stages = self.chain.stages
+        if not stages:
+            self.detail.value = "<i>no stage yet: add callbacks to the Deferred</i>"
+            return
+        index = min(self.stage_picker.value, len(stages) - 1)
+        self.detail.value = self.chain.detail_html(index)
+
+    # -- live updates ----------------------------------------------------------
+
+    def _on_event(self, event):
+        """A change in the chain (any thread): redraw through the bridge, throttled."""
+        if self._busy:
+            return  # our own button action redraws once when it is done
+        still = type(event).__name__ in ("GateReached", "ChainEnded", "ChainReset")
+        still = still or getattr(event, "waiting", False)
+        if still or time.monotonic() - self._last_draw >= _MIN_REDRAW_S:
+            bridge.deliver(self.refresh)
