@@ -38,6 +38,8 @@ def _scan(text):
 
 def strtoull(text):
     """memcached's ``safe_strtoull``: an unsigned 64-bit value, or None."""
+    if text.isdigit() and len(text) < 19:  # the common case, exact and fast
+        return int(text)
     scanned = _scan(text)
     if scanned is None:
         return None
@@ -52,12 +54,16 @@ def strtoull(text):
 
 def strtoul(text):
     """memcached's ``safe_strtoul``: ``strtoul`` on a 64-bit long, narrowed to 32 bits."""
+    if text.isdigit() and len(text) < 10:
+        return int(text)
     value = strtoull(text)
     return None if value is None else value & 0xFFFFFFFF
 
 
 def strtol(text):
     """memcached's ``safe_strtol``: ``strtol`` on a 64-bit long, narrowed to a signed 32-bit int."""
+    if text.isdigit() and len(text) < 10:
+        return int(text)
     scanned = _scan(text)
     if scanned is None:
         return None

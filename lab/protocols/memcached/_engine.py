@@ -7,6 +7,7 @@ decides which error a client sees.
 """
 
 import binascii
+import collections
 import os
 import time
 
@@ -26,6 +27,7 @@ _CHUNKED_OVER = 524288  # memcached stores bigger items in chunks; incr refuses 
 ERROR = b"ERROR\r\n"
 BAD_FORMAT = b"CLIENT_ERROR bad command line format\r\n"
 STORED, NOT_STORED, EXISTS, NOT_FOUND = "STORED", "NOT_STORED", "EXISTS", "NOT_FOUND"
+_REPLIES = {r: r.encode() + b"\r\n" for r in (STORED, NOT_STORED, EXISTS, NOT_FOUND)}
 _META_CODES = {STORED: b"HD", NOT_STORED: b"NS", EXISTS: b"EX", NOT_FOUND: b"NF"}
 
 
@@ -58,19 +60,20 @@ class Engine(StatsMixin):
         self.pid = os.getpid()
         self.connections = {"curr": 0, "total": 0, "rejected": 0}
         self.traffic = {"read": 0, "written": 0}
-        self.counters = {}
+        self.counters = collections.defaultdict(int)
         self._handlers = {
-            "get": self._get, "gets": self._gets, "gat": self._gat, "gats": self._gats,
-            "bget": self._get, "touch": self._touch, "incr": self._incr, "decr": self._decr,
-            "delete": self._delete, "flush_all": self._flush_all, "version": self._version,
-            "verbosity": self._verbosity, "stats": self.stats_command,
-            "shutdown": self._shutdown, "mn": self._mn, "mg": self._mg, "md": self._md,
-            "ma": self._ma, "me": self._me, "cache_memlimit": self._memlimit,
+            b"get": self._get, b"gets": self._gets, b"gat": self._gat, b"gats": self._gats,
+            b"bget": self._get, b"touch": self._touch, b"incr": self._incr,
+            b"decr": self._decr, b"delete": self._delete, b"flush_all": self._flush_all,
+            b"version": self._version, b"verbosity": self._verbosity,
+            b"stats": self.stats_command, b"shutdown": self._shutdown, b"mn": self._mn,
+            b"mg": self._mg, b"md": self._md, b"ma": self._ma, b"me": self._me,
+            b"cache_memlimit": self._memlimit,
         }
 
     def count(self, name, n=1):
         """Add ``n`` to the statistics counter ``name``."""
-        self.counters[name] = self.counters.get(name, 0) + n
+        self.counters[name] += n
 
     # -- dispatch -----------------------------------------------------------
 
@@ -78,7 +81,7 @@ class Engine(StatsMixin):
         """The reply bytes for one parser event (``b''`` when none is sent)."""
         kind = type(event)
         if kind is Command:
-            handler = self._handlers.get(event.name)
+            handler = self._handlers.get(event.tokens[0])
             if handler is None:
                 return ERROR
             return handler(event.tokens, len(event.tokens) + 1)
@@ -117,16 +120,17 @@ class Engine(StatsMixin):
 
     def retrieve(self, keys, with_cas, touch):
         """get/gets/gat/gats: a VALUE block per hit, then END (or one error for a long key)."""
-        store, parts, kind = self.store, [], "touch" if touch is not None else "get"
+        get, counters, parts = self.store.get, self.counters, []
+        kind = _TOUCH_COUNTERS if touch is not None else _GET_COUNTERS
         for key in keys:
             if len(key) > KEY_MAX_LENGTH:
                 return BAD_FORMAT
-            item = store.get(key)
-            self.count(f"cmd_{kind}")
+            item = get(key)
+            counters[kind[0]] += 1
             if item is None:
-                self.count(f"{kind}_misses")
+                counters[kind[1]] += 1
                 continue
-            self.count(f"{kind}_hits")
+            counters[kind[2]] += 1
             if touch is not None:
                 item.exptime = touch
             cas = b" %d" % item.cas if with_cas else b""
@@ -139,11 +143,12 @@ class Engine(StatsMixin):
 
     def store_text(self, event):
         """A text storage command with its data: STORED, NOT_STORED, EXISTS or NOT_FOUND."""
-        self.count("cmd_set")
+        self.counters["cmd_set"] += 1
+        exptime = event.exptime
         item = Item(event.key, event.data, event.flags,
-                    self.store.realtime(event.exptime))
+                    self.store.realtime(exptime) if exptime else 0)
         result, _ = self.store_item(item, event.name, event.cas)
-        return _reply(result.encode(), event.noreply)
+        return b"" if event.noreply else _REPLIES[result]
 
     def store_item(self, item, command, cas_in, cas_stale=False):
         """memcached's ``do_store_item``: ``(result, stored item or None)``."""
@@ -579,4 +584,6 @@ _MG_FLAG_OUTPUT = {
     ord("l"): lambda item, now, f, la: b" l%d" % _u32(now - la),
     ord("h"): lambda item, now, f, la: b" h1" if f else b" h0",
 }
+_GET_COUNTERS = ("cmd_get", "get_misses", "get_hits")
+_TOUCH_COUNTERS = ("cmd_touch", "touch_misses", "touch_hits")
 _MA_MODES = {None: True, "I": True, "+": True, "D": False, "-": False}

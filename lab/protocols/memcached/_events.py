@@ -30,10 +30,15 @@ class Command:
     followed.
     """
 
-    __slots__ = ("name", "tokens", "truncated")
+    __slots__ = ("tokens", "truncated")
 
-    def __init__(self, name, tokens, truncated=False):
-        self.name, self.tokens, self.truncated = name, tokens, truncated
+    def __init__(self, tokens, truncated=False):
+        self.tokens, self.truncated = tokens, truncated
+
+    @property
+    def name(self):
+        """The command name, e.g. ``"get"``."""
+        return self.tokens[0].decode("latin-1")
 
     def __repr__(self):
         return f"Command({b' '.join(self.tokens)!r})"

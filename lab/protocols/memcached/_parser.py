@@ -175,7 +175,7 @@ class Parser:
             return Rejected("no such command", b"ERROR\r\n")
         name = tokens[0]
         if name in _RETRIEVAL:
-            return Command(name.decode(), tokens)
+            return Command(tokens)
         truncated = len(tokens) > MAX_TOKENS
         if truncated:
             tokens = tokens[:MAX_TOKENS]
@@ -187,7 +187,7 @@ class Parser:
             return self._meta_set(tokens, ntokens)
         if name == b"quit":
             return self.close("quit")
-        return Command(name.decode("latin-1"), tokens, truncated)
+        return Command(tokens, truncated)
 
     def _storage(self, name, tokens, ntokens):
         """memcached's ``process_update_command``, up to reading the data block."""

@@ -122,12 +122,12 @@ class Store:
         item = self.items.get(key)
         if item is None:
             return None
-        now = self.now()
+        now = int(self.clock()) - self.process_started
         if item.exptime and item.exptime <= now:
             self.stats["get_expired"] += 1
             self._drop(item)
             return None
-        if self._is_flushed(item, now):
+        if self.oldest_live and self._is_flushed(item, now):
             self.stats["get_flushed"] += 1
             self._drop(item)
             return None
@@ -143,11 +143,12 @@ class Store:
 
     def bump(self, item):
         """A fetch: mark the item fetched (then active) and move it to the LRU's fresh end."""
-        if not item.fetched:
-            item.fetched = True
-        elif not item.active:
-            item.active = True
-            item.time = self.now()
+        if not item.active:
+            if not item.fetched:
+                item.fetched = True
+            else:
+                item.active = True
+                item.time = self.now()
         self.items.move_to_end(item.key)
 
     def update(self, item):
@@ -168,9 +169,11 @@ class Store:
         old = self.items.pop(item.key, None)
         if old is not None:
             self.bytes -= old.size
-        self._make_room(item.size)
-        item.cas = self.next_cas()
-        item.time = self.now()
+        if self.bytes + item.size > self.memory_limit:
+            self._make_room(item.size)
+        self.cas_id += 1
+        item.cas = self.cas_id
+        item.time = int(self.clock()) - self.process_started
         self.items[item.key] = item
         self.bytes += item.size
         self.stats["total_items"] += 1
