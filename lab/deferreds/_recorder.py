@@ -374,10 +374,10 @@ class Recorder:
         with self.moved:
             self.moved.notify_all()
 
-    def wait_for_gate(self, timeout):
-        """Block (another thread) until the chain is at a gate or done, up to ``timeout`` s."""
+    def wait_until(self, predicate, timeout):
+        """Block (another thread) until ``predicate()`` holds, up to ``timeout`` s; its last value."""
         with self.moved:
-            return self.moved.wait_for(lambda: self.gate is not None or self.done, timeout)
+            return self.moved.wait_for(predicate, timeout)
 
     # -- threads ---------------------------------------------------------------
 

@@ -5,7 +5,8 @@ import threading
 from twisted.python.failure import Failure
 
 from lab.deferreds import _ladder
-from lab.deferreds._errors import BadBreakpoint, NotFinished, NothingToStep
+from lab.deferreds._errors import BadBreakpoint, NotFinished, WrongThread
+from lab.errors import LabTimeout
 from lab.deferreds._make import record, record_deferred
 from lab.deferreds._recorder import NOTHING
 from lab.deferreds._replay import replay
@@ -125,6 +126,25 @@ class Trace:
             raise BadBreakpoint(f"there is no stage #{index!r}; this chain has {len(slots)}.")
         return slots[index]
 
+    def wait(self, timeout=DEFAULT_STEP_TIMEOUT):
+        """Block until the chain is done (or, for a stepper, paused at a gate); return ``self``.
+
+        For a chain running in another thread (the reactor's).  In the chain's
+        own thread nothing could make progress while we block, so an unfinished
+        chain raises :class:`lab.WrongThread` there instead.
+        """
+        recorder = self._recorder
+        if threading.get_ident() == recorder.home and not self._settled():
+            raise WrongThread(
+                "wait() in the thread that runs this chain would block it forever; fire the "
+                "Deferred (or step the chain) instead.")
+        if not recorder.wait_until(self._settled, timeout):
+            raise LabTimeout(f"the chain did not finish within {timeout} s ({self._status_text()}).")
+        return self
+
+    def _settled(self):
+        return self.done
+
     # -- what-if ---------------------------------------------------------------
 
     def what_if(self, *, value=SAME, failure=None, raise_at=None, error=None):
@@ -228,6 +248,9 @@ class Stepper(Trace):
 
     _gated = True
 
+    def _settled(self):
+        return self.done or self._recorder.gate is not None
+
     @property
     def current(self):
         """The value or Failure waiting at the gate (None when the chain is not paused)."""
@@ -289,7 +312,7 @@ class Stepper(Trace):
     def _wait_for_gate(self, timeout):
         recorder = self._recorder
         if threading.get_ident() != recorder.home and recorder.gate is None:
-            recorder.wait_for_gate(timeout)
+            recorder.wait_until(self._settled, timeout)
 
     def reset(self):
         """Start over: replay the recorded chain from its initial input, paused before stage 0."""
