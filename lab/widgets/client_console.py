@@ -1,0 +1,137 @@
+"""The client console: type text or hex, send it to a listener, watch the transcript.
+
+Replies arrive in the reactor thread; a model watch redraws the transcript
+when the client's version counter moves, so the kernel never blocks on a read.
+"""
+
+import html
+
+import ipywidgets as widgets
+
+from lab import model
+from lab.widgets.conversation import hex_dump, show_text
+
+__all__ = ["ClientConsole", "client_console", "parse_input"]
+
+MAX_ROWS = 200
+_ERROR = '<span class="lab-error" style="color:#cf222e">{}</span>'
+_MARKS = {"sent": ("&gt;", "#0969da"), "received": ("&lt;", "#cf222e"), "note": ("#", "#6e7781")}
+
+
+def parse_input(text, mode, line_ending=""):
+    """The bytes to send for what was typed: UTF-8 text (plus ``line_ending``) or hex digits."""
+    if mode == "hex":
+        digits = "".join(text.split())
+        try:
+            return bytes.fromhex(digits)
+        except ValueError:
+            raise ValueError(
+                f"{text!r} is not hex: write pairs of hex digits such as '68 69 0d 0a'.") from None
+    return text.encode("utf-8") + line_ending.encode("ascii")
+
+
+def transcript_html(transcript, mode):
+    """The last ``MAX_ROWS`` transcript entries as HTML."""
+    rows = []
+    for entry in list(transcript)[-MAX_ROWS:]:
+        mark, colour = _MARKS[entry.direction]
+        hexed = mode == "hex" and entry.direction != "note"
+        shown = hex_dump(entry.data) if hexed else show_text(entry.data)
+        rows.append(f'<div style="color:{colour}"><b>{mark}</b> <pre style="display:inline;'
+                    f'margin:0">{html.escape(shown)}</pre></div>')
+    return ('<div class="lab-transcript" style="max-height:20em;overflow-y:auto;'
+            'font-family:monospace">' + "".join(rows) + "</div>")
+
+
+class ClientConsole(widgets.VBox):
+    """A client for one listener or endpoint: text or hex input, Send, Close, and a transcript."""
+
+    def __init__(self, target, live=True, interval=0.25):
+        super().__init__()
+        self.target, self.client = target, None
+        self.input = widgets.Text(placeholder="type here, then Send", description="send",
+                                  continuous_update=False)
+        self.mode = widgets.ToggleButtons(options=["text", "hex"], value="text",
+                                          tooltips=["send UTF-8 text", "send hex digits, e.g. 68 69 0d 0a"])
+        self.line_ending = widgets.Dropdown(options=[("CRLF", "\r\n"), ("LF", "\n"), ("none", "")],
+                                            value="\r\n", description="ending",
+                                            tooltip="Appended to text input")
+        self.send_button = widgets.Button(description="Send", icon="paper-plane",
+                                          tooltip="Send the input (connects first if needed)")
+        self.close_button = widgets.Button(description="Close", icon="times",
+                                           tooltip="Close the connection")
+        self.message = widgets.HTML()
+        self.transcript = widgets.HTML(transcript_html([], "text"))
+        self.send_button.on_click(lambda _: self.send())
+        self.close_button.on_click(lambda _: self.close_connection())
+        self.mode.observe(lambda _: self.refresh(force=True), names="value")
+        self.children = (widgets.HBox((self.input, self.send_button, self.close_button)),
+                         widgets.HBox((self.mode, self.line_ending)), self.message, self.transcript)
+        self._drawn = None
+        self._watch = model.watch(self.refresh, interval) if live else None
+
+    def _error(self, error):
+        self.message.value = _ERROR.format(html.escape(f"{type(error).__name__}: {error}"))
+
+    def connect(self):
+        """Connect (again) to the target; errors show in the console."""
+        try:
+            self.client = model.connect(self.target)
+        except Exception as error:  # noqa: BLE001 - every failure belongs in the console
+            self._error(error)
+            return None
+        self.message.value = html.escape(f"connected to {self.client.address}")
+        self.refresh(force=True)
+        return self.client
+
+    def send(self, text=None):
+        """Send the input box (or ``text``) as text or hex; errors show in the console."""
+        text = self.input.value if text is None else text
+        try:
+            data = parse_input(text, self.mode.value, self.line_ending.value)
+        except ValueError as error:
+            self._error(error)
+            return
+        if (self.client is None or not self.client.is_open) and self.connect() is None:
+            return
+        try:
+            self.client.send(data)
+        except Exception as error:  # noqa: BLE001
+            self._error(error)
+            return
+        self.message.value = html.escape(f"sent {len(data)} bytes")
+        self.input.value = ""
+        self.refresh(force=True)
+
+    def close_connection(self):
+        """Close the client's connection."""
+        if self.client is not None:
+            try:
+                self.client.close()
+            except Exception as error:  # noqa: BLE001
+                self._error(error)
+                return
+            self.message.value = "closed"
+            self.refresh(force=True)
+
+    def refresh(self, force=False):
+        """Redraw the transcript if it changed."""
+        if self.client is None:
+            return
+        key = (self.client.version, self.mode.value)
+        if key == self._drawn and not force:
+            return
+        self._drawn = key
+        self.transcript.value = transcript_html(self.client.transcript, self.mode.value)
+
+    def close(self):
+        """Stop refreshing, then close the widget (the connection stays as it is)."""
+        if self._watch is not None:
+            self._watch.stop()
+            self._watch = None
+        super().close()
+
+
+def client_console(target, **kwargs):
+    """A new :class:`ClientConsole` talking to ``target`` (a Listener, port or endpoint string)."""
+    return ClientConsole(target, **kwargs)

@@ -1,0 +1,74 @@
+"""The reactor view: pending timers, sockets, listeners and connections, refreshed live."""
+
+import html
+
+import ipywidgets as widgets
+
+from lab import model
+from lab.model._reactor_state import render_html
+
+__all__ = ["ReactorView", "reactor_view"]
+
+_ERROR = '<span class="lab-error" style="color:#cf222e">{}</span>'
+
+
+class ReactorView(widgets.VBox):
+    """A snapshot of the reactor, with Refresh, Auto-refresh, internal timers and creator stacks."""
+
+    def __init__(self, auto=True, interval=1.0):
+        super().__init__()
+        self.interval = interval
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh",
+                                             tooltip="Take a new snapshot of the reactor")
+        self.auto = widgets.Checkbox(value=False, description="auto-refresh",
+                                     tooltip=f"Take a snapshot every {interval} s")
+        self.internal = widgets.Checkbox(value=False, description="show internal",
+                                         tooltip="Show crochet's and the lab's own timers and the waker")
+        self.debug = widgets.Checkbox(value=False, description="creator stacks",
+                                      tooltip="Record where each new DelayedCall is created (slower)")
+        self.message = widgets.HTML()
+        self.body = widgets.HTML()
+        self.state = None
+        self._watch = None
+        self.refresh_button.on_click(lambda _: self.refresh())
+        self.internal.observe(lambda _: self.refresh(), names="value")
+        self.auto.observe(lambda change: self._set_auto(change["new"]), names="value")
+        self.debug.observe(lambda change: self._set_debug(change["new"]), names="value")
+        self.children = (widgets.HBox((self.refresh_button, self.auto, self.internal, self.debug)),
+                         self.message, self.body)
+        self.refresh()
+        self.auto.value = auto
+
+    def refresh(self):
+        """Take a snapshot and draw it; errors show in the view."""
+        try:
+            self.state = model.reactor_state(include_internal=self.internal.value)
+        except Exception as error:  # noqa: BLE001 - the view shows what went wrong
+            self.message.value = _ERROR.format(html.escape(f"{type(error).__name__}: {error}"))
+            return
+        self.message.value = ""
+        self.body.value = render_html(self.state)
+
+    def _set_auto(self, on):
+        if on and self._watch is None:
+            self._watch = model.watch(self.refresh, self.interval)
+        elif not on and self._watch is not None:
+            self._watch.stop()
+            self._watch = None
+
+    def _set_debug(self, on):
+        try:
+            model.debug_timers(on)
+        except Exception as error:  # noqa: BLE001
+            self.message.value = _ERROR.format(html.escape(f"{type(error).__name__}: {error}"))
+        self.refresh()
+
+    def close(self):
+        """Stop auto-refresh, then close the widget."""
+        self._set_auto(False)
+        super().close()
+
+
+def reactor_view(**kwargs):
+    """A new :class:`ReactorView`."""
+    return ReactorView(**kwargs)
