@@ -70,7 +70,7 @@ def make_cold(folder, package):
         if hasattr(package, name[len(prefix):]):
             delattr(package, name[len(prefix):])
         registry_module._module_signatures.pop(name, None)
-        registry_module._racy_modules.discard(name)
+        registry_module._racy_modules.pop(name, None)
 
 
 def timed(function):

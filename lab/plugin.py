@@ -67,10 +67,11 @@ RACY_SECONDS = 2.0
 _RACY_NS = int(RACY_SECONDS * 1e9)
 
 # Process-wide, shared by every registry: the file signature (mtime_ns, size)
-# of each plugin module when it was last let into sys.modules, and the modules
-# that were "racy" then.  A module with no record is trusted as imported.
+# of each plugin module when it was last let into sys.modules, and for the
+# modules that were "racy" then, a digest of their content.  A module with no
+# record is trusted as imported.
 _module_signatures = {}
-_racy_modules = set()
+_racy_modules = {}
 
 
 # --------------------------------------------------------------------------
@@ -271,14 +272,52 @@ def _extend_shipped_path():
 # --------------------------------------------------------------------------
 # stale modules, stale bytecode, stale dropin.cache
 
-def _stale_modules(source, current, removed):
-    """Modules of ``source`` that sys.modules holds from an older (or possibly older) file."""
+def _stale_modules(current, removed):
+    """Modules that sys.modules holds from an older file: changed stat, or (if racy) changed content."""
     stale = set(removed)
-    for module, (_, signature) in current.items():
+    for module, (path, signature) in current.items():
         recorded = _module_signatures.get(module)
-        if module in _racy_modules or (recorded is not None and recorded != signature):
+        if recorded is not None and recorded != signature:
+            stale.add(module)
+        elif module in _racy_modules and _racy_modules[module] != _digest(path):
             stale.add(module)
     return stale
+
+
+def _digest(path):
+    try:
+        with open(path, "rb") as file:
+            return hashlib.blake2b(file.read(), digest_size=16).digest()
+    except OSError:
+        return None
+
+
+def _with_dependents(stale, modules):
+    """``stale`` plus every imported module of ``modules`` holding one of them or an object from one.
+
+    Why: after ``from . import helper`` or ``from .helper import Thing`` a
+    sibling keeps the old helper's objects, so it must be imported again too.
+    """
+    stale = set(stale)
+    grew = True
+    while grew:
+        holders = {m for m in modules - stale
+                   if m in sys.modules and _refers_to(sys.modules[m], stale)}
+        stale |= holders
+        grew = bool(holders)
+    return stale
+
+
+def _refers_to(module, names):
+    for value in list(vars(module).values()):
+        try:
+            owner = (value.__name__ if isinstance(value, types.ModuleType)
+                     else getattr(value, "__module__", None))
+        except Exception:  # an object whose attributes raise is no reference we can follow
+            continue
+        if owner in names:
+            return True
+    return False
 
 
 def _evict(package, modules, current):
@@ -319,13 +358,13 @@ def _remove_quietly(path):
 
 
 def _record_signatures(current, scan_started_ns):
-    """Remember each module's file as it is now, and which ones may change unseen."""
-    for module, (_, signature) in current.items():
+    """Remember each module's file as it is now, and the content of those that may change unseen."""
+    for module, (path, signature) in current.items():
         _module_signatures[module] = signature
         if signature[0] >= scan_started_ns - _RACY_NS:
-            _racy_modules.add(module)
+            _racy_modules[module] = _digest(path)
         else:
-            _racy_modules.discard(module)
+            _racy_modules.pop(module, None)
 
 
 def _invalidate_finders(folders):
@@ -344,15 +383,15 @@ def _scan(source, previous_names):
     started = time.time_ns()
     folders = source.folders()
     current = source.current_signatures(folders)
+    removed = set(source.signatures) - set(current)
+    stale = _stale_modules(current, removed)
     unchanged = {m: s for m, (_, s) in current.items()} == {
         m: s for m, (_, s) in source.signatures.items()}
-    if source.scanned and unchanged and not (_racy_modules & current.keys()):
+    if source.scanned and unchanged and not stale:
+        _record_signatures(current, started)  # racy files age out of the window
         return False
-    removed = set(source.signatures) - set(current)
-    stale = _stale_modules(source, current, removed)
     if stale:
-        # Siblings may hold objects of a stale module (`from . import helper`).
-        stale |= {m for m in current if m in sys.modules}
+        stale = _with_dependents(stale, set(current))
         _evict(source.package, stale, current)
         _forget_stale_cache(folders, current, stale)
     _invalidate_finders(folders)
@@ -595,11 +634,25 @@ class PluginRegistry:
     # -- scanning ---------------------------------------------------------
 
     def rescan(self):
-        """Scan every folder again, picking up plugins written, edited or deleted since; return a report."""
+        """Scan every folder again, picking up plugins written, edited or deleted since; return a report.
+
+        A plugin that was loaded and whose module changed is loaded again, in its new version.
+        """
         with self._lock:
             before = {n: e.obj for n, e in self._entries.items()}
+            was_loaded = list(self._loaded)
             self._scan(force=True)
+            self._load_again(was_loaded)
             return self._report(before)
+
+    def _load_again(self, names):
+        """Load the new version of plugins that were loaded before their module changed."""
+        for name in names:
+            if name in self._entries and name not in self._loaded:
+                try:
+                    self.load(name)
+                except PluginError:
+                    pass  # the error is on the plugin's info, as for any failed load
 
     def _ensure_scanned(self):
         if any(not s.scanned for s in self._sources):

@@ -310,13 +310,26 @@ def test_rescan_sees_a_file_copied_with_an_old_date(registry, folder):
     assert "new, with an old date" == registry.info("greeter").description
 
 
-def test_a_loaded_plugin_edited_is_no_longer_loaded(registry, folder):
-    """After its module changes and is rescanned, a plugin shows unloaded until loaded again."""
+def test_a_loaded_plugin_edited_is_loaded_again_in_its_new_version(registry, folder):
+    """After its module changes, rescan() loads the plugin's new version in place of the old."""
     declare(folder, "greeter", description="one")
-    registry.load("greeter")
+    old = registry.load("greeter")
     declare(folder, "greeter", description="two")
     assert ("greeter",) == registry.rescan().reloaded
-    assert (False, "two") == (registry.info("greeter").loaded, registry.info("greeter").description)
+    assert (True, "two") == (registry.info("greeter").loaded, registry.info("greeter").description)
+    assert old is not registry.get("greeter")
+
+
+def test_rescan_reloads_only_what_changed(registry, folder):
+    """Writing or editing one plugin leaves its unrelated neighbours as they were, still loaded."""
+    declare(folder, "steady")
+    declare(folder, "edited")
+    steady = registry.load("steady")
+    declare(folder, "newcomer")
+    assert ((), ()) == (registry.rescan().reloaded, registry.rescan().reloaded)
+    declare(folder, "edited", description="edited")
+    assert ("edited",) == registry.rescan().reloaded
+    assert steady is registry.get("steady") and registry.info("steady").loaded
 
 
 def test_an_unwritable_cache_is_reported_once_not_on_every_call(registry, folder, twisted_log):
