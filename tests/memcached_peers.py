@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -77,22 +78,25 @@ def lab_server(*options, capture=False):
         args += ["--option", option]
     if not capture:
         args.append("--no-capture")
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    try:
-        line = proc.stdout.readline()
-        if not line.startswith("listening on "):
-            proc.kill()
-            raise RuntimeError(f"lab serve did not start: {line!r} {proc.stderr.read()!r}")
-        host, _, port = line.split()[-1].rpartition(":")
-        yield host, int(port)
-    finally:
-        proc.terminate()
+    # stderr goes to a file: a pipe nobody reads could fill and stall the server.
+    with tempfile.TemporaryFile() as errors, subprocess.Popen(
+            args, cwd=ROOT, stdout=subprocess.PIPE, stderr=errors, text=True) as proc:
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+            line = proc.stdout.readline()
+            if not line.startswith("listening on "):
+                proc.kill()
+                proc.wait(10)
+                errors.seek(0)
+                raise RuntimeError(f"lab serve did not start: {line!r} {errors.read()!r}")
+            host, _, port = line.split()[-1].rpartition(":")
+            yield host, int(port)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
 
 
 def exchange(port, data, timeout=EXCHANGE_TIMEOUT):
