@@ -102,11 +102,17 @@ def lab_server(*options, capture=False):
 def exchange(port, data, timeout=EXCHANGE_TIMEOUT):
     """Send ``data``, half-close, and return every byte the server sends until it closes."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(data)
-        sock.shutdown(socket.SHUT_WR)
+        try:
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:  # the server closed first (quit, refused input): read what it sent
+            pass
         chunks = []
         while True:
-            chunk = sock.recv(65536)
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
             if not chunk:
                 return b"".join(chunks)
             chunks.append(chunk)
