@@ -85,8 +85,9 @@ def _wait_at_gate(recorder, coro, slot, value, failed):
 
 
 def _open_segment(recorder, coro, kind):
-    slot = _Slot(kind, None, (), {}, None, (), {})
+    slot = _Slot(kind, (None, (), {}, None, (), {}))
     slot.segment = True
+    slot.pos = 0
     code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
     frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
     qualname = getattr(coro, "__qualname__", type(coro).__name__)

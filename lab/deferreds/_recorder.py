@@ -51,23 +51,28 @@ def recorder_of(deferred):
 class _Slot:
     """One stage while it is recorded (mutable, private); :class:`Stage` is its snapshot."""
 
-    __slots__ = ("pos", "segment", "how", "callback", "cb_args", "cb_kw", "errback",
-                 "eb_args", "eb_kw", "ran", "input", "input_failed", "output", "failure",
-                 "duration", "state", "waiting_on", "waited", "note", "name", "location",
-                 "args")
+    __slots__ = ("pos", "how", "pair", "args", "segment", "input_failed", "waited", "ran",
+                 "input", "output", "failure", "duration", "waiting_on", "name", "location",
+                 "state", "note")
 
-    def __init__(self, how, callback, cb_args, cb_kw, errback, eb_args, eb_kw):
+    def __init__(self, how, pair):
         self.how = how
-        self.callback, self.cb_args, self.cb_kw = callback, cb_args, cb_kw
-        self.errback, self.eb_args, self.eb_kw = errback, eb_args, eb_kw
-        self.segment = False
+        self.pair = pair
+        self.args = (self,)  # the extra argument Twisted passes to our function
+        self.segment = self.input_failed = self.waited = False
         self.ran = self.input = self.output = self.failure = self.duration = None
-        self.input_failed = self.waited = False
-        self.state = "pending"
-        self.waiting_on = None
-        self.note = ""
-        self.name = self.location = None
-        self.args = (self,)  # the extra argument Twisted passes to our functions
+        self.waiting_on = self.name = self.location = None
+        self.state, self.note = "pending", ""
+
+    @property
+    def callback(self):
+        """The user's callback, or None when that side passes the result over."""
+        return self.pair[0]
+
+    @property
+    def errback(self):
+        """The user's errback, or None when that side passes the result over."""
+        return self.pair[3]
 
 
 def _real(fn, skip):
@@ -113,7 +118,7 @@ class Recorder:
         self.deferred = deferred
         deferred._lab_recorder = self
         cls = type(deferred)
-        self._add_pair = cls.addCallbacks
+        self._add_both = cls.addBoth
         self._class_callback, self._class_errback = cls.callback, cls.errback
         self._class_cancel = cls.cancel
         deferred.addCallbacks = self.add_callbacks
@@ -145,9 +150,10 @@ class Recorder:
             if cb is _CONTINUE or getattr(cb, "__func__", None) is Recorder._resolved:
                 continue  # Twisted's hand-over, or our own observer of a nested result
             how = _how_of(cb, cb_args, eb, eb_args)
-            slot = self._new_slot(how, _real(cb, passthru), cb_args, cb_kw,
-                                  _real(eb, _FAILTHRU), eb_args, eb_kw)
-            pending[i] = ((self._on_value, slot.args, {}), (self._on_failure, slot.args, {}))
+            pair = (_real(cb, passthru), cb_args, cb_kw, _real(eb, _FAILTHRU), eb_args, eb_kw)
+            slot = self._new_slot(how, pair)
+            both = (self._on_result, slot.args, {})
+            pending[i] = (both, both)
 
     def _note_fired_before(self, deferred):
         if not deferred.called:
@@ -166,29 +172,29 @@ class Recorder:
     def add_callbacks(self, callback, errback=None, callbackArgs=(), callbackKeywords=None,
                       errbackArgs=(), errbackKeywords=None):
         """``Deferred.addCallbacks``, recorded."""
-        return self._add("addCallbacks", callback, callbackArgs or (), callbackKeywords or {},
-                         errback, errbackArgs or (), errbackKeywords or {})
+        return self.add("addCallbacks", (callback, callbackArgs or (), callbackKeywords or {},
+                                         errback, errbackArgs or (), errbackKeywords or {}))
 
     def add_callback(self, callback, *args, **kwargs):
         """``Deferred.addCallback``, recorded."""
-        return self._add("addCallback", callback, args, kwargs, None, (), {})
+        return self.add("addCallback", (callback, args, kwargs, None, (), {}))
 
     def add_errback(self, errback, *args, **kwargs):
         """``Deferred.addErrback``, recorded."""
-        return self._add("addErrback", None, (), {}, errback, args, kwargs)
+        return self.add("addErrback", (None, (), {}, errback, args, kwargs))
 
     def add_both(self, callback, *args, **kwargs):
         """``Deferred.addBoth``, recorded."""
-        return self._add("addBoth", callback, args, kwargs, callback, args, kwargs)
+        return self.add("addBoth", (callback, args, kwargs, callback, args, kwargs))
 
-    def _add(self, how, cb, cb_args, cb_kw, eb, eb_args, eb_kw):
-        slot = self._new_slot(how, cb, cb_args, cb_kw, eb, eb_args, eb_kw)
-        args = slot.args
-        return self._add_pair(self.deferred, self._on_value, self._on_failure, args, None,
-                              args, None)
+    def add(self, how, pair):
+        """Record a stage ``pair = (cb, cb_args, cb_kw, eb, eb_args, eb_kw)`` and add it."""
+        slot = self._new_slot(how, pair)
+        # One function for both sides, added with addBoth: Twisted's cheapest add.
+        return self._add_both(self.deferred, self._on_result, slot)
 
-    def _new_slot(self, how, cb, cb_args, cb_kw, eb, eb_args, eb_kw):
-        slot = _Slot(how, cb, cb_args, cb_kw, eb, eb_args, eb_kw)
+    def _new_slot(self, how, pair):
+        slot = _Slot(how, pair)
         slot.pos = len(self.slots)
         self.slots.append(slot)
         if self.listeners:
@@ -234,22 +240,19 @@ class Recorder:
 
     # -- running a stage -------------------------------------------------------
 
-    def _on_value(self, result, slot):
+    def _on_result(self, result, slot):
+        failed = isinstance(result, Failure)
         if self.gated:
-            return self._close_gate(slot, result, False)
-        return self.run_slot(slot, result, False)
-
-    def _on_failure(self, failure, slot):
-        if self.gated:
-            return self._close_gate(slot, failure, True)
-        return self.run_slot(slot, failure, True)
+            return self._close_gate(slot, result, failed)
+        return self.run_slot(slot, result, failed)
 
     def run_slot(self, slot, value, failed):
         """Run the stage's function for ``value`` (or pass it over) and record what came out."""
+        cb, cb_args, cb_kw, eb, eb_args, eb_kw = slot.pair
         if failed:
-            fn, args, kwargs, ran = slot.errback, slot.eb_args, slot.eb_kw, "errback"
+            fn, args, kwargs, ran = eb, eb_args, eb_kw, "errback"
         else:
-            fn, args, kwargs, ran = slot.callback, slot.cb_args, slot.cb_kw, "callback"
+            fn, args, kwargs, ran = cb, cb_args, cb_kw, "callback"
         text = self.text_of(value)
         if fn is None:
             self.settle(slot, "skipped", text, failed, value, None)
@@ -299,7 +302,7 @@ class Recorder:
     def _ran(self, slot, waiting):
         if self.listeners:
             self.emit(StageRan(self.position(slot), waiting))
-        if not waiting and not slot.segment:
+        if not waiting and not slot.segment and slot.pos == len(self.slots) - 1:
             self.maybe_ended()
 
     def maybe_ended(self):

@@ -105,7 +105,8 @@ def _copy_stage(new, slot, error):
     if error is not None:
         callback = callback and _raiser(error, callback)
         errback = errback and _raiser(error, errback)
-    new._add(slot.how, callback, slot.cb_args, slot.cb_kw, errback, slot.eb_args, slot.eb_kw)
+    _, cb_args, cb_kw, _, eb_args, eb_kw = slot.pair
+    new.add(slot.how, (callback, cb_args, cb_kw, errback, eb_args, eb_kw))
     if error is not None:
         new.slots[slot.pos].note = f"forced to raise {error!r} by what_if()"
 
