@@ -192,6 +192,7 @@ def _captured_twisted_log():
 def _folder_package(folder):
     """The plugin package whose ``__path__`` is ``folder`` (made once per folder and process)."""
     slug = re.sub(r"\W+", "_", os.path.basename(folder)).strip("_").lower() or "folder"
+    slug = f"f_{slug}" if slug[0].isdigit() else slug  # module names may not start with a digit
     digest = hashlib.sha1(folder.encode()).hexdigest()[:8]
     name = f"{_shipped.__name__}.{slug}_{digest}"
     package = sys.modules.get(name)
@@ -315,12 +316,12 @@ def _refers_to(module, names):
                      else getattr(value, "__module__", None))
         except Exception:  # an object whose attributes raise is no reference we can follow
             continue
-        if owner in names:
+        if isinstance(owner, str) and owner in names:
             return True
     return False
 
 
-def _evict(package, modules, current):
+def _evict(modules, current):
     """Forget ``modules`` (and their submodules) so the next import reads their files again."""
     prefixes = tuple(m + "." for m in modules)
     for name in [n for n in sys.modules if n in modules or n.startswith(prefixes)]:
@@ -392,7 +393,7 @@ def _scan(source, previous_names):
         return False
     if stale:
         stale = _with_dependents(stale, set(current))
-        _evict(source.package, stale, current)
+        _evict(stale, current)
         _forget_stale_cache(folders, current, stale)
     _invalidate_finders(folders)
     _record_signatures(current, started)
@@ -831,7 +832,7 @@ class PluginRegistry:
             failure = PluginError(
                 f"plugin {name!r} failed to load: {_summary(error)}. Fix its implementation "
                 f"({getattr(entry.obj, 'module', entry.module)}), then load({name!r}) again.",
-                plugin=name, traceback=_trimmed_traceback(error, []))
+                plugin=name, traceback=_trimmed_traceback(error, _folder_of(entry)))
             self._load_errors[name] = (entry.obj, failure)
             raise failure from error
         self._load_errors.pop(name, None)
@@ -940,6 +941,10 @@ def _copy(error):
     if isinstance(error, (MissingDependency, DependencyCycle)):
         return type(error)(str(error), error.chain)
     return type(error)(str(error), plugin=error.plugin, traceback=error.traceback)
+
+
+def _folder_of(entry):
+    return [os.path.dirname(entry.file)] if entry.file else []
 
 
 def _try_building(plugin):
