@@ -44,6 +44,7 @@ import threading
 import time
 import traceback
 import types
+import weakref
 from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -610,6 +611,7 @@ class PluginRegistry:
         self._loaded = {}        # name -> the plugin object that was loaded
         self._load_errors = {}   # name -> (plugin object, PluginError)
         self._browser = None
+        self._observers = []
         self.add_paths(paths)
 
     # -- folders ----------------------------------------------------------
@@ -639,7 +641,7 @@ class PluginRegistry:
 
         A plugin that was loaded and whose module changed is loaded again, in its new version.
         """
-        with self._lock:
+        with self._lock, self._notifying():
             before = {n: e.obj for n, e in self._entries.items()}
             was_loaded = list(self._loaded)
             self._scan(force=True)
@@ -651,7 +653,7 @@ class PluginRegistry:
         for name in names:
             if name in self._entries and name not in self._loaded:
                 try:
-                    self.load(name)
+                    self._load_with_dependencies(name)
                 except PluginError:
                     pass  # the error is on the plugin's info, as for any failed load
 
@@ -812,10 +814,13 @@ class PluginRegistry:
         protocol plugin, builds its factory or datagram protocol once with
         default options, so a factory that raises is reported here, not later.
         """
-        with self._lock:
-            for each in self.order([name]):
-                self._load_one(each, name)
-            return self._entries[name].obj
+        with self._lock, self._notifying():
+            return self._load_with_dependencies(name)
+
+    def _load_with_dependencies(self, name):
+        for each in self.order([name]):
+            self._load_one(each, name)
+        return self._entries[name].obj
 
     def _load_one(self, name, requested):
         entry = self._entries[name]
@@ -843,7 +848,7 @@ class PluginRegistry:
 
         Refuses while a loaded plugin requires it: unload that one first.
         """
-        with self._lock:
+        with self._lock, self._notifying():
             self._entry(name)
             users = sorted(n for n in self._loaded
                            if n != name and name in _requires(self._entries[n].obj))
@@ -854,6 +859,27 @@ class PluginRegistry:
             plugin = self._loaded.pop(name, None)
             if plugin is not None and callable(getattr(plugin, "unload", None)):
                 plugin.unload()
+
+    # -- telling views ----------------------------------------------------
+
+    def observe(self, callback):
+        """Call ``callback()`` after every load, unload and rescan (a bound method is held weakly)."""
+        if hasattr(callback, "__self__"):
+            self._observers.append(weakref.WeakMethod(callback))
+        else:
+            self._observers.append(lambda: callback)
+
+    @contextmanager
+    def _notifying(self):
+        """Tell the observers once the block ends, whether it succeeded or raised."""
+        try:
+            yield
+        finally:
+            self._observers = [ref for ref in self._observers if ref() is not None]
+            for ref in list(self._observers):
+                callback = ref()
+                if callback is not None:
+                    callback()
 
     # -- display ----------------------------------------------------------
 

@@ -71,6 +71,12 @@ def test_loading_a_plugin_with_a_missing_dependency_says_why(browser):
     assert "auth -&gt; ldap" in browser.message.value
 
 
+def test_loads_made_in_code_show_in_the_browser(browser):
+    """Loading a plugin from code, not the button, updates the table and graph."""
+    browser.registry.load("db")
+    assert ("loaded", STATUS_COLOURS["loaded"]) == nodes(browser.graph.value)["db"]
+
+
 def test_rescan_button_shows_new_plugins(browser, folder):
     """A plugin written after the browser opened appears after Rescan, and the report says so."""
     declare(folder, "late")

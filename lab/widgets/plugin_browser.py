@@ -55,6 +55,7 @@ class PluginBrowser(widgets.VBox):
         self.children = (self.summary, self.table, actions, self.message, self.details,
                          self.graph)
         self.refresh()
+        registry.observe(self.refresh)  # loads and rescans made in code show here too
 
     # -- requests from the buttons (each callable from code, as click() does)
 
@@ -69,7 +70,6 @@ class PluginBrowser(widgets.VBox):
     def rescan(self):
         """Scan the plugin folders again and show what changed."""
         report = self.registry.rescan()
-        self.refresh()
         self._say(html.escape(str(report)))
 
     def _act(self, action, done):
@@ -79,9 +79,7 @@ class PluginBrowser(widgets.VBox):
         try:
             action(name)
         except PluginError as error:
-            self.refresh()
             return self._say(html.escape(str(error)), error=True)
-        self.refresh()
         self._say(f"{html.escape(name)} {done}")
 
     def _say(self, text, error=False):
