@@ -1,0 +1,171 @@
+"""memcaslap against the lab's memcached and a real ``memcached -t 1``, interleaved, in one run.
+
+    .venv/bin/python bench/memcached.py [--seconds 3] [--rounds 3] [--concurrency 16]
+
+Three servers get the same memcaslap load (``-T 1 -c 16``, its default 9:1
+get/set mix with ~1 KB values) round by round, so machine noise hits them
+alike: the lab's server (``python -m lab serve memcached --no-capture``), a
+real memcached with one worker thread, and a naive Twisted ``LineReceiver``
+memcached (get/set only) as the baseline the issue names.  Printed: median
+operations per second of each and the ratios to memcached.  Target: lab /
+memcached >= 0.5.  Everything listens on 127.0.0.1 and is stopped at the end.
+"""
+
+import argparse
+import os
+import pathlib
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TARGET = 0.5
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait(port, proc):
+    for _ in range(1000):
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.01)
+    raise SystemExit(f"nothing listens on port {port}")
+
+
+def _need(binary, package):
+    path = shutil.which(binary)
+    if path is None:
+        raise SystemExit(f"{binary} not found: install Debian's {package} "
+                         "(apt-get install memcached libmemcached-tools)")
+    return path
+
+
+def start_lab():
+    """The lab's server through the CLI, without traffic capture; ``(proc, port)``."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab", "serve", "memcached", "tcp:0:interface=127.0.0.1",
+         "--no-capture"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if not line.startswith("listening on "):
+        raise SystemExit(f"lab serve did not start: {line!r}")
+    return proc, int(line.rsplit(":", 1)[1])
+
+
+def start_memcached():
+    """Debian's memcached with one worker thread; ``(proc, port)``."""
+    port = _free_port()
+    user = ["-u", "root"] if os.geteuid() == 0 else []
+    proc = subprocess.Popen([_need("memcached", "memcached"), "-p", str(port), "-l",
+                             "127.0.0.1", "-U", "0", "-t", "1", *user])
+    _wait(port, proc)
+    return proc, port
+
+
+def start_naive():
+    """The naive LineReceiver baseline (this file with --naive-server); ``(proc, port)``."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "--naive-server", str(port)], cwd=ROOT)
+    _wait(port, proc)
+    return proc, port
+
+
+def naive_server(port):
+    """Serve get/set like a first Twisted attempt would: LineReceiver, a dict, raw mode."""
+    from twisted.internet import reactor
+    from twisted.internet.protocol import Factory
+    from twisted.protocols.basic import LineReceiver
+
+    store = {}
+
+    class Naive(LineReceiver):
+        pending, block = None, b""
+
+        def lineReceived(self, line):
+            parts = line.split()
+            if parts[:1] == [b"get"]:
+                out = [b"VALUE %s %s %d\r\n%s\r\n" % (k, store[k][0], len(store[k][1]),
+                                                      store[k][1]) for k in parts[1:]
+                       if k in store]
+                self.transport.write(b"".join(out) + b"END\r\n")
+            elif parts[:1] == [b"set"] and len(parts) >= 5:
+                self.pending, self.block = (parts[1], parts[2], int(parts[4])), b""
+                self.setRawMode()
+            else:
+                self.sendLine(b"ERROR")
+
+        def rawDataReceived(self, data):
+            self.block += data
+            key, flags, size = self.pending
+            if len(self.block) >= size + 2:
+                store[key] = (flags, self.block[:size])
+                rest, self.pending = self.block[size + 2:], None
+                self.sendLine(b"STORED")
+                self.setLineMode(rest)
+
+    reactor.listenTCP(port, Factory.forProtocol(Naive), interface="127.0.0.1")
+    reactor.run()
+
+
+def memcaslap(port, seconds, concurrency):
+    """Operations per second memcaslap reaches against 127.0.0.1:``port``."""
+    out = subprocess.run(
+        [_need("memcaslap", "libmemcached-tools"), "-s", f"127.0.0.1:{port}", "-T", "1",
+         "-c", str(concurrency), "-t", f"{seconds}s"],
+        capture_output=True, text=True, timeout=seconds + 60).stdout
+    found = re.findall(r"TPS: (\d+)", out)
+    if not found:
+        raise SystemExit(f"memcaslap printed no TPS:\n{out}")
+    return int(found[-1])
+
+
+def main():
+    """Start the three servers, load them in turn for several rounds, print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--naive-server", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.naive_server:
+        return naive_server(args.naive_server)
+    servers = {"lab": start_lab(), "memcached -t 1": start_memcached(), "naive": start_naive()}
+    results = {name: [] for name in servers}
+    try:
+        for _ in range(args.rounds):
+            for name, (_, port) in servers.items():
+                results[name].append(memcaslap(port, args.seconds, args.concurrency))
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(10)
+    report(results, args)
+
+
+def report(results, args):
+    """Print medians and ratios."""
+    median = {name: statistics.median(values) for name, values in results.items()}
+    print(f"memcaslap -T 1 -c {args.concurrency} -t {args.seconds}s, {args.rounds} rounds "
+          "(median ops/s; all rounds in brackets)")
+    for name, values in results.items():
+        print(f"  {name:16} {median[name]:>9.0f}  {values}")
+    base = median["memcached -t 1"]
+    ratio = median["lab"] / base
+    print(f"  lab / memcached   = {ratio:.2f}  (target >= {TARGET})")
+    print(f"  naive / memcached = {median['naive'] / base:.2f}")
+    print(f"  lab / naive       = {median['lab'] / median['naive']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
