@@ -169,7 +169,7 @@ class ReactorState:
         lines = [f"reactor {self.reactor} {'running' if self.running else 'stopped'}: "
                  f"{len(self.delayed_calls)} delayed calls ({self.hidden} internal hidden), "
                  f"{len(self.readers)} readers, {len(self.writers)} writers"]
-        lines += [f"  in {t.time_left:6.3f} s  {t.callable}({t.args}) {t.label}".rstrip()
+        lines += [f"  in {t.time_left:6.3f} s  {_call_text(t)} {t.label}".rstrip()
                   for t in self.delayed_calls]
         lines += [f"  {s.description}" + (f"  [{s.listener}]" if s.listener else "")
                   for s in self.sockets]
@@ -180,6 +180,12 @@ class ReactorState:
 
     def _repr_html_(self):
         return render_html(self)
+
+
+def _call_text(timer):
+    if timer.callable.startswith("LoopingCall("):
+        return timer.callable
+    return f"{timer.callable}({timer.args})"
 
 
 def _rows(items, cells):

@@ -1,0 +1,70 @@
+"""notebooks/01-reactor.ipynb, executed in a real kernel, shows what each lesson promises."""
+
+import pytest
+
+from tests.notebook_runner import cell_text, errors, execute_notebook, find_cell, widget_states
+
+pytestmark = pytest.mark.kernel
+
+
+@pytest.fixture(scope="module")
+def notebook():
+    """The reactor notebook, executed top to bottom."""
+    return execute_notebook("01-reactor.ipynb")
+
+
+def test_runs_without_errors(notebook):
+    """No cell raises."""
+    assert [] == errors(notebook)
+
+
+def test_call_runs_in_the_reactor_thread_and_cancel_works(notebook):
+    """lab.call runs in crochet's thread and a cancelled callLater is no longer active."""
+    text = cell_text(find_cell(notebook, "def in_which_thread"))
+    assert "this cell runs in: MainThread" in text
+    assert "lab.call runs in:  CrochetReactor" in text
+    assert "active: True | due in about 60 s" in text and "active after cancel: False" in text
+
+
+def test_print_time_done_right_ticks_five_times_into_its_label(notebook):
+    """The fixed print_time runs five times and its last tick reached the label widget."""
+    text = cell_text(find_cell(notebook, "count = await lab.wait(finished"))
+    assert "print_time ran 5 times, about 0.2 s apart" in text
+    assert "(0 ticks to go)" in text
+    labels = [s["value"] for s in widget_states(notebook).values() if s.get("_model_name") == "LabelModel"]
+    assert any(v.startswith("Current time:") and v.endswith("(0 ticks to go)") for v in labels)
+
+
+def test_looping_call_stops(notebook):
+    """The LoopingCall version beats and then stops."""
+    text = cell_text(find_cell(notebook, "LoopingCall(lambda"))
+    assert text.startswith("LoopingCall beat") and "then stopped" in text
+
+
+def test_blocking_the_reactor_makes_timers_late(notebook):
+    """Sleeping in the reactor thread makes a due timer fire late, and the notebook says so."""
+    assert "the reactor was blocked" in cell_text(find_cell(notebook, "lab.call(time.sleep, 0.5)"))
+
+
+def test_reactor_state_shows_the_reminder_and_where_it_was_made(notebook):
+    """The snapshot lists the pending reminder, hides crochet's timer, and shows its creator line."""
+    text = cell_text(find_cell(notebook, "def schedule_reminder"))
+    assert "1 delayed calls (1 internal hidden)" in text
+    assert "__main__.remind('stretch your legs')" in text
+    assert 'created by: return reactor.callLater(30, remind, "stretch your legs")' in text
+
+
+def test_internal_timers_are_labelled_on_request(notebook):
+    """With include_internal the crochet reaper and the waker appear, labelled."""
+    text = cell_text(find_cell(notebook, "include_internal=True"))
+    assert "crochet: reaps finished child processes (internal)" in text
+    assert "reactor waker" in text
+
+
+def test_reactor_view_widget_shows_the_snapshot(notebook):
+    """The reactor view widget is displayed and its saved state holds a rendered snapshot."""
+    assert "ReactorView" in cell_text(find_cell(notebook, "view = ReactorView("))
+    bodies = [s["value"] for s in widget_states(notebook).values()
+              if s.get("_model_name") == "HTMLModel" and "lab-reactor-state" in str(s.get("value"))]
+    assert bodies and "EPollReactor running" in bodies[-1]
+    assert "pending after cancel: []" in cell_text(find_cell(notebook, "lab.call(reminder.cancel)"))
