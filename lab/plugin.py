@@ -73,6 +73,8 @@ _RACY_NS = int(RACY_SECONDS * 1e9)
 # record is trusted as imported.
 _module_signatures = {}
 _racy_modules = {}
+# sys.modules and the records above are process-wide: one scan at a time.
+_scan_lock = threading.RLock()
 
 
 # --------------------------------------------------------------------------
@@ -196,19 +198,22 @@ def _folder_package(folder):
     slug = f"f_{slug}" if slug[0].isdigit() else slug  # module names may not start with a digit
     digest = hashlib.sha1(folder.encode()).hexdigest()[:8]
     name = f"{_shipped.__name__}.{slug}_{digest}"
-    package = sys.modules.get(name)
-    if package is None:
-        package = types.ModuleType(name, f"Lab plugins in the folder {folder}.")
-        package.__path__ = [folder]
-        package.__package__ = name
-        package.__spec__ = importlib.machinery.ModuleSpec(name, None, is_package=True)
-        package.__spec__.submodule_search_locations = package.__path__
-        # twisted.python.modules treats a module as a package only if its
-        # __file__ is an existing __init__ file; the folders come from __path__.
-        package.__file__ = _shipped.__file__
-        sys.modules[name] = package
-        # Twisted's namedAny walks attributes: lab.plugins.<name>.<module>.
-        setattr(_shipped, name.rpartition(".")[2], package)
+    with _scan_lock:
+        return sys.modules.get(name) or _new_folder_package(name, folder)
+
+
+def _new_folder_package(name, folder):
+    package = types.ModuleType(name, f"Lab plugins in the folder {folder}.")
+    package.__path__ = [folder]
+    package.__package__ = name
+    package.__spec__ = importlib.machinery.ModuleSpec(name, None, is_package=True)
+    package.__spec__.submodule_search_locations = package.__path__
+    # twisted.python.modules treats a module as a package only if its
+    # __file__ is an existing __init__ file; the folders come from __path__.
+    package.__file__ = _shipped.__file__
+    sys.modules[name] = package
+    # Twisted's namedAny walks attributes: lab.plugins.<name>.<module>.
+    setattr(_shipped, name.rpartition(".")[2], package)
     return package
 
 
@@ -382,6 +387,11 @@ def _invalidate_finders(folders):
 
 def _scan(source, previous_names):
     """Re-discover ``source``'s plugins if any of its files changed; True if it did."""
+    with _scan_lock:
+        return _scan_unlocked(source, previous_names)
+
+
+def _scan_unlocked(source, previous_names):
     started = time.time_ns()
     folders = source.folders()
     current = source.current_signatures(folders)
