@@ -47,7 +47,7 @@ import types
 import weakref
 from collections.abc import Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.plugin import getCache, pluginPackagePaths
