@@ -109,13 +109,15 @@ def _headings():
 
 
 def _start_point(picture):
-    failed = (picture.initial or "").startswith("<Failure")
+    failed = picture.fired_by != "called" and (picture.initial or "").startswith("<Failure")
     return ("errback" if failed else "callback", 58)
 
 
 def _start_node(picture):
     side, _ = _start_point(picture)
-    if picture.initial is None:
+    if picture.fired_by == "called":
+        text, colour = (f"called {_cut(picture.initial, 40)}", VALUE)
+    elif picture.initial is None:
         text, colour = ("waiting for the Deferred to fire", MUTED)
     else:
         how = picture.fired_by or "fired"
@@ -170,9 +172,9 @@ def _box(stage, side, y):
 def _style(stage, side, name):
     """(fill, stroke, width, dash, label) of the box the result entered."""
     if stage.state == "gated":
-        return "#fff8c5", GATE, 3, "", f"\u23f8 {name}"
+        return "#fff8c5", GATE, 3, "", name
     if stage.state == "waiting":
-        return "#fff1e5", GATE, 2, "5,3", f"\u231b {name}"
+        return "#fff1e5", GATE, 2, "5,3", f"{name} \u2026 waiting"
     if stage.ran == "skipped":
         return "#f6f8fa", MUTED, 1, "4,3", "pass (skipped)"
     if side == "callback":

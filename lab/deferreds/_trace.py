@@ -202,11 +202,14 @@ class Trace:
     def _picture(self):
         recorder = self._recorder
         gate = recorder.gate
+        initial, fired_by = self.initial, recorder.fired_by
+        if recorder.segments:  # a coroutine's chain starts with the call, not a fire
+            initial, fired_by = recorder.segments[0].name.split(":")[0] + "()", "called"
         return _ladder.Picture(
             stages=self.stages,
             title=self._title(),
-            initial=self.initial,
-            fired_by=recorder.fired_by,
+            initial=initial,
+            fired_by=fired_by,
             status=self._status_text(),
             done=self.done,
             unhandled=self.unhandled,

@@ -1,0 +1,101 @@
+"""The Deferreds notebook, executed in a real kernel, shows each concept by stepping a chain."""
+
+import pytest
+
+from tests.notebook_runner import (
+    all_text,
+    cell_text,
+    errors,
+    execute_notebook,
+    find_cell,
+    widget_states,
+)
+
+pytestmark = pytest.mark.kernel
+
+
+@pytest.fixture(scope="module")
+def notebook():
+    """notebooks/03-deferreds.ipynb, executed top to bottom."""
+    return execute_notebook("03-deferreds.ipynb")
+
+
+def test_runs_without_errors(notebook):
+    """No cell raises."""
+    assert [] == errors(notebook)
+
+
+def test_stepping_callbacks_pauses_then_runs_to_the_result(notebook):
+    """Two Step clicks leave the chain before stage 2 holding 42; Run finishes it."""
+    text = all_text(notebook)
+    assert "paused before stage 2 holding 42" in text
+    assert "result: the answer is 42" in text
+
+
+def test_ladder_picture_shows_the_path_and_result(notebook):
+    """The stepper displayed as a picture is an SVG ladder with each stage and the result."""
+    html = cell_text(_cell_that_is(notebook, "stepper"))
+    assert "<svg" in html and "callbacks" in html and "errbacks" in html
+    assert "parse" in html and "double" in html and "the answer is 42" in html
+
+
+def _cell_that_is(notebook, source):
+    """The code cell whose whole source is ``source``."""
+    return next(c for c in notebook.cells if c.cell_type == "code" and c.source.strip() == source)
+
+
+def test_failure_skips_callbacks_and_is_flagged_until_handled(notebook):
+    """A bad input fails in parse, skips both callbacks, and is unhandled until an errback runs."""
+    text = all_text(notebook)
+    assert "stopped after parse with ValueError" in text
+    assert "path: ('callback', 'skipped', 'skipped')" in text
+    assert "unhandled: True" in text
+    assert "unhandled after adding an errback: False | result: handled ValueError" in text
+
+
+def test_check_trap_and_recovery_take_the_expected_paths(notebook):
+    """check() recovers an InvalidKey, trap() recovers StoreDown, a forced TypeError stays unhandled."""
+    text = cell_text(find_cell(notebook, 'for key in ["apple"'))
+    assert "'bad key'  path=('callback', 'errback', 'skipped', 'callback') result='DEFAULT-VALUE'" in text
+    assert "'down'     path=('callback', 'errback', 'errback', 'callback') result='CACHED-VALUE'" in text
+    assert "recovered to: 'default-value'" in all_text(notebook)
+    assert "forced TypeError path: ('callback', 'errback', 'errback', 'skipped') | unhandled: True" \
+        in all_text(notebook)
+
+
+def test_chained_deferred_waits_then_steps_on(notebook):
+    """A stage returning a Deferred waits, stepping says why, and the inner result flows on."""
+    text = all_text(notebook)
+    assert "stage 0 state: waiting" in text
+    assert "cannot step: stage #0 returned a Deferred that has not fired" in text
+    assert "chained result: 5" in text
+
+
+def test_coroutines_show_each_await(notebook):
+    """async def and inlineCallbacks show one stage per await/yield and the right results."""
+    text = all_text(notebook)
+    assert "async result: 12" in text
+    assert "resume after await at line 7: ran callback, 10 -> 2" in text
+    assert "inlineCallbacks path: ('callback', 'callback', 'errback') | result: a-default" in text
+
+
+def test_timeout_and_cancellation_show_as_what_they_are(notebook):
+    """addTimeout's stages and the cancel() it made show up; a cancel is recovered by an errback."""
+    text = all_text(notebook)
+    assert ("timeout: gave up after 5 s | stages: ['addTimeout', 'addTimeout', 'addErrback'] "
+            "| notes: ('cancel() was called',)") in text
+    assert "cancelled: cancelled | path: ('skipped', 'errback')" in text
+
+
+def test_reactor_chain_is_stepped_from_the_cell(notebook):
+    """The reactor's chain is stepped from the cell: deferLater's stage first, then the result."""
+    text = all_text(notebook)
+    assert "first reactor stage: cb -> 41" in text and "reactor result: 42" in text
+
+
+def test_saved_widgets_show_the_finished_ladders(notebook):
+    """The saved widget state holds ladders drawn after the buttons were clicked."""
+    values = [state.get("value") for state in widget_states(notebook).values()]
+    ladders = [v for v in values if isinstance(v, str) and "lab-ladder" in v]
+    assert any("result: &#x27;the answer is 42&#x27;" in html for html in ladders)
+    assert any("result: 12" in html for html in ladders)
