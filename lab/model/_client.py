@@ -45,8 +45,9 @@ class Transcript(list):
 
 
 def _show(data):
-    return data.decode("utf-8", "backslashreplace").encode("unicode_escape").decode("ascii") \
-        if isinstance(data, bytes) else str(data)
+    """Bytes as one readable line: UTF-8 where it decodes, escapes for the rest."""
+    text = data.decode("utf-8", "backslashreplace")
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
 
 
 def _as_bytes(data):

@@ -1,0 +1,222 @@
+"""Write notebooks/02-protocols.ipynb (without outputs) from the cells below.
+
+    python notebooks/_sources/02_protocols.py
+
+tests/test_nb_02_protocols.py executes it in a real kernel.
+"""
+
+import pathlib
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+TARGET = pathlib.Path(__file__).resolve().parent.parent / "02-protocols.ipynb"
+
+CELLS = [
+    ("md", """\
+# Protocols, factories and transports
+
+Three objects make a Twisted server:
+
+* a **Protocol** handles *one* connection: `connectionMade()`, `dataReceived(data)` for each chunk
+  of bytes that arrives (chunks follow the network, not your messages), `connectionLost(reason)`;
+* a **Factory** builds one protocol per new connection and holds what they share;
+* a **Transport** is the protocol's handle on the connection: `write(bytes)`, `loseConnection()`,
+  `getPeer()`, `getHost()`.
+
+`lab.listen(...)` starts a server in the reactor thread and **wiretaps** every connection, so
+you can watch the traffic."""),
+    ("code", """\
+import lab
+from lab.model import stop_all
+
+lab.start()"""),
+    ("md", """\
+## The seed's echo server
+
+The article's example:
+
+```python
+class EchoProtocol(Protocol):
+    def connectionMade(self):
+        print("Connected to client")
+        self.transport.loseConnection()
+    def dataReceived(self, data):
+        print("Received data:", data.decode())
+        self.transport.write(data)
+factory = Factory(); factory.protocol = EchoProtocol
+reactor.listenTCP(12345, factory); reactor.run()
+```
+
+It never echoes: `connectionMade` hangs up straight away. Also, `listenTCP(12345, ...)` listens on
+every network interface, `reactor.run()` blocks the notebook, `data.decode()` fails on bytes that
+are not UTF-8, and `print` from the reactor thread lands in whatever cell runs at the time.
+Here is what a client sees:"""),
+    ("code", """\
+from twisted.internet.protocol import Factory, Protocol
+
+class SeedEcho(Protocol):
+    def connectionMade(self):
+        self.transport.loseConnection()     # the seed's bug
+    def dataReceived(self, data):
+        self.transport.write(data)
+
+seed = lab.listen(Factory.forProtocol(SeedEcho), name="seed-echo")
+client = lab.connect(seed)
+client.send("hello?\\r\\n")
+print("reply:", client.read(timeout=1))
+print("closed:", client.closed_reason)"""),
+    ("md", """\
+Done right: keep the connection open, write back what arrives, count instead of printing, and
+let the lab listen on 127.0.0.1 on a free port."""),
+    ("code", """\
+class EchoProtocol(Protocol):
+    def connectionMade(self):
+        self.factory.connections += 1
+    def dataReceived(self, data):
+        self.transport.write(data)
+
+factory = Factory.forProtocol(EchoProtocol)
+factory.connections = 0
+echo = lab.listen(factory, name="seed-echo")    # same name: the broken one is replaced
+print(echo)
+print("seed listener still running?", seed.running)"""),
+    ("code", """\
+client = lab.connect(echo)
+client.send("hello, reactor\\r\\n")
+print(client.read_until(b"\\r\\n"))
+client.send(bytes([0, 255, 10]))                # any bytes, not just text
+print(client.read_until(b"\\n"))
+print("connections counted by the factory:", factory.connections)"""),
+    ("md", """\
+## The transport
+
+Each connection's transport knows both ends. The listener's wiretap keeps a table of
+connections, and the client keeps a transcript of what it sent and received."""),
+    ("code", """\
+(conn,) = echo.connections
+print("client side:", conn.peer, "-> server side:", conn.local)
+print("bytes in:", conn.bytes_in, "out:", conn.bytes_out)
+print(client.transcript)
+client.close()"""),
+    ("md", """\
+## A chat room
+
+The shipped `chat` plugin is a `LineReceiver` (Twisted splits the byte stream into lines for it)
+over a small pure core that knows nicknames and who hears what. A line longer than `max_line`
+bytes gets you disconnected: a server must never buffer without bound."""),
+    ("code", """\
+chat = lab.listen("chat", max_line=200)
+
+def join(nick):
+    person = lab.connect(chat)
+    person.read_until(b"\\r\\n")                  # the welcome line
+    person.send(f"/nick {nick}\\r\\n")
+    print(nick, "hears:", person.read_until(b"\\r\\n"))
+    return person
+
+ada = join("ada")
+bob = join("bob")
+print("ada hears:", ada.read_until(b"\\r\\n"))
+ada.send("hello bob\\r\\n")
+print("bob hears:", bob.read_until(b"\\r\\n"))
+bob.send("/who\\r\\n")
+print("bob asks /who:", bob.read_until(b"\\r\\n"))"""),
+    ("code", """\
+ada.send(b"x" * 500)                            # no newline, too long
+try:
+    ada.read_until(b"never", timeout=3)
+except lab.LabError as error:
+    print(type(error).__name__, "-", ada.closed_reason)
+print("bob hears:", bob.read_until(b"\\r\\n"))"""),
+    ("md", """\
+## UDP
+
+UDP has no connections, only datagrams. The same `echo` plugin serves UDP when the endpoint says
+so; the client reads one datagram at a time."""),
+    ("code", """\
+udp = lab.listen("echo", "udp:0", name="echo-udp")
+shout = lab.connect(udp)
+for word in ("one", "two", "three"):
+    shout.send(word)
+print([shout.read() for _ in range(3)])
+shout.close()
+print([(e.kind, e.data) for e in udp.capture.events()][:4])"""),
+    ("md", """\
+## Watching the traffic
+
+Every listener captures its connections: each event has a `kind` (`connect`, `in`, `out`,
+`close`), a `connection`, a `time` and `data`. The capture is a ring buffer with limits on events
+and bytes, and says how many events it dropped."""),
+    ("code", """\
+for event in chat.capture.events(connection=2)[:6]:
+    print(f"#{event.connection} {event.kind:7} {event.data!r} {event.reason}")
+print(chat.capture)"""),
+    ("md", """\
+The conversation view shows it live, per connection, as text, hex or decoded by the plugin's
+decoder (the chat plugin has one):"""),
+    ("code", """\
+from lab.widgets.conversation import ConversationView
+
+conversation = ConversationView(chat, mode="decoded")
+conversation"""),
+    ("md", """\
+Export a capture as a `.pcap` file that Wireshark and tshark open, and replay what a client sent
+against a listener:"""),
+    ("code", """\
+import pathlib, tempfile
+
+pcap = chat.capture.write_pcap(pathlib.Path(tempfile.gettempdir()) / "chat.pcap")
+print("wrote", pcap.name, pcap.stat().st_size, "bytes")
+
+fresh = lab.listen("chat", name="chat-replay")  # a new room, where 'bob' is free
+again = chat.replay(2, fresh)                   # bob's session, sent again
+print(again.read_until(b"you are now bob\\r\\n", timeout=3).decode().splitlines()[-1])
+again.close()"""),
+    ("md", """\
+The listeners panel starts and stops servers from any plugin; the client console sends text or
+hex and keeps a transcript."""),
+    ("code", """\
+from lab.widgets.client_console import ClientConsole
+from lab.widgets.listeners import ListenersPanel
+
+panel = ListenersPanel()
+console = ClientConsole(echo)
+console.send("typed in the console")
+console.mode.value = "hex"
+console.send("68 65 78 21")                     # 'hex!'
+console.send("not hex")                         # shows an error in the console
+display(panel, console)
+print(console.message.value)"""),
+    ("md", """\
+## Load
+
+`lab.load_test` opens many connections at once from the reactor and times each request. The
+progress bar is updated from the reactor thread while the cell waits."""),
+    ("code", """\
+report = lab.load_test(lab.listen("echo"), connections=100, requests=20,
+                       payload=b"ping\\r\\n", verify=True)
+report"""),
+    ("code", """\
+print(f"{report.requests} requests, {report.errors} errors, peak {report.peak_open} open connections")"""),
+    ("code", """\
+for view in (conversation, panel, console):
+    view.close()
+stop_all()
+print("listeners left:", len(lab.listeners()))"""),
+]
+
+
+def build():
+    """The notebook, with no outputs."""
+    cells = [new_markdown_cell(text) if kind == "md" else new_code_cell(text)
+             for kind, text in CELLS]
+    notebook = new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python",
+                                       "name": "python3"}
+    return notebook
+
+
+if __name__ == "__main__":
+    nbformat.write(build(), TARGET)
+    print(f"wrote {TARGET}")
