@@ -603,3 +603,40 @@ def test_detail_pane_shows_the_failure_traceback():
     d.callback("<b>")
     detail = traced.detail_html(0)
     assert "ValueError" in detail and "in parse" in detail and "&lt;b&gt;" in detail
+
+
+def test_what_if_leaves_out_the_original_timeout():
+    """A replay does not re-run addTimeout's stages, which belong to the original timer."""
+    clock = Clock()
+    d = Deferred()
+    traced = lab.trace(d)
+    d.addTimeout(5, clock)
+    d.addCallback(double)
+    d.callback(2)
+    replay = traced.what_if(value=3)
+    assert ("double",) == tuple(s.name for s in replay.stages) and 6 == replay.result
+    assert "not replayed" in replay.notes[0]
+
+
+def test_status_and_repr_stay_short():
+    """The status line and repr of a 5,000-stage chain are one short line each."""
+    d = Deferred()
+    for _ in range(5000):
+        d.addCallback(double)
+    traced = lab.trace(d)
+    d.callback(0)
+    assert "result: 0" == traced.status
+    assert len(repr(traced)) < 200 and "5000 stages" in repr(traced)
+
+
+def test_importing_the_core_loads_no_reactor_crochet_or_widgets():
+    """import lab.deferreds pulls in neither the reactor, crochet nor ipywidgets."""
+    import json
+    import subprocess
+    import sys
+
+    code = "import sys, json, lab.deferreds; print(json.dumps(sorted(sys.modules)))"
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                       text=True, check=True).stdout)
+    forbidden = ("twisted.internet.reactor", "crochet", "ipywidgets")
+    assert [] == [m for m in loaded if m.startswith(forbidden)]

@@ -10,7 +10,7 @@ from twisted.python.failure import Failure
 
 from lab.deferreds._errors import BadBreakpoint, CannotReplay
 from lab.deferreds._make import start_function
-from lab.deferreds._names import callable_name
+from lab.deferreds._names import callable_name, refine_how
 from lab.deferreds._recorder import NOTHING, Recorder
 
 __all__ = ["replay"]
@@ -96,6 +96,12 @@ def _replay_coroutine(old, new, value, failure, raise_at, forced):
 def _copy_stages(old, new, raise_at, forced):
     offset = len(old.segments)
     for slot in old.slots:
+        if refine_how(slot.how, slot.callback, slot.errback) == "addTimeout":
+            # Its functions close over the original Deferred's timer; replayed,
+            # they would cancel that timer, so the replay has no timeout.
+            new.note(f"stage #{offset + slot.pos} (addTimeout) belongs to the original "
+                     "Deferred's timer and is not replayed")
+            continue
         error = forced if raise_at == offset + slot.pos else None
         _copy_stage(new, slot, error)
 
@@ -108,7 +114,7 @@ def _copy_stage(new, slot, error):
     _, cb_args, cb_kw, _, eb_args, eb_kw = slot.pair
     new.add(slot.how, (callback, cb_args, cb_kw, errback, eb_args, eb_kw))
     if error is not None:
-        new.slots[slot.pos].note = f"forced to raise {error!r} by what_if()"
+        new.slots[-1].note = f"forced to raise {error!r} by what_if()"
 
 
 def _raiser(error, original):

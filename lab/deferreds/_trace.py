@@ -179,6 +179,11 @@ class Trace:
         lines.append(self._status_text())
         return "\n".join(lines)
 
+    @property
+    def status(self):
+        """Where the chain is, in words: result, unhandled error, paused before #i, or waiting."""
+        return self._status_text()
+
     def _status_text(self):
         recorder = self._recorder
         if self.done:
@@ -230,7 +235,9 @@ class Trace:
 
     def __repr__(self):
         count = len(self._recorder.all_slots())
-        path = " ".join(self.path) or "-"
+        path = self.path
+        shown = " ".join(path[-8:]) or "-"
+        path = shown if len(path) <= 8 else f"\u2026 {shown}"
         return f"<lab.{type(self).__name__}: {count} stages, path {path}; {self._status_text()}>"
 
     def widget(self):

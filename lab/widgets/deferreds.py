@@ -99,7 +99,7 @@ class ChainView(widgets.VBox):
             self.stage_picker.value = self._interesting(stages)
         selected = self.stage_picker.value if stages else None
         self.ladder.value = self.chain.ladder_html(selected=selected)
-        self.status.value = html.escape(self.chain.describe().rsplit("\n", 1)[-1])
+        self.status.value = html.escape(self.chain.status)
         self._show_detail()
         self._last_draw = time.monotonic()
 
