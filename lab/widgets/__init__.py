@@ -9,6 +9,7 @@ from importlib import import_module
 _EXPORTS = {
     "dashboard": "lab.widgets.dashboard",
     "StatusPanel": "lab.widgets.status",
+    "PluginBrowser": "lab.widgets.plugin_browser",
 }
 
 __all__ = list(_EXPORTS)

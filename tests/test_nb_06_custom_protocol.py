@@ -1,0 +1,50 @@
+"""The custom-protocol exercise, executed in a real kernel: the checker fails the naive server, passes the fix."""
+
+import pytest
+
+from tests.notebook_runner import all_text, cell_text, errors, execute_notebook, find_cell
+
+pytestmark = pytest.mark.kernel
+
+
+@pytest.fixture(scope="module")
+def exercise():
+    """notebooks/06-custom-protocol.ipynb, executed top to bottom."""
+    return execute_notebook("06-custom-protocol.ipynb")
+
+
+def test_runs_without_errors(exercise):
+    """No cell of the exercise raises."""
+    assert [] == errors(exercise)
+
+
+def test_plugin_written_in_the_notebook_is_discovered(exercise):
+    """The %%writefile'd module is found by the registry as plugin 'shout'."""
+    text = cell_text(find_cell(exercise, "registry.rescan()\nprint('added:'"))
+    assert "'shout'" in text and "status='available'" in text
+
+
+def test_naive_server_answers_one_request_but_fails_the_framing_checks(exercise):
+    """By hand PING works; the checker then reports the framing and bound failures with hints."""
+    assert "reply to PING: b'4:PONG,'" in all_text(exercise)
+    first = cell_text(find_cell(exercise, "first = check_shout(server)"))
+    assert "3/8 passed" in first
+    assert "FAIL two requests in one segment" in first
+    assert "FAIL an oversized frame closes" in first
+    assert "NetstringReceiver" in first
+
+
+def test_fixed_server_passes_every_check_after_rescan(exercise):
+    """After editing the module and rescanning, the replaced server passes all 8 checks."""
+    second = cell_text(find_cell(exercise, "second = check_shout(server)"))
+    assert "reloaded: ('shout',)" in second
+    assert "8/8 passed" in second
+
+
+def test_stepping_a_request_shows_both_paths(exercise):
+    """The good request ends OK on the callback path; the bogus one goes through the errback."""
+    text = all_text(exercise)
+    assert "first stage: bytes.decode -> 'OK:HELLO'" in text
+    assert "result: HELLO" in text
+    assert "path: ['callback', 'callback', 'errback']" in text
+    assert "refused: server said 'ERR:unknown command BOGUS'" in text
