@@ -2,11 +2,13 @@
 
     .venv/bin/python bench/memcached.py [--seconds 3] [--rounds 3] [--concurrency 16]
 
-Three servers get the same memcaslap load (``-T 1 -c 16``, its default 9:1
+Four servers get the same memcaslap load (``-T 1 -c 16``, its default 9:1
 get/set mix with ~1 KB values) round by round, so machine noise hits them
-alike: the lab's server (``python -m lab serve memcached --no-capture``), a
-real memcached with one worker thread, and a naive Twisted ``LineReceiver``
-memcached (get/set only) as the baseline the issue names.  Printed: median
+alike: the lab's server (the plugin's factory on a plain reactor), the same
+through ``python -m lab serve memcached --no-capture`` (the listener wraps it
+in a wiretap even with capture off), a real memcached with one worker
+thread, and a naive Twisted ``LineReceiver`` memcached (get/set only) as the
+baseline the issue names.  Printed: median
 operations per second of each and the ratios to memcached.  Target: lab /
 memcached >= 0.5.  Everything listens on 127.0.0.1 and is stopped at the end.
 """
@@ -61,6 +63,25 @@ def start_lab():
     if not line.startswith("listening on "):
         raise SystemExit(f"lab serve did not start: {line!r}")
     return proc, int(line.rsplit(":", 1)[1])
+
+
+def start_lab_factory():
+    """The plugin's factory on a plain reactor (no listener, no wiretap); ``(proc, port)``."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "--lab-server", str(port)], cwd=ROOT)
+    _wait(port, proc)
+    return proc, port
+
+
+def lab_server(port):
+    """Serve the memcached plugin's factory alone on the default reactor."""
+    from twisted.internet import reactor
+
+    import lab
+
+    factory = lab.plugins().get("memcached").build_factory()
+    reactor.listenTCP(port, factory, interface="127.0.0.1")
+    reactor.run()
 
 
 def start_memcached():
@@ -137,10 +158,14 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--naive-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--lab-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.naive_server:
         return naive_server(args.naive_server)
-    servers = {"lab": start_lab(), "memcached -t 1": start_memcached(), "naive": start_naive()}
+    if args.lab_server:
+        return lab_server(args.lab_server)
+    servers = {"lab": start_lab_factory(), "lab serve (cli)": start_lab(),
+               "memcached -t 1": start_memcached(), "naive": start_naive()}
     results = {name: [] for name in servers}
     try:
         for _ in range(args.rounds):
@@ -163,6 +188,8 @@ def report(results, args):
     base = median["memcached -t 1"]
     ratio = median["lab"] / base
     print(f"  lab / memcached   = {ratio:.2f}  (target >= {TARGET})")
+    print(f"  lab serve (cli) / memcached = {median['lab serve (cli)'] / base:.2f}  "
+          "(through the listener's wiretap)")
     print(f"  naive / memcached = {median['naive'] / base:.2f}")
     print(f"  lab / naive       = {median['lab'] / median['naive']:.2f}")
 

@@ -61,8 +61,13 @@ class Connection:
         This is the adapter's fast path: the same events as :meth:`step`,
         without building a :class:`Step` for each.
         """
-        next_event, execute, replies = self.parser.next_event, self.engine.execute, []
+        parser, replies = self.parser, []
+        next_event, execute, get_one = parser.next_event, self.engine.execute, self.engine.get_one
         while True:
+            key = parser.simple_get()
+            if key is not None:
+                replies.append(get_one(key))
+                continue
             event = next_event()
             if event is NEED_DATA:
                 break

@@ -118,6 +118,18 @@ class Engine(StatsMixin):
             return b"CLIENT_ERROR invalid exptime argument\r\n"
         return self.retrieve(tokens[2:], with_cas, self.store.realtime(exptime))
 
+    def get_one(self, key):
+        """``get <key>`` for one valid key: the fast path of :meth:`retrieve`."""
+        counters = self.counters
+        counters["cmd_get"] += 1
+        item = self.store.get(key)
+        if item is None:
+            counters["get_misses"] += 1
+            return b"END\r\n"
+        counters["get_hits"] += 1
+        return b"VALUE %s %d %d\r\n%s\r\nEND\r\n" % (key, item.flags, len(item.value),
+                                                     item.value)
+
     def retrieve(self, keys, with_cas, touch):
         """get/gets/gat/gats: a VALUE block per hit, then END (or one error for a long key)."""
         get, counters, parts = self.store.get, self.counters, []

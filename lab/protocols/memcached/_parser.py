@@ -107,6 +107,26 @@ class Parser:
             return self._next_swallow()
         return NEED_DATA
 
+    def simple_get(self):
+        """The key of a complete ``get <key>\\r\\n`` line next in the buffer, consumed; else None.
+
+        The commonest command, recognised without building an event: the
+        adapter's fast path.  Anything unusual (several keys, odd spacing,
+        a long key, a NUL) returns None and goes through :meth:`next_event`.
+        """
+        if self.state is not _LINE:
+            return None
+        buf, pos = self._buf, self._pos
+        if buf[pos:pos + 4] != b"get ":
+            return None
+        end = buf.find(b"\r\n", pos)
+        key = buf[pos + 4:end]
+        if end < 0 or not 0 < len(key) <= KEY_MAX_LENGTH or b" " in key or b"\n" in key \
+                or 0 in key:
+            return None
+        self._pos = end + 2
+        return key
+
     def _next_line(self):
         buf, pos = self._buf, self._pos
         end = buf.find(b"\n", pos)
