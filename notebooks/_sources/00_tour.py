@@ -1,3 +1,9 @@
+"""Write notebooks/00-tour.ipynb (without outputs) from the cells below.
+
+    python notebooks/_sources/00_tour.py
+"""
+import pathlib
+
 import nbformat as nbf
 md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
 cells = [
@@ -12,4 +18,4 @@ cells = [
  code("from lab.widgets import StatusPanel\n\npanel = StatusPanel()\npanel.ping()\ndisplay(panel)\nprint(panel.result.value)"),
 ]
 nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-nbf.write(nb, "/work/main/notebooks/00-tour.ipynb")
+nbf.write(nb, pathlib.Path(__file__).resolve().parent.parent / "00-tour.ipynb")

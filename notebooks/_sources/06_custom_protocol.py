@@ -1,3 +1,9 @@
+"""Write notebooks/06-custom-protocol.ipynb (without outputs) from the cells below.
+
+    python notebooks/_sources/06_custom_protocol.py
+"""
+import pathlib
+
 import nbformat as nbf
 md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
 NAIVE = '''%%writefile {folder}/shout.py
@@ -125,4 +131,4 @@ cells = [
  code("server.stop()\nprint('stopped; port', server.port, 'is free again')"),
 ]
 nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-nbf.write(nb, "/work/main/notebooks/06-custom-protocol.ipynb")
+nbf.write(nb, pathlib.Path(__file__).resolve().parent.parent / "06-custom-protocol.ipynb")
