@@ -302,7 +302,7 @@ def test_cancel_shows_as_cancelled_error_input():
     d = chain(("addCallback", double), ("addErrback", consume))
     traced = lab.trace(d)
     d.cancel()
-    assert "errback" == traced._recorder.fired_by
+    assert "errback" == traced.fired_by
     assert "CancelledError" in traced.initial and "cancel() was called" in traced.notes
     assert ("skipped", "errback") == traced.path
 

@@ -6,11 +6,11 @@ from twisted.python.failure import Failure
 
 from lab.deferreds import _ladder
 from lab.deferreds._errors import BadBreakpoint, NotFinished, WrongThread
-from lab.errors import LabTimeout
 from lab.deferreds._make import record, record_deferred
 from lab.deferreds._recorder import NOTHING
 from lab.deferreds._replay import replay
 from lab.deferreds._values import ChainReset, GateReached
+from lab.errors import LabTimeout
 
 __all__ = ["Trace", "Stepper", "trace", "step", "SAME"]
 
@@ -25,7 +25,11 @@ class Trace:
     after it is made, also on a Deferred that has already fired.
     ``Trace(coro)``, or ``Trace(fn, *args)`` for an ``async def`` or
     ``inlineCallbacks`` function, records each ``await``/``yield`` as a stage.
-    ``runner=lab.call`` says the chain lives in the reactor thread.
+
+    ``runner=lab.call`` says the chain lives in the reactor thread: a function
+    target is called there, and stepping and replays happen there, while
+    reading (``stages``, the ladder) happens in the caller's thread.  A trace
+    made inside the reactor thread (within ``lab.call``) finds this by itself.
     """
 
     _gated = False
@@ -87,6 +91,11 @@ class Trace:
         """Bounded repr of the value (or Failure) the chain was fired with, or None."""
         recorder = self._recorder
         return None if recorder.initial is NOTHING else recorder.text_of(recorder.initial)
+
+    @property
+    def fired_by(self):
+        """How the chain started: ``"callback"``, ``"errback"``, ``"before trace()"``, or None."""
+        return self._recorder.fired_by
 
     @property
     def notes(self):

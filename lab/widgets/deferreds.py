@@ -20,6 +20,9 @@ __all__ = ["ChainView"]
 # thread; the events that leave the chain still (a gate, a wait, the end)
 # always redraw, so the last picture is never stale.
 _MIN_REDRAW_S = 0.1
+# A click on a chain living in the reactor waits this long for it to reach a
+# gate (a reply on its way); longer would freeze the notebook.
+_CLICK_WAIT_S = 3.0
 
 
 class ChainView(widgets.VBox):
@@ -54,9 +57,11 @@ class ChainView(widgets.VBox):
         return widgets.Button(description=text, icon=icon, tooltip=tip)
 
     def _wire(self):
-        self.step_button.on_click(lambda _: self._act(self.chain.step))
-        self.run_button.on_click(lambda _: self._act(self.chain.run))
-        self.failure_button.on_click(lambda _: self._act(lambda: self.chain.run_until("failure")))
+        wait = _CLICK_WAIT_S
+        self.step_button.on_click(lambda _: self._act(lambda: self.chain.step(wait)))
+        self.run_button.on_click(lambda _: self._act(lambda: self.chain.run(wait)))
+        self.failure_button.on_click(
+            lambda _: self._act(lambda: self.chain.run_until("failure", wait)))
         self.reset_button.on_click(lambda _: self._act(self.chain.reset))
         self.stage_picker.observe(lambda _: self._show_detail(), names="value")
 
