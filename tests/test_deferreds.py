@@ -358,18 +358,20 @@ def test_run_until_failure_stops_after_the_stage_that_failed():
               ("addErrback", recover))
     stepper = lab.step(d)
     d.callback("ab")
+    assert 4 == len(stepper.run_until(KeyError)) and stepper.done  # no KeyError: to the end
+    stepper.reset()
     ran = stepper.run_until("failure")
     assert ["double", "parse"] == [s.name for s in ran]
     assert ValueError is stepper.current.check(ValueError)
 
 
-def test_run_until_an_exception_class_and_a_predicate():
-    """run_until accepts an exception class, or a function of each stage run."""
+def test_run_until_failure_class_and_a_predicate():
+    """run_until accepts the Failure class, or a function of each stage run."""
     d = chain(("addCallback", parse), ("addErrback", recover), ("addCallback", double),
               ("addCallback", double))
     stepper = lab.step(d)
     d.callback("x")
-    assert "parse" == stepper.run_until(ValueError)[-1].name
+    assert "parse" == stepper.run_until(Failure)[-1].name
     assert "double" == stepper.run_until(lambda stage: stage.output == "-2")[-1].name
     assert 3 == stepper.position
 

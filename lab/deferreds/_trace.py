@@ -300,9 +300,9 @@ class Stepper(Trace):
     def run_until(self, stop, timeout=DEFAULT_STEP_TIMEOUT):
         """Run stages until ``stop``: a stage index, ``"failure"``, or a predicate on each stage run.
 
-        An index stops the chain paused before that stage; ``"failure"`` (or an
-        exception class) stops after the next stage that ended in a Failure (of
-        that class).  Returns the stages run, in order.
+        An index stops the chain paused before that stage; ``"failure"`` (or
+        ``Failure``, or an exception class) stops after the next stage that
+        ended in a Failure (of that class).  Returns the stages run, in order.
         """
         recorder = self._recorder
         before, after = _breakpoint(self, stop)
@@ -360,7 +360,7 @@ def _breakpoint(stepper, stop):
             raise BadBreakpoint(f"stage #{stop} has already run (the chain is before "
                                 f"#{position}); use reset() to start over.")
         return (lambda at: at == stop), never
-    if stop == "failure":
+    if stop == "failure" or stop is Failure:
         return never, _ended_in_failure
     if isinstance(stop, type) and issubclass(stop, BaseException):
         return never, lambda slot: _ended_in_failure(slot) and slot.failure.check(stop)
