@@ -73,8 +73,9 @@ class Storage:
         """One line for people: the command and how much data it carries."""
         cas = f" cas={self.cas}" if self.name == "cas" else ""
         quiet = " noreply" if self.noreply else ""
+        size = "waiting for data" if self.data is None else f"{len(self.data)} bytes"
         return (f"{self.name} {self.key.decode('latin-1')} flags={self.flags} "
-                f"exptime={self.exptime}{cas} ({len(self.data)} bytes){quiet}")
+                f"exptime={self.exptime}{cas} ({size}){quiet}")
 
 
 class MetaSet:
@@ -91,7 +92,8 @@ class MetaSet:
     def describe(self):
         """One line for people: the ``ms`` line and its data size."""
         line = b" ".join(self.tokens).decode("latin-1")
-        return f"{line} ({len(self.data)} bytes, mode {self.mode})"
+        size = "waiting for data" if self.data is None else f"{len(self.data)} bytes"
+        return f"{line} ({size}, mode {self.mode})"
 
 
 class Rejected:
