@@ -642,3 +642,20 @@ def test_importing_the_core_loads_no_reactor_crochet_or_widgets():
                                        text=True, check=True).stdout)
     forbidden = ("twisted.internet.reactor", "crochet", "ipywidgets")
     assert [] == [m for m in loaded if m.startswith(forbidden)]
+
+
+def test_cancelling_a_coroutine_shows_the_cancel_stage_first():
+    """Cancelling a coroutine's Deferred shows Twisted's cancel stage where it ran: first."""
+    never = Deferred()
+
+    async def waits():
+        try:
+            return await never
+        except CancelledError:
+            return "cancelled inside"
+
+    traced = lab.trace(waits)
+    traced.deferred.addCallback(str.upper)
+    traced.deferred.cancel()
+    assert ["await", "await", "cancel", "addCallback"] == [s.how for s in traced.stages]
+    assert "CANCELLED INSIDE" == traced.result

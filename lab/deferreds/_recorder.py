@@ -196,7 +196,20 @@ class Recorder:
     def _new_slot(self, how, pair):
         slot = _Slot(how, pair)
         slot.pos = len(self.slots)
+        if getattr(pair[3], "__name__", "") == "_handleCancelInlineCallbacks":
+            return self._first_slot(slot)
         self.slots.append(slot)
+        if self.listeners:
+            self.emit(StageAdded(self.position(slot)))
+        return slot
+
+    def _first_slot(self, slot):
+        """Record ``slot`` as the first stage: cancelling a coroutine's Deferred adds its
+        errback in front of the others (Twisted moves the pending list aside to do so)."""
+        with self.lock:
+            self.slots.insert(0, slot)
+            for pos, each in enumerate(self.slots):
+                each.pos = pos
         if self.listeners:
             self.emit(StageAdded(self.position(slot)))
         return slot

@@ -93,14 +93,20 @@ def _replay_coroutine(old, new, value, failure, raise_at, forced):
     _copy_stages(old, new, raise_at, forced)
 
 
+# Stages Twisted added on behalf of the original Deferred: their functions act
+# on the original's timer, DeferredList, coroutine or chained Deferred, so a
+# replay leaves them out (and says so) rather than disturb the original.
+_NOT_REPLAYED = {"addTimeout", "cancel", "awaited by a coroutine", "DeferredList",
+                 "chainDeferred"}
+
+
 def _copy_stages(old, new, raise_at, forced):
     offset = len(old.segments)
     for slot in old.slots:
-        if refine_how(slot.how, slot.callback, slot.errback) == "addTimeout":
-            # Its functions close over the original Deferred's timer; replayed,
-            # they would cancel that timer, so the replay has no timeout.
-            new.note(f"stage #{offset + slot.pos} (addTimeout) belongs to the original "
-                     "Deferred's timer and is not replayed")
+        how = refine_how(slot.how, slot.callback, slot.errback)
+        if how in _NOT_REPLAYED:
+            new.note(f"stage #{offset + slot.pos} ({how}) belongs to the original Deferred "
+                     "and is not replayed")
             continue
         error = forced if raise_at == offset + slot.pos else None
         _copy_stage(new, slot, error)
