@@ -130,6 +130,8 @@ class ChainView(widgets.VBox):
         """A change in the chain (any thread): redraw through the bridge, throttled."""
         if self._busy:
             return  # our own button action redraws once when it is done
+        # Events are matched by name: importing lab.deferreds here would pull
+        # twisted.internet.defer into the view layer.
         still = type(event).__name__ in ("GateReached", "ChainEnded", "ChainReset")
         still = still or getattr(event, "waiting", False)
         if still or time.monotonic() - self._last_draw >= _MIN_REDRAW_S:
