@@ -7,8 +7,9 @@ get/set mix with ~1 KB values) round by round, so machine noise hits them
 alike: the lab's server (the plugin's factory on a plain reactor), the same
 through ``python -m lab serve memcached --no-capture`` (the listener wraps it
 in a wiretap even with capture off), a real memcached with one worker
-thread, and a naive Twisted ``LineReceiver`` memcached (get/set only) as the
-baseline the issue names.  Printed: median
+thread, a naive Twisted ``LineReceiver`` memcached (get/set only) as the
+baseline the issue names, and a "floor" Twisted server that answers without
+parsing or caching (the ceiling any server on Twisted's reactor can reach).  Printed: median
 operations per second of each and the ratios to memcached.  Target: lab /
 memcached >= 0.5.  Everything listens on 127.0.0.1 and is stopped at the end.
 """
@@ -139,6 +140,33 @@ def naive_server(port):
     reactor.run()
 
 
+def start_floor():
+    """The no-logic Twisted server (this file with --floor-server); ``(proc, port)``."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "--floor-server", str(port)], cwd=ROOT)
+    _wait(port, proc)
+    return proc, port
+
+
+def floor_server(port):
+    """Answer without parsing: a canned 1 KB hit per ``get``, STORED per ``set``.
+
+    Wrong as a cache, right as a measure: the fastest any Twisted-reactor
+    server can answer memcaslap here, i.e. the ceiling for the lab's server.
+    """
+    from twisted.internet import reactor
+    from twisted.internet.protocol import Factory, Protocol
+
+    hit = b"VALUE k 0 1024\r\n" + b"x" * 1024 + b"\r\nEND\r\n"
+
+    class Floor(Protocol):
+        def dataReceived(self, data):
+            self.transport.write(hit * data.count(b"get ") + b"STORED\r\n" * data.count(b"set "))
+
+    reactor.listenTCP(port, Factory.forProtocol(Floor), interface="127.0.0.1")
+    reactor.run()
+
+
 def memcaslap(port, seconds, concurrency):
     """Operations per second memcaslap reaches against 127.0.0.1:``port``."""
     out = subprocess.run(
@@ -159,13 +187,17 @@ def main():
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--naive-server", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--lab-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--floor-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.floor_server:
+        return floor_server(args.floor_server)
     if args.naive_server:
         return naive_server(args.naive_server)
     if args.lab_server:
         return lab_server(args.lab_server)
     servers = {"lab": start_lab_factory(), "lab serve (cli)": start_lab(),
-               "memcached -t 1": start_memcached(), "naive": start_naive()}
+               "memcached -t 1": start_memcached(), "naive": start_naive(),
+               "twisted floor": start_floor()}
     results = {name: [] for name in servers}
     try:
         for _ in range(args.rounds):
@@ -192,6 +224,9 @@ def report(results, args):
           "(through the listener's wiretap)")
     print(f"  naive / memcached = {median['naive'] / base:.2f}")
     print(f"  lab / naive       = {median['lab'] / median['naive']:.2f}")
+    print(f"  twisted floor / memcached = {median['twisted floor'] / base:.2f}  "
+          "(no parsing, no cache: the ceiling for a Twisted-reactor server)")
+    print(f"  lab / twisted floor = {median['lab'] / median['twisted floor']:.2f}")
 
 
 if __name__ == "__main__":
