@@ -44,6 +44,19 @@ def test_reactor_chain_is_stepped_in_the_reactor_and_read_here(lab_reactor):
     assert stepper.done and "21" == stepper.result
 
 
+def test_reactor_chain_reset_replays_in_the_reactor(lab_reactor):
+    """reset() replays a reactor chain's stages in the reactor thread, paused at the start."""
+    threads = []
+    stepper = lab.step(later_chain, lab_reactor, threads, runner=lab.call)
+    stepper.wait(10)
+    stepper.run()
+    stepper.reset()
+    assert 0 == stepper.position
+    stepper.run()
+    assert "21" == stepper.result and 2 == len(threads)
+    assert {lab.call(threading.get_ident)} == set(threads)
+
+
 def test_reactor_chain_traced_without_stepping(lab_reactor):
     """A reactor chain traced from here records every stage as the reactor runs it."""
     threads = []

@@ -232,10 +232,10 @@ class Recorder:
         self._class_errback(self.deferred, fail)
         self.maybe_ended()
 
-    def _note_initial(self, result, how):
+    def _note_initial(self, result, how, force=False):
         # A second fire is Twisted's business (AlreadyCalledError, or the
         # silent swallow after a cancel); only the first one is the input.
-        if self.deferred.called or self.fired_by is not None:
+        if self.fired_by is not None or (self.deferred.called and not force):
             return
         self.initial = self.current = result
         self.fired_by = how
@@ -255,6 +255,10 @@ class Recorder:
 
     def _on_result(self, result, slot):
         failed = isinstance(result, Failure)
+        if self.fired_by is None:
+            # Fired through a bound method taken before trace() (deferLater keeps
+            # d.callback in its timer): the first stage's input is the initial.
+            self._note_initial(result, "errback" if failed else "callback", force=True)
         if self.gated:
             return self._close_gate(slot, result, failed)
         return self.run_slot(slot, result, failed)
