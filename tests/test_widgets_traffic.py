@@ -139,8 +139,8 @@ def test_conversation_over_100000_events_draws_a_bounded_page(cleanup):
     view.refresh()
     assert drawn is view.body.value
     view.mode.value = "decoded"
-    assert "decoding, 80000 events to go" in view.status.value
-    for _ in range(4):
+    assert "decoding, 95000 events to go" in view.status.value
+    for _ in range(19):
         view.refresh()
     assert "events to go" not in view.status.value
     assert "says line 49999" in view.body.value

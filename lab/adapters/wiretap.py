@@ -40,23 +40,16 @@ def address_of(address):
     return ("unix", str(getattr(address, "name", "") or ""))
 
 
-class _noting_errors:  # noqa: N801 - used as a context manager, like contextlib's
-    """Tell the recorder about an exception the wrapped protocol raised, then let it go on.
+def _note_error(recorder, connection, where, error):
+    """Tell the recorder about an exception the wrapped protocol raised.
 
     Twisted logs such an exception and drops the connection; a learner in a
     notebook never sees that log, so the recorder keeps it for the views.
+    The exception is then re-raised, so Twisted behaves as it always does.
     """
-
-    def __init__(self, recorder, connection, where):
-        self.recorder, self.connection, self.where = recorder, connection, where
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, tb):
-        if error is not None and hasattr(self.recorder, "protocol_error"):
-            self.recorder.protocol_error(self.connection, self.where, error)
-        return False
+    note = getattr(recorder, "protocol_error", None)
+    if note is not None:
+        note(connection, where, error)
 
 
 def reason_text(reason):
@@ -76,14 +69,21 @@ class WiretapProtocol(ProtocolWrapper):
         recorder = self.factory.recorder
         self.tap_id = recorder.opened(
             "tcp", address_of(transport.getPeer()), address_of(transport.getHost()), self)
-        with _noting_errors(recorder, self.tap_id, "connectionMade"):
+        try:
             ProtocolWrapper.makeConnection(self, transport)
+        except Exception as error:
+            _note_error(recorder, self.tap_id, "connectionMade", error)
+            raise
 
     def dataReceived(self, data):
         """Record bytes in, then hand them to the wrapped protocol."""
-        self.factory.recorder.record(IN, self.tap_id, data)
-        with _noting_errors(self.factory.recorder, self.tap_id, "dataReceived"):
+        recorder = self.factory.recorder
+        recorder.record(IN, self.tap_id, data)
+        try:  # a try costs nothing until it catches; this is the hot path
             self.wrappedProtocol.dataReceived(data)
+        except Exception as error:
+            _note_error(recorder, self.tap_id, "dataReceived", error)
+            raise
 
     def write(self, data):
         """Write to the real transport (which rejects non-bytes), then record bytes out."""

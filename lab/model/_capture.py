@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 __all__ = ["Event", "Connection", "ProtocolError", "Capture", "DEFAULT_MAX_EVENTS", "DEFAULT_MAX_BYTES"]
 
+_now = time.time
 DEFAULT_MAX_EVENTS = 200_000
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 # Closed connections stay listed (for the conversation view) up to this many.
@@ -123,20 +124,35 @@ class Capture:
         return cid
 
     def record(self, kind, cid, data):
-        """Note bytes in (``"in"``) or out (``"out"``) on a connection."""
+        """Note bytes in (``"in"``) or out (``"out"``) on a connection.
+
+        This runs for every chunk of traffic, so it is written flat: one dict
+        lookup, counters, and (when enabled) one locked append of a plain tuple.
+        """
         conn = self._open.get(cid)
         if conn is None:
             return
+        size = len(data)
         if kind == "in":
             offset = conn.bytes_in
-            conn.bytes_in += len(data)
-            self.bytes_in += len(data)
+            conn.bytes_in = offset + size
+            self.bytes_in += size
         else:
             offset = conn.bytes_out
-            conn.bytes_out += len(data)
-            self.bytes_out += len(data)
-        if self.enabled:
-            self._append(kind, cid, bytes(data[:self.max_bytes]), "", offset)
+            conn.bytes_out = offset + size
+            self.bytes_out += size
+        if not self.enabled:
+            return
+        if size > self.max_bytes or type(data) is not bytes:
+            data = bytes(data[:self.max_bytes])
+            size = len(data)
+        events = self._events
+        with self._lock:
+            seq = self._seq = self._seq + 1
+            events.append((seq, kind, cid, _now(), data, "", offset))
+            self._bytes += size
+            if len(events) > self.max_events or self._bytes > self.max_bytes:
+                self._evict()
 
     def protocol_error(self, cid, where, error):
         """Note an exception the served protocol raised (Twisted only logs it)."""
@@ -158,13 +174,20 @@ class Capture:
     def _append(self, kind, cid, data, reason, offset):
         if not self.enabled:
             return
+        # Plain tuples here (an Event is made only when read): a NamedTuple
+        # costs a Python-level __new__ on every chunk of traffic.
         with self._lock:
             self._seq += 1
-            self._events.append(Event(self._seq, kind, cid, time.time(), data, reason, offset))
+            self._events.append((self._seq, kind, cid, _now(), data, reason, offset))
             self._bytes += len(data)
-            while len(self._events) > self.max_events or self._bytes > self.max_bytes:
-                self._bytes -= len(self._events.popleft().data)
-                self.dropped += 1
+            self._evict()
+
+    def _evict(self):
+        """Drop the oldest events until both bounds hold (caller holds the lock)."""
+        events = self._events
+        while len(events) > self.max_events or self._bytes > self.max_bytes:
+            self._bytes -= len(events.popleft()[4])
+            self.dropped += 1
 
     def _forget_old_closed(self):
         excess = len(self._connections) - len(self._open) - MAX_CLOSED_CONNECTIONS
@@ -195,23 +218,24 @@ class Capture:
             skip = max(0, since + 1 - first)
             chosen = list(islice(self._events, skip, None))
         if connection is not None:
-            chosen = [e for e in chosen if e.connection == connection]
+            chosen = [e for e in chosen if e[2] == connection]
         if kinds is not None:
-            chosen = [e for e in chosen if e.kind in kinds]
-        return chosen
+            chosen = [e for e in chosen if e[1] in kinds]
+        return list(map(Event._make, chosen))
 
     def tail(self, count, connection=None):
         """The last ``count`` events (of one connection if given), oldest first."""
         with self._lock:
             if connection is None:
-                return list(islice(reversed(self._events), count))[::-1]
-            found = []
-            for event in reversed(self._events):
-                if event.connection == connection:
-                    found.append(event)
-                    if len(found) >= count:
-                        break
-        return found[::-1]
+                found = list(islice(reversed(self._events), count))
+            else:
+                found = []
+                for event in reversed(self._events):
+                    if event[2] == connection:
+                        found.append(event)
+                        if len(found) >= count:
+                            break
+        return list(map(Event._make, reversed(found)))
 
     def connections(self, open_only=False):
         """Snapshots of the known connections (open and recently closed), oldest first."""

@@ -18,7 +18,7 @@ from lab import model
 
 __all__ = ["ConversationView", "conversation_view", "hex_dump", "show_text"]
 
-MAX_DECODE_PER_REFRESH = 20_000
+MAX_DECODE_PER_REFRESH = 5_000  # ~50 ms of decoding: live refreshes run in the reactor thread
 MAX_DECODED_LINES = 2_000
 MAX_SHOWN_BYTES = 512  # of one event; the rest is summarised
 MAX_CONNECTION_CHOICES = 200

@@ -1,0 +1,133 @@
+"""Echo throughput with capture off and on, and drawing the conversation view over 100,000 events.
+
+    .venv/bin/python bench/listeners.py [--rounds R] [--connections C] [--requests N] [--size B]
+
+Throughput: the same load test (C concurrent clients, N requests each, B-byte
+payloads, every reply checked) against three echo servers in one process,
+interleaved round by round so machine noise hits them alike: a bare
+``reactor.listenTCP`` (no lab at all), a lab listener with ``capture=False``
+(counts only) and one with ``capture=True`` (every event kept).  The clients
+run in the same reactor as the servers, as they do in a notebook.  The best
+round of each is compared.  Target: capture on / capture off >= 0.8.
+
+Drawing: a listener's capture is filled with 100,000 events, then the
+conversation view is built and drawn (text, hex, a no-change refresh, and
+decoding all of it through the chat plugin's decoder, refresh by refresh).
+"""
+
+import argparse
+import statistics
+import time
+
+import lab
+from lab.model import load_test, stop_all
+
+
+def bare_echo(port_holder):
+    """Listen with plain Twisted (no wiretap) in the reactor thread; return the port."""
+    from twisted.internet import reactor
+
+    from lab.adapters.echo import EchoFactory
+
+    return reactor.listenTCP(0, EchoFactory(), interface="127.0.0.1")
+
+
+def throughput(target, args):
+    """Requests per second of one load test against ``target``."""
+    payload = bytes(range(256)) * (args.size // 256) + b"x" * (args.size % 256)
+    report = load_test(target, connections=args.connections, requests=args.requests,
+                       payload=payload, verify=True, timeout=120)
+    assert report.errors == 0, report.error_samples
+    return report.throughput
+
+
+def measure_throughput(args):
+    """Interleaved rounds over bare, capture off, capture on; print best and median of each."""
+    bare = lab.call(bare_echo, None)
+    servers = {"bare twisted": bare.getHost().port,
+               "capture off": lab.listen("echo", name="bench-off", capture=False),
+               "capture on": lab.listen("echo", name="bench-on", capture=True)}
+    results = {name: [] for name in servers}
+    for _ in range(args.rounds):
+        for name, target in servers.items():
+            results[name].append(throughput(target, args))
+        servers["capture on"].capture.clear()  # keep the ring buffer from mattering across rounds
+    lab.call(bare.stopListening)
+    stop_all()
+    print(f"echo throughput, {args.connections} connections x {args.requests} requests of "
+          f"{args.size} bytes, {args.rounds} rounds (requests/s):")
+    for name, values in results.items():
+        print(f"  {name:13} best {max(values):10.0f}   median {statistics.median(values):10.0f}")
+    best = {name: max(values) for name, values in results.items()}
+    ratio = best["capture on"] / best["capture off"]
+    print(f"  ratio capture on / capture off: {ratio:.3f} (target >= 0.8) "
+          f"{'OK' if ratio >= 0.8 else 'BELOW TARGET'}")
+    print(f"  ratio capture on / bare twisted: {best['capture on'] / best['bare twisted']:.3f}")
+    return ratio
+
+
+def fill(capture, events, port):
+    """Record ``events`` chat-like events (half in, half out) on one connection."""
+    cid = capture.opened("tcp", ("127.0.0.1", 40000), ("127.0.0.1", port), None)
+    for n in range(events // 2):
+        capture.record("in", cid, b"line number %d from the client\r\n" % n)
+        capture.record("out", cid, b"<guest> line number %d to the room\r\n" % n)
+
+
+def timed(fn):
+    """Seconds ``fn()`` takes."""
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def measure_view(events):
+    """Build and draw the conversation view over ``events`` captured events; print the times."""
+    from lab.widgets.conversation import MAX_DECODE_PER_REFRESH, ConversationView
+
+    listener = lab.listen("chat", name="bench-view", max_events=events + 10)
+    fill(listener.capture, events, listener.port)
+    holder = {}
+    build = timed(lambda: holder.setdefault("view", ConversationView(listener, live=False)))
+    view = holder["view"]
+    hexed = timed(lambda: setattr(view.mode, "value", "hex"))
+    idle = timed(view.refresh)
+    refreshes = 0
+
+    def decode_all():
+        nonlocal refreshes
+        view.mode.value = "decoded"
+        refreshes = 1
+        while "events to go" in view.status.value:
+            view._drawn_key = None
+            view.refresh()
+            refreshes += 1
+
+    decoded = timed(decode_all)
+    print(f"conversation view over {len(listener.capture):,} captured events "
+          f"({view.body.value.count('<tr')} rows drawn):")
+    print(f"  build and first draw (text): {build * 1000:8.1f} ms")
+    print(f"  switch to hex dump:          {hexed * 1000:8.1f} ms")
+    print(f"  refresh with nothing new:    {idle * 1000:8.3f} ms")
+    print(f"  decode all ({refreshes} refreshes):    {decoded * 1000:8.1f} ms "
+          f"(each refresh decodes at most {MAX_DECODE_PER_REFRESH:,} events)")
+    view.close()
+    stop_all()
+
+
+def main():
+    """Run both measurements and print them."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--events", type=int, default=100_000)
+    args = parser.parse_args()
+    lab.start()
+    measure_throughput(args)
+    measure_view(args.events)
+
+
+if __name__ == "__main__":
+    main()
