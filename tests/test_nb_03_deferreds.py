@@ -53,6 +53,15 @@ def test_failure_skips_callbacks_and_is_flagged_until_handled(notebook):
     assert "unhandled after adding an errback: False | result: handled ValueError" in text
 
 
+def test_seed_example_fails_as_written_and_recovers_done_right(notebook):
+    """The article's errback raises AttributeError (.message); trap + str(value) recovers."""
+    text = all_text(notebook)
+    assert ("as written: AttributeError: 'CustomException' object has no attribute 'message' "
+            "| unhandled: True") in text
+    assert "done right: 'recovered from: A custom error occurred'" in text
+    assert "done right result: RECOVERED FROM: A CUSTOM ERROR OCCURRED" in text
+
+
 def test_check_trap_and_recovery_take_the_expected_paths(notebook):
     """check() recovers an InvalidKey, trap() recovers StoreDown, a forced TypeError stays unhandled."""
     text = cell_text(find_cell(notebook, 'for key in ["apple"'))
