@@ -161,21 +161,27 @@ def test_protocol_class_is_enough(cleanup):
     assert b"cls\n" == echo_roundtrip(listener, b"cls\n")
 
 
-def test_kernel_shutdown_stops_every_listener(tmp_path):
-    """The shutdown hook the lab registers stops all listeners and frees their ports."""
+def test_interpreter_exit_stops_every_listener_first():
+    """At exit the lab's shutdown hook stops every listener (ports freed) before the reactor goes."""
     script = textwrap.dedent("""
-        import socket, lab
+        import atexit, socket
+        ports = []
+
+        def after_the_lab():  # registered first, so atexit runs it after the lab's hooks
+            import lab
+            free = 0
+            for port in ports:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+                    free += 1
+            print(len(lab.listeners()), free, flush=True)
+
+        atexit.register(after_the_lab)
+        import lab
         from lab.adapters.echo import EchoFactory
-        from lab import bridge
         lab.start()
-        ports = [lab.listen(EchoFactory(), name=n).port for n in "xyz"]
-        bridge._run_shutdown_hooks()
-        free = []
-        for port in ports:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", port))
-                free.append(port)
-        print(len(lab.listeners()), len(free))
+        ports.extend(lab.listen(EchoFactory(), name=n).port for n in "xyz")
+        client = lab.connect(lab.listeners()[0])  # an open connection must not hold things up
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=60)
