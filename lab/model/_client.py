@@ -235,14 +235,19 @@ def _stream_protocol(client):
     from lab.adapters.wiretap import reason_text
 
     class ClientProtocol(Protocol):
+        """Feeds one stream connection into its Client."""
+
         def connectionMade(self):
+            """Give the client its transport."""
             client._transport = self.transport
             client._note("note", f"connected to {client.address}".encode())
 
         def dataReceived(self, data):
+            """Put the bytes in the client's inbox."""
             client._received(data)
 
         def connectionLost(self, reason):
+            """Tell the client why the connection closed."""
             client._connection_lost(reason_text(reason))
 
     return ClientProtocol()
@@ -252,12 +257,16 @@ def _datagram_protocol(client):
     from twisted.internet.protocol import DatagramProtocol
 
     class ClientDatagram(DatagramProtocol):
+        """Feeds a connected UDP socket into its Client."""
+
         noisy = False
 
         def datagramReceived(self, data, addr):
+            """Put the datagram in the client's inbox."""
             client._received(data)
 
         def connectionRefused(self):
+            """Note the ICMP 'port unreachable' in the transcript."""
             client._note("note", b"refused: nothing listens there (ICMP port unreachable)")
 
     return ClientDatagram()

@@ -127,9 +127,11 @@ def _client_protocol():
             self.reply = bytearray()
 
         def connectionMade(self):
+            """Count this client in; the last one to connect starts everyone."""
             _connected(self.run, self)
 
         def next_request(self):
+            """Send the next request, or hang up after the last."""
             run = self.run
             if self.sent >= run.requests:
                 self.finished = True
@@ -143,6 +145,7 @@ def _client_protocol():
             self.transport.write(self.expected)
 
         def dataReceived(self, data):
+            """Collect the reply; when complete, time it, check it, and go on."""
             self.run.bytes_received += len(data)
             self.reply += data
             if self._complete():
@@ -158,6 +161,7 @@ def _client_protocol():
             return len(self.reply) >= len(self.expected)
 
         def connectionLost(self, reason):
+            """A connection lost before its last reply is an error."""
             if not self.finished:
                 self.run.error(f"client {self.index}: connection lost after "
                                f"{self.sent} requests: {reason_text(reason)}")
