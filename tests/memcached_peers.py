@@ -116,3 +116,16 @@ def exchange(port, data, timeout=EXCHANGE_TIMEOUT):
             if not chunk:
                 return b"".join(chunks)
             chunks.append(chunk)
+
+
+def ask(port, data, until, timeout=EXCHANGE_TIMEOUT):
+    """Send ``data`` and read until the reply ends with ``until`` (no half-close)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        reply = b""
+        while not reply.endswith(until):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+        return reply

@@ -9,7 +9,7 @@ from twisted.internet.testing import StringTransport
 
 import lab
 from lab.adapters.memcached import MemcachedFactory
-from tests.memcached_peers import exchange, lab_server
+from tests.memcached_peers import ask, exchange, lab_server
 
 pytestmark = pytest.mark.reactor
 
@@ -144,3 +144,18 @@ def test_bad_option_says_what_is_wrong():
     """A nonsensical option fails with a message naming the option."""
     with pytest.raises(ValueError, match="memory_limit"):
         MemcachedFactory(memory_limit=-5)
+
+
+def test_listener_captures_and_decodes_both_directions(lab_reactor):
+    """Through lab.listen the capture holds commands and replies, and the decoder reads both."""
+    cache = lab.listen("memcached", name="test-memcached-capture")
+    try:
+        assert b"STORED\r\nVALUE k 0 2\r\nok\r\nEND\r\n" == ask(
+            cache.port, b"set k 0 0 2\r\nok\r\nget k\r\n", b"END\r\n")
+        decoder = cache.decoder()
+        lines = [line for event in cache.capture.events(kinds=("in", "out"))
+                 for line in decoder.feed(event.kind, event.data)]
+    finally:
+        cache.stop()
+    assert ["-> set k flags=0 exptime=0 (2 bytes)", "-> get k", "<- STORED",
+            "<- VALUE k 0 2 = 'ok'", "<- END"] == lines

@@ -9,11 +9,11 @@ The protocol supports half-close: when a client shuts down its sending side
 the server still answers what it received, then closes, as memcached does.
 """
 
-import os
 import time
 
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.tcp import Server
 from zope.interface import implementer
 
 from lab.protocols.memcached import (DEFAULT_ITEM_SIZE_MAX, DEFAULT_MEMORY_LIMIT,
@@ -30,6 +30,7 @@ OPTIONS = {
     "version": f"version string the server reports (default {MEMCACHED_VERSION})",
 }
 _TOO_MANY = b"ERROR Too many open connections\r\n"
+_PLAIN_TCP = frozenset((Server,))
 
 
 @implementer(IHalfCloseableProtocol)
@@ -74,7 +75,9 @@ class MemcachedProtocol(Protocol):
         not a plain TCP connection (a wiretap, TLS), goes through ``write``.
         """
         transport = self.transport
-        sock = None if os.environ.get("LAB_MC_NODIRECT") else getattr(transport, "socket", None)
+        # Only a bare TCP connection: a wrapper (the lab's wiretap) delegates attribute
+        # lookups to the socket underneath, and writing there would hide the bytes from it.
+        sock = transport.socket if type(transport) in _PLAIN_TCP else None
         if (sock is not None and transport.connected and not transport.disconnecting
                 and not transport.dataBuffer and not getattr(transport, "_tempDataBuffer", 1)):
             try:
