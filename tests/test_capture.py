@@ -172,3 +172,17 @@ def test_replay_of_unknown_connection_says_so(cleanup):
     listener = lab.listen(EchoFactory())
     with pytest.raises(lab.model.ClientError, match="nothing from the client"):
         listener.replay(99)
+
+
+def test_closed_connections_listed_are_bounded():
+    """Past the bound, the oldest closed connections are forgotten; open ones always stay."""
+    from lab.model._capture import MAX_CLOSED_CONNECTIONS
+
+    capture = Capture(enabled=False)
+    still_open = capture.opened("tcp", ("127.0.0.1", 1), ("127.0.0.1", 2), None)
+    for _ in range(MAX_CLOSED_CONNECTIONS + 5):
+        cid = capture.opened("tcp", ("127.0.0.1", 1), ("127.0.0.1", 2), None)
+        capture.closed(cid, "done")
+    listed = [c.id for c in capture.connections()]
+    assert still_open in listed and 2 not in listed and 6 not in listed and 7 in listed
+    assert MAX_CLOSED_CONNECTIONS + 1 == len(listed)

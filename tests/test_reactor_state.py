@@ -91,3 +91,15 @@ def test_snapshot_renders_as_text_and_html(lab_reactor):
     state = reactor_state()
     assert state.text().startswith(f"reactor {type(lab_reactor).__name__} running")
     assert "<table>" in state._repr_html_()
+
+
+def test_live_watches_are_bounded(lab_reactor):
+    """Past MAX_WATCHES live refreshers the oldest stops, so forgotten views cannot pile up timers."""
+    from lab.model._watch import MAX_WATCHES
+
+    handles = [watch(lambda: None, interval=60) for _ in range(MAX_WATCHES + 3)]
+    try:
+        assert [False] * 3 + [True] * MAX_WATCHES == [h.running for h in handles]
+    finally:
+        for handle in handles:
+            handle.stop()

@@ -107,6 +107,7 @@ class Capture:
         self._lock = threading.Lock()
         self._connections = OrderedDict()
         self._open = {}
+        self._closed_order = deque()  # ids of closed connections, oldest first
         self._next_id = 1
 
     # -- recorder side (reactor thread) ---------------------------------------
@@ -119,7 +120,6 @@ class Capture:
             conn = Connection(cid, transport, peer, local, tap)
             self._connections[cid] = conn
             self._open[cid] = conn
-            self._forget_old_closed()
         self._append("connect", cid, b"", "", 0)
         return cid
 
@@ -166,6 +166,9 @@ class Capture:
         """Note that a connection closed, and why."""
         with self._lock:
             conn = self._open.pop(cid, None)
+            if conn is not None:
+                self._closed_order.append(cid)
+                self._forget_old_closed()
         if conn is None:
             return
         conn.closed, conn.reason, conn._tap = time.time(), reason, None
@@ -190,11 +193,8 @@ class Capture:
             self.dropped += 1
 
     def _forget_old_closed(self):
-        excess = len(self._connections) - len(self._open) - MAX_CLOSED_CONNECTIONS
-        if excess <= 0:
-            return
-        for cid in [c for c in self._connections if c not in self._open][:excess]:
-            del self._connections[cid]
+        while len(self._closed_order) > MAX_CLOSED_CONNECTIONS:
+            self._connections.pop(self._closed_order.popleft(), None)
 
     # -- reader side (any thread) ---------------------------------------------
 

@@ -22,6 +22,7 @@ __all__ = ["Client", "Transcript", "TranscriptEntry", "connect", "replay",
 DEFAULT_READ_TIMEOUT = 2.0
 MAX_INBOX_BYTES = 16 * 1024 * 1024
 MAX_TRANSCRIPT = 10_000
+MAX_TRANSCRIPT_BYTES = 4 * 1024 * 1024
 
 
 class TranscriptEntry(NamedTuple):
@@ -74,13 +75,20 @@ class Client:
         self._inbox = deque()
         self._inbox_bytes = 0
         self._transcript = deque(maxlen=max_transcript)
+        self._transcript_bytes = 0
         self._transport = None
         self._lost = None
 
     # -- reactor side -------------------------------------------------------------
 
     def _note(self, direction, data):
-        self._transcript.append(TranscriptEntry(direction, time.time(), data))
+        transcript = self._transcript
+        if len(transcript) == transcript.maxlen:
+            self._transcript_bytes -= len(transcript[0].data)
+        transcript.append(TranscriptEntry(direction, time.time(), data))
+        self._transcript_bytes += len(data)
+        while self._transcript_bytes > MAX_TRANSCRIPT_BYTES and len(transcript) > 1:
+            self._transcript_bytes -= len(transcript.popleft().data)
         self.version += 1
 
     def _received(self, data):
@@ -138,7 +146,7 @@ class Client:
 
     @property
     def transcript(self):
-        """What was sent and received so far (the last ``MAX_TRANSCRIPT`` entries)."""
+        """What was sent and received (the last ``MAX_TRANSCRIPT`` entries, at most 4 MiB)."""
         with self._cond:
             return Transcript(self._transcript)
 

@@ -79,7 +79,8 @@ def _port(value, description):
     return port
 
 
-def _escape(host):
+def escape_host(host):
+    """A host as an endpoint-string value (IPv6 colons escaped)."""
     return host.replace(":", "\\:")
 
 
@@ -109,7 +110,7 @@ def parse_server(description, allow_remote=False):
             "machines could connect. Pass allow_remote=True if you mean it, or leave out "
             "interface= to listen on 127.0.0.1 only.")
     extra = "".join(f":{k}={v}" for k, v in kwargs.items())
-    text = f"{kind}:{port}:interface={_escape(interface)}{extra}"
+    text = f"{kind}:{port}:interface={escape_host(interface)}{extra}"
     return ServerSpec(kind, port, interface, text)
 
 

@@ -14,7 +14,7 @@ import threading
 
 from lab import bridge
 from lab.model._capture import DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, Capture
-from lab.model._endpoints import parse_server
+from lab.model._endpoints import escape_host, parse_server
 from lab.model._errors import EndpointError, ListenError
 
 __all__ = ["Listener", "ListenerTable", "listen", "listeners", "stop_all", "get_listener"]
@@ -45,7 +45,7 @@ class Listener:
     def endpoint(self):
         """The endpoint string it listens on, with the port actually bound."""
         if self.spec.kind in ("tcp", "tcp6", "ssl", "udp"):
-            return f"{self.spec.kind}:{self.port}:interface={self.host.replace(':', chr(92) + ':')}"
+            return f"{self.spec.kind}:{self.port}:interface={escape_host(self.host)}"
         return self.spec.text
 
     @property

@@ -8,9 +8,19 @@ The view compares what it last drew with the model's counters and redraws
 only on change, so an idle watch costs next to nothing.
 """
 
+import threading
+from collections import deque
+
 from lab import bridge
 
-__all__ = ["Watch", "watch", "LAB_TIMER_LABEL"]
+__all__ = ["Watch", "watch", "LAB_TIMER_LABEL", "MAX_WATCHES"]
+
+# Why a bound: every re-run of a cell that shows a live view starts a watch,
+# and views left on old outputs are never closed; past this many, the oldest
+# watch stops (its view still redraws on demand).
+MAX_WATCHES = 32
+_running = deque()
+_running_lock = threading.Lock()
 
 # reactor_state() shows the lab's own timers under this label (and hides them by default).
 LAB_TIMER_LABEL = "_lab_internal_timer"
@@ -37,6 +47,9 @@ class Watch:
         loop, self._loop = self._loop, None
         if loop is not None and loop.running:
             loop.stop()
+        with _running_lock:
+            if self in _running:
+                _running.remove(self)
 
     @property
     def running(self):
@@ -60,4 +73,9 @@ def watch(callback, interval=0.25):
         handle._start_in_reactor()
     else:
         bridge.call(handle._start_in_reactor)
+    with _running_lock:
+        _running.append(handle)
+        oldest = _running[0] if len(_running) > MAX_WATCHES else None
+    if oldest is not None:
+        oldest.stop()
     return handle

@@ -10,7 +10,7 @@ arrived since the last one, at most ``MAX_DECODE_PER_REFRESH`` of them.
 
 import html
 import time
-from collections import deque
+from collections import OrderedDict, deque
 
 import ipywidgets as widgets
 
@@ -22,6 +22,7 @@ MAX_DECODE_PER_REFRESH = 5_000  # ~50 ms of decoding: live refreshes run in the 
 MAX_DECODED_LINES = 2_000
 MAX_SHOWN_BYTES = 512  # of one event; the rest is summarised
 MAX_CONNECTION_CHOICES = 200
+MAX_DECODERS = 1_000  # one per connection; the least recently fed goes first
 _ARROWS = {"in": ("&rarr;", "#0969da", "client"), "out": ("&larr;", "#cf222e", "server"),
            "connect": ("+", "#1a7f37", ""), "close": ("&times;", "#6e7781", "")}
 
@@ -81,7 +82,7 @@ class _Decoding:
     """Feeds new events to one decoder per connection; keeps the last decoded lines."""
 
     def __init__(self, build):
-        self.build, self.decoders, self.cursor = build, {}, 0
+        self.build, self.decoders, self.cursor = build, OrderedDict(), 0
         self.lines = deque(maxlen=MAX_DECODED_LINES)
         self.errors = deque(maxlen=5)
 
@@ -99,6 +100,10 @@ class _Decoding:
         decoder = self.decoders.get(event.connection)
         if decoder is None:
             decoder = self.decoders[event.connection] = self.build()
+            if len(self.decoders) > MAX_DECODERS:
+                self.decoders.popitem(last=False)
+        else:
+            self.decoders.move_to_end(event.connection)
         try:
             for line in decoder.feed(event.kind, event.data):
                 self.lines.append((event.seq, event.connection, event.kind, str(line), event.time))
