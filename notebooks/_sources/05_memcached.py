@@ -1,0 +1,222 @@
+"""Write notebooks/05-memcached.ipynb (without outputs) from the cells below.
+
+    python notebooks/_sources/05_memcached.py
+
+tests/test_nb_05_memcached.py executes it in a real kernel.
+"""
+
+import pathlib
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+TARGET = pathlib.Path(__file__).resolve().parent.parent / "05-memcached.ipynb"
+
+CELLS = [
+    ("md", """\
+# memcached: a real protocol, byte for byte
+
+memcached speaks a small text protocol over TCP. A client sends a **command line** ending in
+`\\r\\n`; storage commands (`set`, `add`, `replace`, `append`, `prepend`, `cas`) follow it with a
+**data block** of exactly the announced length, also ending in `\\r\\n`. Replies are lines too
+(`STORED`, `NOT_FOUND`, `VALUE <key> <flags> <bytes>` + data + `END`), and errors come in three
+kinds: `ERROR` (no such command), `CLIENT_ERROR <why>` and `SERVER_ERROR <why>`. memcached 1.6
+added the **meta** commands (`mg`, `ms`, `md`, `ma`, `mn`, `me`): two letters, a key, and one-letter
+flags such as `v` (value), `c` (cas), `t` (TTL), `q` (quiet).
+
+The lab's `memcached` plugin is a server written in the sans-IO style: a pure **core** (bytes in,
+one event out per call; events in, reply bytes out) under a thin Twisted adapter. Its replies are
+tested byte for byte against Debian's memcached 1.6, errors included."""),
+    ("code", """\
+import lab
+
+lab.start()"""),
+    ("md", """\
+## The core: one event per call
+
+`Parser.next_event()` returns one event each time it is called, or `NEED_DATA` when the bytes
+so far do not make a complete command. That is what lets you *step* a protocol."""),
+    ("code", """\
+from lab.protocols.memcached import Parser
+
+parser = Parser()
+parser.receive_data(b"set greeting 0 0 5\\r\\nhello\\r\\nget greeting\\r\\nGET greeting\\r\\nset k 0 0 3\\r\\nab")
+for _ in range(4):
+    print(parser.next_event())
+print("state:", parser.state, "| waiting for:", parser.pending.describe(), "| bytes expected:", parser.expected)"""),
+    ("md", """\
+The parser only frames: `GET greeting` is a well-formed line, and the engine will answer it
+with `ERROR` (commands are case-sensitive). The last `set` waits for its data.
+The **engine** runs events against a **store**; a `Connection` wires the two for one client.
+The store takes its clock as an argument, so expiry can be shown without waiting:"""),
+    ("code", """\
+from lab.protocols.memcached import Connection, Engine, Store
+
+
+class Clock:
+    \"\"\"A clock we move by hand.\"\"\"
+    now = 1_700_000_000.0
+
+    def __call__(self):
+        return self.now
+
+
+clock = Clock()
+conn = Connection(Engine(Store(clock=clock)))
+print(conn.feed(b"set session 0 30 4\\r\\nabcd\\r\\nset forever 0 0 1\\r\\nx\\r\\nset gone 0 -1 1\\r\\ny\\r\\n"))
+print(conn.feed(b"get session forever gone\\r\\n"))
+clock.now += 30
+print(conn.feed(b"get session forever\\r\\n"))"""),
+    ("md", """\
+A TTL up to 30 days is relative, a larger number is a Unix time, and a negative one means
+"already expired". Errors are memcached's own, including a classic: a `set` whose command line
+is refused does **not** swallow its data line, which then gets an `ERROR` of its own."""),
+    ("code", """\
+for request in [b"set k 0 0 notanumber\\r\\nab\\r\\n",       # bad command line, then the data line
+                b"set k 0 0 1\\r\\nabc\\r\\n",               # data longer than announced
+                b"set n 0 0 20\\r\\n18446744073709551615\\r\\nincr n 2\\r\\n",  # 64-bit wrap-around
+                b"set m 0 0 2\\r\\n10\\r\\ndecr m 3\\r\\nget m\\r\\n",          # decr pads in place
+                b"ms n 2 T0 F3\\r\\nhi\\r\\nmg n v c f t k\\r\\nmg nope v\\r\\nmn\\r\\n"]:
+    print(repr(request), "->", Connection(Engine(Store())).feed(request))"""),
+    ("md", """\
+## The server as a plugin
+
+The plugin declaration is one module-level object; the factory is imported only when used.
+`lab.listen` starts it on 127.0.0.1 (port 0 means "any free port") and wiretaps its connections."""),
+    ("code", """\
+registry = lab.plugins()
+info = registry.info("memcached")
+print(info["description"])
+print(sorted(registry.get("memcached").options))
+cache = lab.listen("memcached", name="memcached", memory_limit=16 * 1024 * 1024)
+print("listening on", cache.host, "port", cache.port > 0)"""),
+    ("md", """\
+## Real clients
+
+Clients nobody here wrote: pymemcache and python-memcached."""),
+    ("code", """\
+from pymemcache.client.base import Client as PyMemcache
+import memcache
+
+py = PyMemcache((cache.host, cache.port), connect_timeout=5, timeout=5)
+print("pymemcache set:", py.set("greeting", b"hello"))
+print("pymemcache get:", py.get("greeting"))
+py.set("visits", b"41")
+print("pymemcache incr:", py.incr("visits", 1))
+value, token = py.gets("greeting")
+print("cas with the right token:", py.cas("greeting", b"hello!", token))
+print("cas with a stale token:", py.cas("greeting", b"nope", token))
+
+old = memcache.Client([f"{cache.host}:{cache.port}"], socket_timeout=5)
+old.set("python-memcached", {"pickled": [1, 2, 3]})
+print("python-memcached get:", old.get("python-memcached"))
+print("server version:", py.version().decode())"""),
+    ("md", """\
+## Traffic
+
+Every byte went through the listener's capture. The plugin's **decoder** turns it back into
+commands and replies (the conversation view's "decoded" mode uses the same decoder):"""),
+    ("code", """\
+raw = lab.connect(cache)
+raw.send(b"set k 0 0 x\\r\\nab\\r\\nset k 0 0 2\\r\\nok\\r\\nget k nothing\\r\\nmg k v t Oreq1\\r\\nmn\\r\\n")
+print(raw.read_until(b"MN\\r\\n", timeout=5))
+
+capture = cache.capture
+raw_id = max(c.id for c in capture.connections())   # the newest connection: raw
+decoder = cache.decoder()
+for event in capture.events(connection=raw_id, kinds=("in", "out")):
+    for line in decoder.feed(event.kind, event.data):
+        print(line)"""),
+    ("code", """\
+from lab.widgets.conversation import ConversationView
+
+ConversationView(cache, connection=raw_id, mode="decoded")"""),
+    ("md", """\
+## Stepping the parser through captured bytes
+
+The protocol stepper feeds a byte stream (typed, or captured) to a fresh core and runs it one
+event at a time. Here it replays what the raw client sent: press **Step** to go on, or run it
+here:"""),
+    ("code", """\
+from lab.widgets.protocol_stepper import ProtocolStepper
+
+stepper = ProtocolStepper()
+stepper.feed_capture(capture, raw_id)
+first = stepper.step()
+print("step 1:", first.describe(), "->", first.reply)
+print("state:", stepper.state_summary()["state"])
+for done in stepper.run():
+    print("step:", done.describe(), "->", done.reply)
+stepper"""),
+    ("md", """\
+## Stepping a Deferred chain against the server
+
+Twisted ships a memcached client, `twisted.protocols.memcache.MemCacheProtocol`, whose calls
+return Deferreds. The client and its chain live in the reactor thread; `lab.step(...,
+runner=lab.call)` builds the chain there and pauses it before each stage."""),
+    ("code", """\
+from twisted.internet import reactor
+from twisted.internet.protocol import ClientCreator
+from twisted.protocols.memcache import MemCacheProtocol
+
+twisted_client = lab.call(ClientCreator(reactor, MemCacheProtocol).connectTCP, cache.host, cache.port)
+
+
+def value_only(flags_and_value):
+    flags, value = flags_and_value
+    return value
+
+
+def fetch(key):
+    # Runs in the reactor thread: the request and its chain are made there.
+    d = twisted_client.get(key)
+    d.addCallback(value_only)
+    d.addCallback(bytes.decode)
+    return d
+
+
+chain = lab.step(fetch, b"greeting", runner=lab.call)
+display(chain.widget())
+first_stage = chain.step(timeout=10)
+print("first stage:", first_stage.name, "->", first_stage.output)
+chain.run(timeout=10)
+print("result:", chain.result)"""),
+    ("md", """\
+## Load
+
+`lab.load_test` opens many connections at once, each sending requests and waiting for the end
+of each reply. Afterwards the server's own `stats` tell the same story."""),
+    ("code", """\
+report = lab.load_test(cache, connections=8, requests=250, payload=b"get greeting\\r\\n",
+                       until=b"END\\r\\n", timeout=60)
+print("requests:", report.summary()["requests"], "of", report.summary()["expected"],
+      "| errors:", report.summary()["errors"])
+stats = py.stats()
+print("cmd_get >= 2000:", stats[b"cmd_get"] >= 2000, "| curr_items:", stats[b"curr_items"])
+report"""),
+    ("md", """\
+For throughput against the real thing, `python bench/memcached.py` runs `memcaslap` against the
+lab's server, against `memcached -t 1`, a naive `LineReceiver` server and a do-nothing Twisted
+server (the ceiling of any server on Twisted's reactor), interleaved in one run, and prints the
+ratios."""),
+    ("code", """\
+py.close()
+old.disconnect_all()
+raw.close()
+lab.call(twisted_client.transport.loseConnection)
+cache.stop()
+print("stopped:", not cache.running)"""),
+]
+
+
+def build():
+    """The notebook, without outputs."""
+    cells = [new_markdown_cell(text) if kind == "md" else new_code_cell(text)
+             for kind, text in CELLS]
+    return new_notebook(cells=cells, metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+
+
+if __name__ == "__main__":
+    nbformat.write(build(), TARGET)
+    print(f"wrote {TARGET}")

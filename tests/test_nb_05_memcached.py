@@ -1,0 +1,90 @@
+"""notebooks/05-memcached.ipynb, executed in a real kernel: what each section shows a reader."""
+
+import pytest
+
+from tests.notebook_runner import all_text, cell_text, errors, execute_notebook, find_cell
+
+pytestmark = [pytest.mark.kernel, pytest.mark.peers]
+
+
+@pytest.fixture(scope="module")
+def notebook():
+    """The memcached notebook, executed top to bottom."""
+    return execute_notebook("05-memcached.ipynb")
+
+
+def test_runs_without_errors(notebook):
+    """No cell raises."""
+    assert [] == errors(notebook)
+
+
+def test_parser_gives_one_event_per_call(notebook):
+    """The parser cell shows a Storage, two Commands, then NEED_DATA with the set pending."""
+    text = cell_text(find_cell(notebook, "parser = Parser()"))
+    assert ("Storage('set', key=b'greeting', flags=0, exptime=0, cas=0, data=b'hello', "
+            "noreply=False)\nCommand(b'get greeting')\nCommand(b'GET greeting')\nNEED_DATA") in text
+    assert "state: reading a data block" in text and "bytes expected: 5" in text
+
+
+def test_injected_clock_expires_items(notebook):
+    """After moving the clock 30 s, only the item without expiry is left."""
+    text = cell_text(find_cell(notebook, "clock = Clock()"))
+    assert "b'VALUE session 0 4\\r\\nabcd\\r\\nVALUE forever 0 1\\r\\nx\\r\\nEND\\r\\n'" in text
+    assert text.rstrip().endswith("b'VALUE forever 0 1\\r\\nx\\r\\nEND\\r\\n'")
+
+
+def test_memcached_errors_and_arithmetic(notebook):
+    """The error cell shows the extra ERROR, a bad data chunk, 64-bit wrap and in-place decr."""
+    text = cell_text(find_cell(notebook, "for request in"))
+    assert "-> b'CLIENT_ERROR bad command line format\\r\\nERROR\\r\\n'" in text
+    assert "-> b'CLIENT_ERROR bad data chunk\\r\\nERROR\\r\\n'" in text
+    assert "-> b'STORED\\r\\n1\\r\\n'" in text
+    assert "VALUE m 0 2\\r\\n7 \\r\\nEND" in text
+    assert "VA 2 c1 f3 t-1 kn\\r\\nhi\\r\\nEN\\r\\nMN\\r\\n" in text
+
+
+def test_real_clients_work(notebook):
+    """pymemcache and python-memcached store and read through the lab's server."""
+    text = cell_text(find_cell(notebook, "PyMemcache((cache.host"))
+    for expected in ("pymemcache get: b'hello'", "pymemcache incr: 42",
+                     "cas with the right token: True", "cas with a stale token: False",
+                     "python-memcached get: {'pickled': [1, 2, 3]}", "server version: 1.6.18"):
+        assert expected in text
+
+
+def test_traffic_is_decoded(notebook):
+    """The decoder names the commands sent and the replies, values included."""
+    text = cell_text(find_cell(notebook, "decoder = cache.decoder()"))
+    for expected in ("-> rejected: flags, exptime or bytes is not a number",
+                     "-> set k flags=0 exptime=0 (2 bytes)", "-> mg k v t Oreq1",
+                     "<- CLIENT_ERROR bad command line format", "<- VALUE k 0 2 = 'ok'",
+                     "<- VA 2 t-1 Oreq1 = 'ok'", "<- MN"):
+        assert expected in text
+
+
+def test_stepper_replays_the_captured_stream(notebook):
+    """The stepper runs the captured bytes one event at a time, with the server's replies."""
+    text = cell_text(find_cell(notebook, "stepper.feed_capture"))
+    assert ("step 1: rejected: flags, exptime or bytes is not a number -> "
+            "b'CLIENT_ERROR bad command line format\\r\\n'") in text
+    assert "step: ab -> b'ERROR\\r\\n'" in text
+    assert "step: mn -> b'MN\\r\\n'" in text
+
+
+def test_deferred_chain_of_twisted_client_is_stepped(notebook):
+    """The Twisted client's get chain is stepped: first stage value_only, result hello!."""
+    text = cell_text(find_cell(notebook, "chain = lab.step(fetch"))
+    assert "first stage: value_only -> b'hello!'" in text
+    assert "result: hello!" in text
+
+
+def test_load_test_completes_without_errors(notebook):
+    """2000 gets over 8 connections all complete, and the server's stats count them."""
+    text = cell_text(find_cell(notebook, "report = lab.load_test"))
+    assert "requests: 2000 of 2000 | errors: 0" in text
+    assert "cmd_get >= 2000: True" in text
+
+
+def test_server_stops(notebook):
+    """The last cell stops the listener."""
+    assert "stopped: True" in all_text(notebook)
