@@ -65,10 +65,19 @@ def _rows(picture, selected):
 
 def render(picture, selected=None):
     """The whole ladder as an HTML fragment with an inline SVG."""
+    parts, y, previous = _rungs(picture, _rows(picture, selected), selected)
+    parts = [_headings(), _start_node(picture), *parts, _end_node(picture, previous, y)]
+    height = y + 40
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+           f'viewBox="0 0 {WIDTH} {height}" role="img" style="{_FONT};font-size:12px">'
+           f'<title>{escape(picture.title)}: {escape(picture.status)}</title>'
+           + "".join(parts) + "</svg>")
+    return _frame(picture, svg)
+
+
+def _rungs(picture, rows, selected):
+    """SVG of the drawn rows and gaps, the height reached, and the path's last point."""
     parts, y, previous = [], TOP, _start_point(picture)
-    parts.append(_headings())
-    parts.append(_start_node(picture))
-    rows = _rows(picture, selected)
     for i, index in enumerate(rows):
         if index is None:
             parts.append(_gap(y, _hidden(rows, i, len(picture.stages))))
@@ -80,13 +89,7 @@ def render(picture, selected=None):
             parts.append(_edge(previous, stage.side, y, stage.input, stage.input_failed))
             previous = (stage.side, y + BOX_H)
         y += PITCH
-    parts.append(_end_node(picture, previous, y))
-    height = y + 40
-    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
-           f'viewBox="0 0 {WIDTH} {height}" role="img" style="{_FONT};font-size:12px">'
-           f'<title>{escape(picture.title)}: {escape(picture.status)}</title>'
-           + "".join(parts) + "</svg>")
-    return _frame(picture, svg)
+    return parts, y, previous
 
 
 def _frame(picture, svg):
