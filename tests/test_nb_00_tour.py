@@ -1,8 +1,8 @@
-"""The tour notebook, executed in a real kernel, shows a running reactor and its answers."""
+"""The tour notebook, executed in a real kernel, shows every part of the lab working."""
 
 import pytest
 
-from tests.notebook_runner import all_text, errors, execute_notebook, find_cell, cell_text
+from tests.notebook_runner import all_text, cell_text, errors, execute_notebook, find_cell, widget_states
 
 pytestmark = pytest.mark.kernel
 
@@ -29,6 +29,37 @@ def test_call_and_await_give_the_reactor_answers(tour):
     text = all_text(tour)
     assert "the reactor answered 42" in text
     assert "awaited: ready" in text
+
+
+def test_plugins_include_the_shipped_ones(tour):
+    """The registry lists the shipped protocol plugins."""
+    text = cell_text(find_cell(tour, "registry = lab.plugins()"))
+    for name in ("echo", "chat", "memcached"):
+        assert name in text
+
+
+def test_echo_listener_echoes_and_its_traffic_is_shown(tour):
+    """The echo listener sends the line back, and the conversation view holds it."""
+    assert "echoed: b'hello, lab\\r\\n'" in all_text(tour)
+    html = [str(s.get("value", "")) for s in widget_states(tour).values()]
+    assert any("hello, lab" in v for v in html)
+
+
+def test_stepper_ran_the_first_stage(tour):
+    """One step ran the first callback, halve."""
+    assert "first stage: halve" in all_text(tour)
+
+
+def test_reactor_view_lists_the_timer_and_the_listening_port(tour):
+    """The reactor snapshot counts the user's timer and lists the echo port."""
+    text = cell_text(find_cell(tour, "state = lab.reactor_state()"))
+    assert "1 delayed calls" in text
+    assert "listening 127.0.0.1:" in text
+
+
+def test_dashboard_is_built(tour):
+    """The dashboard shows as a widget."""
+    assert "Dashboard(" in cell_text(find_cell(tour, "lab.dashboard("))
 
 
 def test_status_panel_pings_the_reactor(tour):

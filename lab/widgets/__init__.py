@@ -6,10 +6,18 @@ asked, so ``import lab.widgets`` stays cheap.
 
 from importlib import import_module
 
+# A module must not share its name with a name exported here: once imported,
+# the submodule attribute would shadow the name (hence dashboard_view.py).
 _EXPORTS = {
-    "dashboard": "lab.widgets.dashboard",
+    "dashboard": "lab.widgets.dashboard_view",
     "StatusPanel": "lab.widgets.status",
+    "Dashboard": "lab.widgets.dashboard_view",
     "PluginBrowser": "lab.widgets.plugin_browser",
+    "ListenersPanel": "lab.widgets.listeners",
+    "ConversationView": "lab.widgets.conversation",
+    "ClientConsole": "lab.widgets.client_console",
+    "ReactorView": "lab.widgets.reactor_view",
+    "ChainView": "lab.widgets.deferreds",
 }
 
 __all__ = list(_EXPORTS)
