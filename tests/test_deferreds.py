@@ -186,7 +186,7 @@ def test_callback_returning_a_deferred_shows_waiting_then_its_result():
 
 
 def test_nested_deferred_can_be_traced_in_turn():
-    """nested(i) traces the Deferred stage i waits on; a stage added there now runs after the hand-over."""
+    """nested(i) traces the Deferred stage i waits on; later stages there run after the hand-over."""
     inner = Deferred()
     d = chain(("addCallback", lambda _: inner))
     traced = lab.trace(d)
@@ -269,7 +269,7 @@ def test_async_def_shows_each_await_and_can_be_stepped():
 
 
 def test_coroutine_object_is_traced_too():
-    """A coroutine object passed directly is driven and traced; an already-fired await does not pause."""
+    """A coroutine object is driven and traced; awaiting a fired Deferred does not pause."""
     later = Deferred()
 
     async def answer():

@@ -75,7 +75,8 @@ def test_trace_view_has_no_step_buttons_and_updates_live():
     """A plain trace's view has no controls and redraws as stages run in this thread."""
     d = Deferred()
     view = ChainView(lab.trace(d))
-    assert view.step_button not in [c for box in view.children for c in getattr(box, "children", ())]
+    shown = [c for box in view.children for c in getattr(box, "children", ())]
+    assert view.step_button not in shown
     d.addCallback(parse)
     d.callback("9")
     assert "result: 9" in view.status.value and "parse" in view.ladder.value

@@ -71,13 +71,15 @@ def test_seed_example_fails_as_written_and_recovers_done_right(notebook):
 
 
 def test_check_trap_and_recovery_take_the_expected_paths(notebook):
-    """check() recovers an InvalidKey, trap() recovers StoreDown, a forced TypeError stays unhandled."""
+    """check() recovers InvalidKey, trap() recovers StoreDown, a forced TypeError is unhandled."""
     text = printed(notebook)
-    assert "'bad key'  path=('callback', 'errback', 'skipped', 'callback') result='DEFAULT-VALUE'" in text
-    assert "'down'     path=('callback', 'errback', 'errback', 'callback') result='CACHED-VALUE'" in text
+    assert ("'bad key'  path=('callback', 'errback', 'skipped', 'callback') "
+            "result='DEFAULT-VALUE'") in text
+    assert ("'down'     path=('callback', 'errback', 'errback', 'callback') "
+            "result='CACHED-VALUE'") in text
     assert "recovered to: 'default-value'" in text
-    assert "forced TypeError path: ('callback', 'errback', 'errback', 'skipped') | unhandled: True" \
-        in text
+    assert ("forced TypeError path: ('callback', 'errback', 'errback', 'skipped') "
+            "| unhandled: True") in text
 
 
 def test_chained_deferred_waits_then_steps_on(notebook):

@@ -26,7 +26,7 @@ def _unwrap(fn):
 
 
 def callable_name(fn):
-    """A short readable name: ``parse``, ``Client.get_done``, ``<lambda>``; ``pass`` for no function."""
+    """A short name (``parse``, ``Client.get_done``, ``<lambda>``); ``pass`` for no function."""
     if fn is None:
         return "pass"
     fn = _unwrap(fn)

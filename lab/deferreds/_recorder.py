@@ -395,7 +395,7 @@ class Recorder:
             self.moved.notify_all()
 
     def wait_until(self, predicate, timeout):
-        """Block (another thread) until ``predicate()`` holds, up to ``timeout`` s; its last value."""
+        """Block (another thread) until ``predicate()`` holds or ``timeout`` s pass; its value."""
         with self.moved:
             return self.moved.wait_for(predicate, timeout)
 

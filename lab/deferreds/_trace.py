@@ -148,7 +148,8 @@ class Trace:
                 "wait() in the thread that runs this chain would block it forever; fire the "
                 "Deferred (or step the chain) instead.")
         if not recorder.wait_until(self._settled, timeout):
-            raise LabTimeout(f"the chain did not finish within {timeout} s ({self._status_text()}).")
+            raise LabTimeout(
+                f"the chain did not finish within {timeout} s ({self._status_text()}).")
         return self
 
     def _settled(self):
@@ -298,7 +299,7 @@ class Stepper(Trace):
         return self.run_until(lambda stage: False, timeout)
 
     def run_until(self, stop, timeout=DEFAULT_STEP_TIMEOUT):
-        """Run stages until ``stop``: a stage index, ``"failure"``, or a predicate on each stage run.
+        """Run stages until ``stop``: a stage index, ``"failure"``, or a predicate on stages.
 
         An index stops the chain paused before that stage; ``"failure"`` (or
         ``Failure``, or an exception class) stops after the next stage that
@@ -390,5 +391,5 @@ def trace(target, *args, runner=None, **kwargs):
 
 
 def step(target, *args, runner=None, **kwargs):
-    """Pause a Deferred's chain before each stage: ``s = lab.step(d); s.step()``; see :class:`Stepper`."""
+    """Pause a Deferred's chain before each stage: ``s = lab.step(d); s.step()``; see Stepper."""
     return Stepper(target, *args, runner=runner, **kwargs)

@@ -78,7 +78,7 @@ class FailureInfo(NamedTuple):
         return cls(kind, name, message, text)
 
     def check(self, *types):
-        """Like ``Failure.check``: the first of ``types`` the exception is an instance of, or None."""
+        """Like ``Failure.check``: the first of ``types`` the exception is one of, or None."""
         for candidate in types:
             if isinstance(candidate, type) and issubclass(self.type, candidate):
                 return candidate
