@@ -121,6 +121,7 @@ def test_conversation_decodes_with_the_plugins_decoder(cleanup):
     assert "decoded" in view.mode.options
     assert "command /nick ada" in view.body.value
     assert "room * you are now ada" in view.body.value
+    assert "events to go" not in view.status.value  # the close event is not "undecoded"
 
 
 def test_conversation_over_100000_events_draws_a_bounded_page(cleanup):

@@ -87,14 +87,17 @@ class _Decoding:
         self.errors = deque(maxlen=5)
 
     def advance(self, capture):
-        events = capture.events(since=self.cursor, kinds=("in", "out"))[:MAX_DECODE_PER_REFRESH]
-        for event in events:
+        """Decode what arrived since last time (bounded); return how many events are left."""
+        seen = capture.seq  # before reading, so nothing recorded meanwhile is skipped
+        events = capture.events(since=self.cursor, kinds=("in", "out"))
+        batch = events[:MAX_DECODE_PER_REFRESH]
+        for event in batch:
             self._feed(event)
-        if events:
-            self.cursor = events[-1].seq
-        elif capture.seq > self.cursor:
-            self.cursor = capture.seq
-        return capture.seq - self.cursor  # still to decode
+        if len(events) > len(batch):
+            self.cursor = batch[-1].seq
+            return len(events) - len(batch)
+        self.cursor = max([seen] + [e.seq for e in batch[-1:]])
+        return 0
 
     def _feed(self, event):
         decoder = self.decoders.get(event.connection)
