@@ -186,7 +186,7 @@ def test_callback_returning_a_deferred_shows_waiting_then_its_result():
 
 
 def test_nested_deferred_can_be_traced_in_turn():
-    """nested(i) traces the Deferred stage i waits on; later stages there run after the hand-over."""
+    """nested(i) traces the Deferred stage i waits on; later stages run after the hand-over."""
     inner = Deferred()
     d = chain(("addCallback", lambda _: inner))
     traced = lab.trace(d)
