@@ -105,7 +105,13 @@ class Stage(NamedTuple):
     ``input`` and ``output`` are bounded reprs; ``failure`` is a
     :class:`FailureInfo` when the stage ended in a Failure.  ``state`` is one of
     ``"pending"``, ``"gated"`` (paused before it), ``"waiting"`` (its function
-    returned a Deferred that has not fired), ``"done"``.
+    returned a Deferred that has not fired), ``"done"``.  ``how`` is the method
+    that added it (or the Twisted feature that did: ``addTimeout``,
+    ``chainDeferred``, ``DeferredList``, ``cancel``; ``await``/``yield`` for a
+    coroutine's segments); ``location`` is ``file:line`` of its function;
+    ``duration`` is seconds spent in the function; ``waited`` is True when it
+    returned a Deferred and its output is what that Deferred gave; ``note``
+    says what a what-if changed.
     """
 
     index: int
