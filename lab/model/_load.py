@@ -301,8 +301,8 @@ def load_test(target, connections=10, requests=100, payload=b"ping\n", until=Non
     its reply is complete at ``until`` (a delimiter) or, by default, after as
     many bytes as were sent (an echo).  ``verify=True`` counts replies that
     differ from the request as errors.  ``progress(done, total)`` is called
-    through :func:`lab.bridge.deliver`; in a notebook a progress bar is shown.
-    Returns a :class:`LoadReport`.
+    through :func:`lab.bridge.deliver`; in a notebook a progress bar is shown
+    unless ``progress=False``.  Returns a :class:`LoadReport`.
     """
     from lab.model._client import _target_spec
 
@@ -315,5 +315,7 @@ def load_test(target, connections=10, requests=100, payload=b"ping\n", until=Non
         until = _as_bytes(until)
     if progress is None and _in_notebook():
         progress = _NotebookProgress(connections * requests)
+    elif progress is False:
+        progress = None
     run = _Run(spec, connections, requests, payload, until, verify, progress)
     return bridge.call(_start, run, timeout, timeout=timeout + 10)
