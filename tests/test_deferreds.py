@@ -659,3 +659,14 @@ def test_cancelling_a_coroutine_shows_the_cancel_stage_first():
     traced.deferred.cancel()
     assert ["await", "await", "cancel", "addCallback"] == [s.how for s in traced.stages]
     assert "CANCELLED INSIDE" == traced.result
+
+
+def test_stepping_a_chain_fired_in_another_thread_is_refused():
+    """A chain fired in another thread than its stepper's is not stepped in the wrong one."""
+    d = chain(("addCallback", double))
+    stepper = lab.step(d)
+    worker = threading.Thread(target=d.callback, args=(1,))
+    worker.start()
+    worker.join()
+    with pytest.raises(WrongThread, match="runner=lab.call"):
+        stepper.step()

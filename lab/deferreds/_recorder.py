@@ -96,6 +96,7 @@ class Recorder:
         self.gated = False
         self.stepping = False  # inside step()/run(): one GateReached at the end, not per stage
         self.gate = None  # (slot, value, failed, gate Deferred) while paused
+        self.gate_thread = None  # where the chain reached its gate
         self.current = self.initial = NOTHING
         self.fired_by = None
         self.cancelled = False
@@ -341,6 +342,7 @@ class Recorder:
         with self.lock:
             slot.state, slot.input, slot.input_failed = "gated", self.text_of(value), failed
             self.gate = (slot, value, failed, gate)
+            self.gate_thread = threading.get_ident()
         if self.listeners and not self.stepping:
             self.emit(GateReached(self.position(slot)))
         self.wake()
@@ -366,6 +368,11 @@ class Recorder:
         gate = self.gate
         if gate is None:
             raise self.why_not_gated()
+        if self.gate_thread != threading.get_ident():
+            raise WrongThread(
+                "this chain was fired in another thread (the reactor's?) than the one its "
+                "stepper steps in, and a Deferred must run in one thread. Create the stepper "
+                "with runner=lab.call, e.g. lab.step(make_deferred, runner=lab.call).")
         gate[3].callback(None)
         return gate[0]
 
