@@ -1,4 +1,4 @@
-"""Tracing and stepping never change what a chain computes, and the path is what Twisted's rules say."""
+"""Tracing and stepping never change what a chain computes; the path follows Twisted's rules."""
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
