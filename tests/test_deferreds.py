@@ -20,6 +20,7 @@ from twisted.python.failure import Failure
 import lab
 from lab.deferreds import (
     BadBreakpoint,
+    BadInput,
     CannotReplay,
     ChainEnded,
     ChainFinished,
@@ -440,8 +441,10 @@ def test_bad_input_gets_clear_errors():
         lab.trace(42)
     with pytest.raises(NotADeferred, match="returned int"):
         lab.trace(lambda: 42)
-    with pytest.raises(TypeError, match="extra arguments"):
+    with pytest.raises(BadInput, match="extra arguments"):
         lab.trace(Deferred(), 1)
+    with pytest.raises(BadInput, match="runner= must be a callable"):
+        lab.step(Deferred(), runner="reactor")
     stepper = lab.step(chain(("addCallback", double)))
     stepper.deferred.callback(1)
     with pytest.raises(BadBreakpoint, match="not str 'nope'"):

@@ -18,6 +18,7 @@ is imported only when ``.widget()`` is called.
 
 from lab.deferreds._errors import (
     BadBreakpoint,
+    BadInput,
     CannotReplay,
     ChainFinished,
     DeferredsError,
@@ -54,6 +55,7 @@ __all__ = [
     "short_repr",
     "REPR_LIMIT",
     "DeferredsError",
+    "BadInput",
     "NotADeferred",
     "ChainFinished",
     "NothingToStep",

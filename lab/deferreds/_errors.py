@@ -4,6 +4,7 @@ from lab.errors import LabError, WrongThread
 
 __all__ = [
     "DeferredsError",
+    "BadInput",
     "NotADeferred",
     "ChainFinished",
     "NothingToStep",
@@ -18,7 +19,11 @@ class DeferredsError(LabError):
     """Base class of the errors raised by ``lab.trace`` and ``lab.step``."""
 
 
-class NotADeferred(DeferredsError, TypeError):
+class BadInput(DeferredsError, TypeError):
+    """``trace``/``step`` was called with arguments it cannot use."""
+
+
+class NotADeferred(BadInput):
     """``trace``/``step`` was given something that is not a Deferred, coroutine or function."""
 
 

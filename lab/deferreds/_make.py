@@ -6,7 +6,7 @@ import threading
 from twisted.internet.defer import Deferred
 
 from lab.deferreds._coroutines import drive
-from lab.deferreds._errors import NotADeferred
+from lab.deferreds._errors import BadInput, NotADeferred
 from lab.deferreds._recorder import Recorder, recorder_of
 from lab.deferreds._threads import home_and_runner
 from lab.deferreds._values import short_repr
@@ -16,8 +16,8 @@ __all__ = ["record", "record_deferred", "start_function"]
 
 def record(target, args, kwargs, runner, gated):
     """A :class:`Recorder` for a Deferred, coroutine, generator or function that makes one."""
-    home, runner = home_and_runner(runner)
     _check_target(target, args, kwargs)
+    home, runner = home_and_runner(runner)
     made = []
 
     def make():
@@ -33,7 +33,7 @@ def record(target, args, kwargs, runner, gated):
 def _check_target(target, args, kwargs):
     if isinstance(target, Deferred) or inspect.iscoroutine(target) or inspect.isgenerator(target):
         if args or kwargs:
-            raise TypeError(
+            raise BadInput(
                 "extra arguments are for a function to call; a Deferred or coroutine takes "
                 "none. Use lab.trace(d), or lab.trace(fn, *args) to call fn for you.")
         return

@@ -8,7 +8,7 @@ A coroutine is replayed by calling its function again.
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from lab.deferreds._errors import BadBreakpoint, CannotReplay
+from lab.deferreds._errors import BadBreakpoint, BadInput, CannotReplay
 from lab.deferreds._make import start_function
 from lab.deferreds._names import callable_name, refine_how
 from lab.deferreds._recorder import NOTHING, Recorder
@@ -48,7 +48,7 @@ def _forced_error(old, raise_at, error):
         return error()
     if isinstance(error, BaseException):
         return error
-    raise TypeError(f"error= must be an exception or exception class, not {type(error).__name__}")
+    raise BadInput(f"error= must be an exception or exception class, not {type(error).__name__}")
 
 
 def _input(old, value, failure):

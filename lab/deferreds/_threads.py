@@ -11,6 +11,7 @@ it, when it is already loaded, whether the caller is its reactor thread.
 import sys
 import threading
 
+from lab.deferreds._errors import BadInput
 from lab.errors import WrongThread
 
 __all__ = ["home_and_runner"]
@@ -21,7 +22,7 @@ def home_and_runner(runner):
     if runner is None:
         return threading.get_ident(), _reactor_runner()
     if not callable(runner):
-        raise TypeError(f"runner= must be a callable like lab.call, not {type(runner).__name__}")
+        raise BadInput(f"runner= must be a callable like lab.call, not {type(runner).__name__}")
     try:
         home = runner(threading.get_ident)
     except WrongThread:
