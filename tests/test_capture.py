@@ -43,7 +43,7 @@ class TinyMemcache(LineReceiver):
 
 
 def converse(listener, *messages):
-    """Send each message, read the reply up to CRLF, close, and wait for the server to see the close."""
+    """Send each message and read its reply, close, and wait until the server saw the close."""
     client = lab.connect(listener)
     replies = []
     for message, until in messages:
@@ -62,7 +62,7 @@ def tshark(*args):
 
 
 def test_events_tell_the_whole_conversation(cleanup):
-    """A connection shows as connect, in, out, close, in time order, with data and the close reason."""
+    """A connection shows as connect, in, out, close, in time order, with data and reason."""
     listener = lab.listen(EchoFactory())
     converse(listener, (b"hello\n", b"\n"))
     events = listener.capture.events()
@@ -99,7 +99,8 @@ def test_capture_off_keeps_counts_but_no_events(cleanup):
     """With capture=False the listener still counts bytes but keeps no events."""
     listener = lab.listen(EchoFactory(), capture=False)
     converse(listener, (b"quiet\n", b"\n"))
-    assert (0, 6, 6) == (len(listener.capture), listener.capture.bytes_in, listener.capture.bytes_out)
+    capture = listener.capture
+    assert (0, 6, 6) == (len(capture), capture.bytes_in, capture.bytes_out)
 
 
 @needs_tshark

@@ -102,7 +102,8 @@ def member(listener, nick):
     client = lab.connect(listener)
     client.read_until(b"\n")
     client.send(f"/nick {nick}\r\n")
-    assert f"* you are now {nick}\r\n".encode() == client.read_until(b"you are now " + nick.encode() + b"\r\n")
+    expected = f"* you are now {nick}\r\n".encode()
+    assert expected == client.read_until(expected)
     return client
 
 

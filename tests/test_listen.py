@@ -54,7 +54,8 @@ def test_listener_counts_connections_and_bytes(cleanup):
     echo_roundtrip(listener, b"12345\n")
     assert listener.capture.wait_for(lambda c: c.open_count == 0)
     stats = listener.stats()
-    assert (1, 0, 6, 6) == (stats["connections"], stats["open"], stats["bytes_in"], stats["bytes_out"])
+    counts = [stats[k] for k in ("connections", "open", "bytes_in", "bytes_out")]
+    assert [1, 0, 6, 6] == counts
 
 
 def test_udp_listener_echoes_datagrams(cleanup):
@@ -76,7 +77,7 @@ def test_listeners_lists_running_ones_by_name(cleanup):
 
 
 def test_same_name_replaces_and_frees_the_port(cleanup):
-    """Listening again under a running name stops the old listener, so its fixed port can be reused."""
+    """Listening again under a running name stops the old listener and reuses its fixed port."""
     first = lab.listen(EchoFactory(), name="again")
     second = lab.listen(EchoFactory(), f"tcp:{first.port}", name="again")
     assert (False, True, first.port) == (first.running, second.running, second.port)
@@ -116,7 +117,7 @@ def test_stop_drops_open_connections(cleanup):
     ("udp:0:interface=0.0.0.0", RemoteNotAllowed),
 ])
 def test_bad_endpoints_raise_clear_errors_and_leave_others_working(cleanup, endpoint, error):
-    """A bad or remote endpoint raises a LabError naming it, and a running listener keeps echoing."""
+    """A bad or remote endpoint raises a clear LabError and a running listener keeps echoing."""
     survivor = lab.listen(EchoFactory(), name="survivor")
     with pytest.raises(error) as raised:
         lab.listen(EchoFactory(), endpoint, name="bad")
@@ -147,7 +148,7 @@ def test_port_in_use_is_a_listen_error(cleanup):
     (42, "tcp:0", {}, "takes a plugin name"),
 ])
 def test_wrong_things_to_serve_are_refused(cleanup, target, endpoint, options, message):
-    """Serving the wrong kind of object, or on the wrong transport, raises a ListenError that says so."""
+    """Serving the wrong kind of object or transport raises a ListenError that says so."""
     with pytest.raises(ListenError, match=message):
         lab.listen(target, endpoint, **options)
 
@@ -162,7 +163,7 @@ def test_protocol_class_is_enough(cleanup):
 
 
 def test_interpreter_exit_stops_every_listener_first():
-    """At exit the lab's shutdown hook stops every listener (ports freed) before the reactor goes."""
+    """At exit the lab's shutdown hook stops every listener and frees its port."""
     script = textwrap.dedent("""
         import atexit, socket
         ports = []

@@ -52,7 +52,7 @@ def test_discard_answers_nothing_but_counts_bytes(cleanup):
 
 
 def test_an_exception_in_the_served_protocol_is_kept_for_the_views(cleanup):
-    """Twisted's own Daytime raises on Python 3; the listener keeps that error, not just a log line."""
+    """Twisted's own Daytime raises on Python 3; the listener keeps the error, not just a log."""
     from twisted.internet.protocol import Factory
     from twisted.protocols.wire import Daytime
 

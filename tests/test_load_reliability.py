@@ -19,7 +19,7 @@ STALLED = 500
 
 @pytest.fixture(scope="module", autouse=True)
 def enough_descriptors():
-    """Raise the soft descriptor limit if 1,000 connections (2,000 sockets in-process) would not fit."""
+    """Raise the soft descriptor limit if 1,000 connections (2,000 sockets here) would not fit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = min(hard, 8192)
     if soft < wanted:
@@ -74,7 +74,7 @@ def random_payload(client, request):
 
 
 def test_a_thousand_concurrent_echo_connections_get_every_byte_back(cleanup):
-    """1,000 connections open at once each echo random payloads intact, checked per connection by SHA-256."""
+    """1,000 connections open at once echo random payloads intact (SHA-256 per connection)."""
     echo = lab.listen("echo", name="reliable-echo")
     report = load_test(echo, connections=CONNECTIONS, requests=3, payload=random_payload,
                        verify=True, timeout=120)
@@ -88,7 +88,7 @@ def test_a_thousand_concurrent_echo_connections_get_every_byte_back(cleanup):
 
 
 def test_listeners_and_the_kernel_answer_while_a_thousand_connections_wait(cleanup):
-    """With 1,000 connections holding data in flight, another listener and the bridge still answer at once."""
+    """With 1,000 connections holding data in flight, other listeners and the bridge answer."""
     factory = Factory.forProtocol(GatedEcho)
     factory.gate = Gate()
     held = lab.listen(factory, name="held")
@@ -131,7 +131,7 @@ def test_stalled_partial_lines_do_not_starve_other_clients(cleanup):
 
 
 def test_stopping_a_busy_listener_frees_its_port(cleanup):
-    """A listener stopped with 200 open connections drops them and frees its port for a new listener."""
+    """A listener stopped with 200 open connections drops them and frees its port."""
     echo = lab.listen("echo", name="busy")
     clients = [lab.connect(echo) for _ in range(200)]
     echo.stop()

@@ -31,7 +31,8 @@ def test_print_time_done_right_ticks_five_times_into_its_label(notebook):
     text = cell_text(find_cell(notebook, "count = await lab.wait(finished"))
     assert "print_time ran 5 times, about 0.2 s apart" in text
     assert "(0 ticks to go)" in text
-    labels = [s["value"] for s in widget_states(notebook).values() if s.get("_model_name") == "LabelModel"]
+    labels = [s["value"] for s in widget_states(notebook).values()
+              if s.get("_model_name") == "LabelModel"]
     assert any(v.startswith("Current time:") and v.endswith("(0 ticks to go)") for v in labels)
 
 
@@ -47,7 +48,7 @@ def test_blocking_the_reactor_makes_timers_late(notebook):
 
 
 def test_reactor_state_shows_the_reminder_and_where_it_was_made(notebook):
-    """The snapshot lists the pending reminder, hides crochet's timer, and shows its creator line."""
+    """The snapshot lists the reminder, hides crochet's timer, and shows the creating line."""
     text = cell_text(find_cell(notebook, "def schedule_reminder"))
     assert "1 delayed calls (1 internal hidden)" in text
     assert "__main__.remind('stretch your legs')" in text

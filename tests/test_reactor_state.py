@@ -94,7 +94,7 @@ def test_snapshot_renders_as_text_and_html(lab_reactor):
 
 
 def test_live_watches_are_bounded(lab_reactor):
-    """Past MAX_WATCHES live refreshers the oldest stops, so forgotten views cannot pile up timers."""
+    """Past MAX_WATCHES live refreshers the oldest stops, so forgotten views pile up no timers."""
     from lab.model._watch import MAX_WATCHES
 
     handles = [watch(lambda: None, interval=60) for _ in range(MAX_WATCHES + 3)]

@@ -1,4 +1,4 @@
-"""The traffic views without a browser: listeners panel, conversation, client console, reactor view."""
+"""Traffic views without a browser: listeners panel, conversation, client console, reactor."""
 
 import time
 
@@ -82,7 +82,7 @@ def test_panel_shows_errors_in_the_widget(cleanup, endpoint, shown):
 
 
 def test_conversation_shows_both_directions_as_text_and_hex(cleanup):
-    """The conversation view shows the client's and the server's bytes, as text and as a hex dump."""
+    """The conversation view shows both sides' bytes, as text and as a hex dump."""
     listener = lab.listen("echo")
     talk(listener, b"hi there\r\n", b"\n")
     view = ConversationView(listener, live=False)
@@ -125,7 +125,7 @@ def test_conversation_decodes_with_the_plugins_decoder(cleanup):
 
 
 def test_conversation_over_100000_events_draws_a_bounded_page(cleanup):
-    """With 100,000 captured events the view draws only its last max_rows and redraws only on change."""
+    """Over 100,000 events the view draws only its last max_rows, and redraws only on change."""
     listener = lab.listen("chat")
     capture = listener.capture
     cid = capture.opened("tcp", ("127.0.0.1", 40000), ("127.0.0.1", listener.port), None)

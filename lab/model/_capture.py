@@ -11,7 +11,8 @@ from collections import OrderedDict, deque
 from itertools import islice
 from typing import NamedTuple
 
-__all__ = ["Event", "Connection", "ProtocolError", "Capture", "DEFAULT_MAX_EVENTS", "DEFAULT_MAX_BYTES"]
+__all__ = ["Event", "Connection", "ProtocolError", "Capture",
+           "DEFAULT_MAX_EVENTS", "DEFAULT_MAX_BYTES"]
 
 _now = time.time
 DEFAULT_MAX_EVENTS = 200_000
@@ -256,7 +257,7 @@ class Capture:
         return b"".join(e.data for e in self.events(connection, kinds=(direction,)))
 
     def wait_for(self, predicate, timeout=5.0):
-        """Wait (in the kernel thread) until ``predicate(capture)`` is true; return whether it became true.
+        """Wait (kernel thread) until ``predicate(capture)`` holds; return whether it did.
 
         Useful after a client closes: the server sees the close a moment later.
         """

@@ -304,7 +304,8 @@ def _connect_in_reactor(client, timeout):
         port = reactor.listenUDP(0, _datagram_protocol(client), interface=interface)
         port.connect(spec.host, spec.port)
         client._transport = port
-        client._note("note", f"bound {interface}:{port.getHost().port} for {client.address}".encode())
+        bound = f"bound {interface}:{port.getHost().port} for {client.address}"
+        client._note("note", bound.encode())
         return client
     endpoint = _client_endpoint(reactor, spec, timeout)
     return connectProtocol(endpoint, _stream_protocol(client)).addCallback(lambda _: client)

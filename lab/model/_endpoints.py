@@ -85,11 +85,12 @@ def escape_host(host):
 
 
 def parse_server(description, allow_remote=False):
-    """Check a server endpoint string and return a :class:`ServerSpec` bound to loopback by default."""
+    """Check a server endpoint string; return a :class:`ServerSpec`, on loopback by default."""
     if isinstance(description, int):
         description = f"tcp:{description}"
     if not isinstance(description, str) or not description.strip():
-        raise EndpointError(f"an endpoint must be a non-empty string, not {description!r}; {_EXAMPLES}.")
+        raise EndpointError(
+            f"an endpoint must be a non-empty string, not {description!r}; {_EXAMPLES}.")
     kind, args, kwargs = split_description(description.strip())
     if kind in _LOCAL_TYPES:
         return ServerSpec(kind, 0, "", description)

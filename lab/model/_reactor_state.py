@@ -71,7 +71,9 @@ def _internal_label(call):
 def _timer(call, now):
     loop = _looping_call(call)
     target = getattr(loop, "f", None)
-    shown = f"LoopingCall({_name_of(target)}) every {loop.interval} s" if loop else _name_of(call.func)
+    shown = _name_of(call.func)
+    if loop is not None:
+        shown = f"LoopingCall({_name_of(target)}) every {loop.interval} s"
     args = ", ".join([repr(a)[:60] for a in call.args] +
                      [f"{k}={v!r}"[:60] for k, v in call.kw.items()])
     label = _internal_label(call)

@@ -65,7 +65,10 @@ class Watch:
 
 
 def watch(callback, interval=0.25):
-    """Call ``callback()`` (through :func:`lab.bridge.deliver`) every ``interval`` s; return a :class:`Watch`."""
+    """Call ``callback()`` through :func:`lab.bridge.deliver` every ``interval`` s.
+
+    Returns a :class:`Watch`; ``stop()`` it when the view goes away.
+    """
     if interval <= 0:
         raise ValueError(f"interval must be positive, not {interval!r}")
     handle = Watch(callback, interval)

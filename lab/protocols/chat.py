@@ -51,7 +51,8 @@ class ChatRoom:
         self.nicks[member] = nick
         # Why no "joined" broadcast yet: announcing every guest costs a write per
         # member, and connections that never say anything would flood the room.
-        return [Delivery((member,), f"* welcome, {nick}. /nick NAME to choose a name, /help for more")]
+        welcome = f"* welcome, {nick}. /nick NAME to choose a name, /help for more"
+        return [Delivery((member,), welcome)]
 
     def leave(self, member):
         """A member is gone: tell the others, if they ever chose a name."""

@@ -52,7 +52,8 @@ class ClientConsole(widgets.VBox):
         self.input = widgets.Text(placeholder="type here, then Send", description="send",
                                   continuous_update=False)
         self.mode = widgets.ToggleButtons(options=["text", "hex"], value="text",
-                                          tooltips=["send UTF-8 text", "send hex digits, e.g. 68 69 0d 0a"])
+                                          tooltips=["send UTF-8 text",
+                                                    "send hex digits, e.g. 68 69 0d 0a"])
         self.line_ending = widgets.Dropdown(options=[("CRLF", "\r\n"), ("LF", "\n"), ("none", "")],
                                             value="\r\n", description="ending",
                                             tooltip="Appended to text input")

@@ -45,7 +45,8 @@ def hex_dump(data, width=16):
 
 
 def _clock(timestamp):
-    return time.strftime("%H:%M:%S", time.localtime(timestamp)) + f".{int(timestamp % 1 * 1000):03d}"
+    millis = int(timestamp % 1 * 1000)
+    return time.strftime("%H:%M:%S", time.localtime(timestamp)) + f".{millis:03d}"
 
 
 def _body(event, mode):
@@ -70,7 +71,7 @@ def _decoded_row(item):
     seq, connection, direction, line, stamp = item
     arrow, colour, who = _ARROWS[direction]
     return (f'<tr style="color:{colour}"><td>{_clock(stamp)}</td><td>#{connection}</td>'
-            f"<td>{arrow} {who}</td><td><pre style=\"margin:0\">{html.escape(line)}</pre></td></tr>")
+            f'<td>{arrow} {who}</td><td><pre style="margin:0">{html.escape(line)}</pre></td></tr>')
 
 
 def _table(rows):
@@ -111,7 +112,8 @@ class _Decoding:
             for line in decoder.feed(event.kind, event.data):
                 self.lines.append((event.seq, event.connection, event.kind, str(line), event.time))
         except Exception as error:  # noqa: BLE001 - a decoder bug shows here, not as a crash
-            self.errors.append(f"decoder failed on event {event.seq}: {type(error).__name__}: {error}")
+            self.errors.append(
+                f"decoder failed on event {event.seq}: {type(error).__name__}: {error}")
 
 
 class ConversationView(widgets.VBox):
@@ -122,10 +124,12 @@ class ConversationView(widgets.VBox):
         super().__init__()
         self.listener, self.capture, self.max_rows = listener, listener.capture, max_rows
         modes = ["text", "hex"] + (["decoded"] if self._decoder_factory() else [])
+        tips = ["UTF-8 text", "hex dump", "the plugin's decoder"][:len(modes)]
         self.mode = widgets.ToggleButtons(options=modes, value=mode if mode in modes else "text",
-                                          tooltips=["UTF-8 text", "hex dump", "the plugin's decoder"][:len(modes)])
+                                          tooltips=tips)
         self.connection = widgets.Dropdown(options=[("all connections", None)], value=None,
-                                           description="connection", tooltip="Whose conversation to show")
+                                           description="connection",
+                                           tooltip="Whose conversation to show")
         self.paused = widgets.ToggleButton(value=False, description="Pause", icon="pause",
                                            tooltip="Stop updating while you read")
         self.status = widgets.HTML()
@@ -135,7 +139,8 @@ class ConversationView(widgets.VBox):
         self._decoding = None
         for control in (self.mode, self.connection):
             control.observe(lambda _: self.refresh(), names="value")
-        self.children = (widgets.HBox((self.connection, self.mode, self.paused)), self.status, self.body)
+        controls = widgets.HBox((self.connection, self.mode, self.paused))
+        self.children = (controls, self.status, self.body)
         if connection is not None:
             self._update_choices(force=True)
             self.connection.value = connection
@@ -190,15 +195,20 @@ class ConversationView(widgets.VBox):
             self._drawn_key = None  # draw again next tick: decoding is not done
         chosen = self.connection.value
         lines = [i for i in self._decoding.lines if chosen is None or i[1] == chosen]
-        note = "; ".join(self._decoding.errors) + (f" decoding, {behind} events to go" if behind else "")
+        note = "; ".join(self._decoding.errors)
+        if behind:
+            note += f" decoding, {behind} events to go"
         return [_decoded_row(i) for i in lines[-self.max_rows:]], note
 
     def _status(self, shown, note):
         cap = self.capture
         text = (f"{shown} rows shown of {len(cap)} events kept ({cap.dropped} dropped, "
-                f"{cap.connection_count} connections); drawn in {self.render_seconds * 1000:.1f} ms")
-        errors = f" &middot; protocol errors: {len(cap.errors)} (last: {html.escape(cap.errors[-1].message)})" \
-            if cap.errors else ""
+                f"{cap.connection_count} connections); "
+                f"drawn in {self.render_seconds * 1000:.1f} ms")
+        errors = ""
+        if cap.errors:
+            last = html.escape(cap.errors[-1].message)
+            errors = f" &middot; protocol errors: {len(cap.errors)} (last: {last})"
         extra = f' &middot; <span style="color:#cf222e">{html.escape(note)}</span>' if note else ""
         return f"<small>{html.escape(text)}{errors}{extra}</small>"
 

@@ -49,7 +49,8 @@ class ListenersPanel(widgets.VBox):
         if "echo" in self.plugin.options:
             self.plugin.value = "echo"
         self.endpoint = widgets.Text(value="", placeholder="tcp:0", description="endpoint",
-                                     tooltip="Twisted endpoint string; 127.0.0.1 unless interface= says otherwise")
+                                     tooltip="Twisted endpoint string; 127.0.0.1 unless "
+                                             "interface= says otherwise")
         self.start_button = widgets.Button(description="Start", icon="play", button_style="success",
                                            tooltip="Start (or restart) a listener for this plugin")
         self.running = widgets.Dropdown(options=[], description="running",

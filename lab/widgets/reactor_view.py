@@ -23,9 +23,11 @@ class ReactorView(widgets.VBox):
         self.auto = widgets.Checkbox(value=False, description="auto-refresh",
                                      tooltip=f"Take a snapshot every {interval} s")
         self.internal = widgets.Checkbox(value=False, description="show internal",
-                                         tooltip="Show crochet's and the lab's own timers and the waker")
+                                         tooltip="Show crochet's and the lab's own timers "
+                                                 "and the waker")
         self.debug = widgets.Checkbox(value=False, description="creator stacks",
-                                      tooltip="Record where each new DelayedCall is created (slower)")
+                                      tooltip="Record where each new DelayedCall is "
+                                              "created (slower)")
         self.message = widgets.HTML()
         self.body = widgets.HTML()
         self.state = None

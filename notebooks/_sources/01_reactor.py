@@ -33,8 +33,8 @@ status"""),
 ## Talking to the reactor from a cell
 
 The reactor belongs to its thread. A cell hands it work with `lab.call(fn, *args)`, which runs
-`fn` **in the reactor thread** and brings the result (or the exception) back. `callLater` schedules a
-call and returns a `DelayedCall` that can be inspected and cancelled."""),
+`fn` **in the reactor thread** and brings the result (or the exception) back. `callLater`
+schedules a call and returns a `DelayedCall` that can be inspected and cancelled."""),
     ("code", """\
 from twisted.internet import reactor
 
@@ -46,7 +46,8 @@ print("this cell runs in:", in_which_thread())
 print("lab.call runs in: ", lab.call(in_which_thread))
 
 later = lab.call(reactor.callLater, 60, print, "never printed")
-print("active:", later.active(), "| due in about", round(later.getTime() - lab.call(reactor.seconds)), "s")
+due_in = later.getTime() - lab.call(reactor.seconds)
+print("active:", later.active(), "| due in about", round(due_in), "s")
 lab.call(later.cancel)
 print("active after cancel:", later.active())"""),
     ("md", """\
@@ -89,7 +90,8 @@ ticks = []
 def print_time(reactor, remaining, finished):
     now = time.time()
     ticks.append(now)
-    bridge.deliver(setattr, clock, "value", f"Current time: {now:.3f} ({remaining - 1} ticks to go)")
+    text = f"Current time: {now:.3f} ({remaining - 1} ticks to go)"
+    bridge.deliver(setattr, clock, "value", text)
     if remaining > 1:
         reactor.callLater(0.2, print_time, reactor, remaining - 1, finished)
     else:
@@ -101,7 +103,8 @@ clock"""),
     ("code", """\
 count = await lab.wait(finished, timeout=10)   # waits without blocking the kernel
 gaps = [round(b - a, 1) for a, b in zip(ticks, ticks[1:])]
-print(f"print_time ran {count} times, about {gaps[0]} s apart; the label says: {clock.value!r}")"""),
+print(f"print_time ran {count} times, about {gaps[0]} s apart")
+print(f"the label says: {clock.value!r}")"""),
     ("md", """\
 The same timer with Twisted's `LoopingCall`, which does the rescheduling for you and can be
 stopped: `loop.start(interval)` returns a Deferred that fires when `loop.stop()` is called.
@@ -133,7 +136,8 @@ lab.call(reactor.callLater, 0.1, note_firing)
 lab.call(time.sleep, 0.5)                      # blocks the reactor thread: don't do this
 await lab.wait(lab.submit(lambda: None))
 late = due["fired"] - start - 0.1
-print(f"the 0.1 s timer fired {late:.1f} s late" + (": the reactor was blocked" if late >= 0.3 else ""))"""),
+verdict = ": the reactor was blocked" if late >= 0.3 else ""
+print(f"the 0.1 s timer fired {late:.1f} s late{verdict}")"""),
     ("md", """\
 ## The reactor view
 

@@ -198,7 +198,8 @@ report = lab.load_test(lab.listen("echo"), connections=100, requests=20,
                        payload=b"ping\\r\\n", verify=True)
 report"""),
     ("code", """\
-print(f"{report.requests} requests, {report.errors} errors, peak {report.peak_open} open connections")"""),
+print(f"{report.requests} requests, {report.errors} errors, "
+      f"peak {report.peak_open} open connections")"""),
     ("code", """\
 for view in (conversation, panel, console):
     view.close()
