@@ -73,6 +73,9 @@ class Connection:
                 break
             if type(event) is Closed:
                 self.closed = event
+                if event.reason != "quit":
+                    # memcached drops the unsent replies of the read that brought the junk
+                    replies.clear()
                 break
             replies.append(execute(event))
         out = b"".join(replies)
