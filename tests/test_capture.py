@@ -187,3 +187,27 @@ def test_closed_connections_listed_are_bounded():
     listed = [c.id for c in capture.connections()]
     assert still_open in listed and 2 not in listed and 6 not in listed and 7 in listed
     assert MAX_CLOSED_CONNECTIONS + 1 == len(listed)
+
+
+def ipv6_loopback():
+    """True if this machine can bind ::1."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@needs_tshark
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback here")
+def test_ipv6_listener_and_its_pcap(cleanup, tmp_path):
+    """A tcp6 listener binds ::1 by default and its pcap carries IPv6 packets tshark follows."""
+    listener = lab.listen(EchoFactory(), "tcp6:0")
+    assert "::1" == listener.host
+    converse(listener, (b"six\n", b"\n"))
+    path = listener.capture.write_pcap(tmp_path / "six.pcap")
+    assert {"::1"} == set(tshark("-r", str(path), "-T", "fields", "-e", "ipv6.src").split())
+    assert "six\n" in tshark("-r", str(path), "-q", "-z", "follow,tcp,ascii,0")

@@ -123,10 +123,14 @@ class _TapTransport:
         self._transport, self._tap = transport, tap
 
     def write(self, data, addr=None):
-        """Record a datagram out to ``addr`` (or the connected peer), then send it."""
+        """Send a datagram to ``addr`` (or the connected peer), then record it.
+
+        Sending first lets Twisted reject what is not bytes with its own message.
+        """
+        sent = self._transport.write(data, addr)
         peer = addr if addr is not None else self._transport.getPeer()
         self._tap.record_out(data, address_of(peer) if not isinstance(peer, tuple) else peer)
-        return self._transport.write(data, addr)
+        return sent
 
     def __getattr__(self, name):
         return getattr(self._transport, name)
