@@ -1,0 +1,63 @@
+"""The wiretap adapter with Twisted's in-memory transports: no sockets, no reactor."""
+
+import pytest
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+
+from lab.adapters.echo import EchoFactory
+from lab.adapters.wiretap import WiretapFactory
+from lab.model import Capture
+
+
+def tapped(factory):
+    """A wiretapped protocol on a StringTransport, and its capture."""
+    capture = Capture()
+    wrapper = WiretapFactory(factory, capture)
+    transport = StringTransport(peerAddress=IPv4Address("TCP", "10.0.0.2", 5555),
+                                hostAddress=IPv4Address("TCP", "127.0.0.1", 7))
+    protocol = wrapper.buildProtocol(transport.getPeer())
+    protocol.makeConnection(transport)
+    return protocol, transport, capture
+
+
+class Boom(Protocol):
+    """Raises on the first byte."""
+
+    def dataReceived(self, data):
+        raise ValueError("boom")
+
+
+def test_wiretap_records_what_the_wrapped_protocol_sees_and_writes():
+    """Bytes in reach the echo, its writes reach the transport, and both are recorded in order."""
+    protocol, transport, capture = tapped(EchoFactory())
+    protocol.dataReceived(b"abc")
+    protocol.writeSequence([b"x", b"y"])
+    protocol.connectionLost(Failure(ConnectionDone("bye")))
+    assert b"abcxy" == transport.value()
+    kinds = [(e.kind, e.data, e.offset) for e in capture.events()]
+    assert [("connect", b"", 0), ("in", b"abc", 0), ("out", b"abc", 0), ("out", b"xy", 3),
+            ("close", b"", 0)] == kinds
+    (conn,) = capture.connections()
+    assert (("10.0.0.2", 5555), ("127.0.0.1", 7), 3, 5) == (
+        conn.peer, conn.local, conn.bytes_in, conn.bytes_out)
+    assert "bye" in capture.events()[-1].reason
+
+
+def test_protocol_exceptions_are_kept_and_still_raised():
+    """An exception in dataReceived is recorded for the views and re-raised for Twisted."""
+    protocol, _, capture = tapped(Factory.forProtocol(Boom))
+    with pytest.raises(ValueError, match="boom"):
+        protocol.dataReceived(b"!")
+    (error,) = capture.errors
+    assert ("dataReceived", "ValueError: boom") == (error.where, error.message)
+
+
+def test_writing_text_is_refused_by_twisted_not_the_recorder():
+    """A str written by the served protocol fails with Twisted's TypeError, unrecorded."""
+    protocol, _, capture = tapped(EchoFactory())
+    with pytest.raises(TypeError, match="Data must be bytes"):
+        protocol.write("text")
+    assert 0 == capture.bytes_out
