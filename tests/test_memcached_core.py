@@ -333,3 +333,12 @@ def test_core_imports_only_the_standard_library():
     for name in ("lab.protocols.memcached._engine", "lab.protocols.memcached._parser"):
         module = sys.modules[name]
         assert "twisted" not in repr(vars(module).values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["in", "out"]), _fuzz_input), max_size=8))
+def test_decoder_never_raises(chunks):
+    """The conversation decoder reads any traffic, in any order, without raising."""
+    decoder = ConversationDecoder()
+    for direction, data in chunks:
+        assert all(isinstance(line, str) for line in decoder.feed(direction, data))

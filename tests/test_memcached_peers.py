@@ -149,8 +149,9 @@ _nums = st.sampled_from([b"0", b"1", b"7", b"-1", b"100", b"x", b"4294967296",
                          b"18446744073709551615"])
 _value = st.sampled_from([b"", b"1", b"42", b"hello", b"18446744073709551615", b" 9"])
 _meta_flags = st.lists(st.sampled_from([b"v", b"c", b"f", b"k", b"s", b"q", b"h", b"Oop",
-                                        b"N30", b"T0", b"MD", b"ME", b"MA", b"D5", b"J3",
-                                        b"I", b"C1", b"u"]), max_size=4, unique=True)
+                                        b"N30", b"T0", b"MD", b"ME", b"MA", b"MP", b"MR",
+                                        b"D5", b"J3", b"I", b"C1", b"C2", b"u", b"l", b"T-1",
+                                        b"M+", b"Dx", b"x"]), max_size=4)
 _noreply = st.sampled_from([b"", b" noreply"])
 
 
@@ -187,14 +188,15 @@ def _other(draw):
         b"decr %s %s%s\r\n" % (key, draw(_nums), draw(_noreply)),
         b"delete %s%s\r\n" % (key, draw(_noreply)), b"touch %s 0\r\n" % key,
         b"gat 0 %s\r\n" % key, b"gats 0 %s\r\n" % key, b"flush_all\r\n", b"version\r\n",
-        b"bogus %s\r\n" % key,
+        b"bogus %s\r\n" % key, b"touch %s -1\r\n" % key, b"gat -1 %s\r\n" % key,
+        b"me %s\r\n" % key, b"flush_all 0 noreply\r\n", b"verbosity 1\r\n",
     ]))
 
 
 _sequences = st.lists(st.one_of(_storage(), _meta(), _other()), min_size=1, max_size=12)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(_sequences)
 def test_generated_sequences_match_memcached(lab_reactor, commands):
