@@ -20,15 +20,8 @@ from lab.protocols.memcached import (DEFAULT_ITEM_SIZE_MAX, DEFAULT_MEMORY_LIMIT
                                      MEMCACHED_VERSION, Connection, Engine, Store)
 from lab.protocols.memcached._parser import DEFAULT_MAX_LINE
 
-__all__ = ["MemcachedProtocol", "MemcachedFactory", "OPTIONS"]
+__all__ = ["MemcachedProtocol", "MemcachedFactory"]
 
-OPTIONS = {
-    "memory_limit": f"bytes of item memory before LRU eviction (default {DEFAULT_MEMORY_LIMIT})",
-    "item_size_max": f"largest item in bytes, like memcached -I (default {DEFAULT_ITEM_SIZE_MAX})",
-    "max_connections": "simultaneous connections; more are refused like memcached -c (1024)",
-    "max_line": f"longest multi-get line buffered, in bytes (default {DEFAULT_MAX_LINE})",
-    "version": f"version string the server reports (default {MEMCACHED_VERSION})",
-}
 _TOO_MANY = b"ERROR Too many open connections\r\n"
 _PLAIN_TCP = frozenset((Server,))
 

@@ -8,7 +8,7 @@ memcached = protocol_plugin(
     "answers byte for byte like the real one.",
     factory="lab.adapters.memcached:MemcachedFactory",
     decoder="lab.protocols.memcached:ConversationDecoder",
-    default_endpoint="tcp:11211:interface=127.0.0.1",
+    default_endpoint="tcp:0",  # any free port on 127.0.0.1; memcached's own 11211 may be taken
     options={
         "memory_limit": "bytes of item memory before LRU eviction (default 64 MiB)",
         "item_size_max": "largest item in bytes, like memcached -I (default 1 MiB)",
