@@ -13,7 +13,7 @@ memcached = protocol_plugin(
         "memory_limit": "bytes of item memory before LRU eviction (default 64 MiB)",
         "item_size_max": "largest item in bytes, like memcached -I (default 1 MiB)",
         "max_connections": "simultaneous connections; more are refused (default 1024)",
-        "max_line": "longest multi-get line buffered, in bytes (default 64 KiB)",
+        "max_line": "longest multi-get line buffered, in bytes (default 256 KiB)",
         "version": "version string the server reports (default 1.6.18)",
     },
 )

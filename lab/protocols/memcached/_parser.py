@@ -23,7 +23,7 @@ __all__ = ["Parser", "KEY_MAX_LENGTH", "MAX_TOKENS", "DEFAULT_MAX_LINE"]
 KEY_MAX_LENGTH = 250
 MAX_TOKENS = 23  # memcached tokenizes at most 23 tokens (24 with its end marker)
 SHORT_LINE_LIMIT = 2048
-DEFAULT_MAX_LINE = 64 * 1024
+DEFAULT_MAX_LINE = 256 * 1024  # a multi-get of ~1000 long keys fits
 INT_MAX = (1 << 31) - 1
 _LINE, _DATA, _SWALLOW, _CLOSED = "reading a command line", "reading a data block", \
     "skipping a rejected data block", "closed"
