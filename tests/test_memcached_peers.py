@@ -105,6 +105,9 @@ EDGE_CASES = {
     "base64 keys": b"ms " + B64 + b" 2 b k\r\nhi\r\nmg " + B64 + b" b k v\r\nme " + B64 + b" b\r\n"
                    b"md " + B64 + b" b k\r\nmg !!!! b\r\n",
     "meta noreply and mn": b"mg a q\r\nmg b q v\r\nms c 1 q\r\nx\r\nmd c q\r\nmd c q\r\nmn\r\n",
+    # memcached only splits on spaces: other control characters are part of a key.
+    "control characters in keys": b"set a\x01b 0 0 1\r\nx\r\nget a\x01b a\tb\r\n"
+                                  b"set \x7f 0 0 1\r\ny\r\nmg \x7f v k\r\n",
     "endless line closes": b"version\r\n" + b"x" * 5000,
     "long multi-get line": b"set k 0 0 1\r\nv\r\nget " + b"k " * 1500 + b"\r\nmn\r\n",
     "garbage": b"\x00\x01\x02\r\n\xff\xfe\r\n   \r\n\t\r\nget\x00 a\r\nmn\r\n",
