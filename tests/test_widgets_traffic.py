@@ -102,6 +102,19 @@ def test_conversation_updates_live(cleanup):
     assert eventually(lambda: "live!" in view.body.value)
 
 
+def test_paused_conversation_holds_still_then_catches_up(cleanup):
+    """While paused the view keeps what it showed; unpausing draws what arrived meanwhile."""
+    listener = lab.listen("echo")
+    view = ConversationView(listener, live=False)
+    cleanup.append(view)
+    view.paused.value = True
+    talk(listener, b"meanwhile", b"e")
+    view.refresh()
+    assert "meanwhile" not in view.body.value
+    view.paused.value = False
+    assert "meanwhile" in view.body.value
+
+
 def test_conversation_filters_one_connection(cleanup):
     """Choosing a connection shows only that connection's events."""
     listener = lab.listen("echo")

@@ -137,8 +137,8 @@ class ConversationView(widgets.VBox):
         self.render_seconds = 0.0
         self._drawn_key = None
         self._decoding = None
-        for control in (self.mode, self.connection):
-            control.observe(lambda _: self.refresh(), names="value")
+        for control in (self.mode, self.connection, self.paused):
+            control.observe(lambda _: self.refresh(), names="value")  # unpausing catches up
         controls = widgets.HBox((self.connection, self.mode, self.paused))
         self.children = (controls, self.status, self.body)
         if connection is not None:
