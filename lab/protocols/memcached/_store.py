@@ -24,6 +24,7 @@ ITEM_UPDATE_INTERVAL = 60
 _ITEM_HEADER = 48  # sizeof(item) on a 64-bit build
 _CAS_SIZE = 8
 SLAB_PAGE_SIZE = 1 * MiB
+_FIRST_TICK = ITEM_UPDATE_INTERVAL + 2  # memcached's current_time when it starts
 
 
 def item_total_size(nkey, nvalue, flags):
@@ -77,7 +78,7 @@ class Store:
         self.memory_limit = memory_limit
         self.item_size_max = item_size_max
         self.started = clock()
-        self.process_started = int(self.started) - ITEM_UPDATE_INTERVAL - 2
+        self.process_started = int(self.started) - _FIRST_TICK
         self.items = OrderedDict()
         self.bytes = 0
         self.cas_id = 0
@@ -91,8 +92,13 @@ class Store:
     # -- time ---------------------------------------------------------------
 
     def now(self):
-        """memcached's ``current_time``: whole seconds since ``process_started``."""
-        return int(self.clock()) - self.process_started
+        """memcached's ``current_time``: 62, plus one per whole second since the store began.
+
+        memcached's timer ticks once a second from its start (not on the
+        wall clock's second boundaries); counting the same way keeps TTLs
+        and access times equal to a real server started at the same moment.
+        """
+        return int(self.clock() - self.started) + _FIRST_TICK
 
     def realtime(self, exptime):
         """An item expiry in server time from a client's exptime (relative, absolute or negative)."""
@@ -122,7 +128,7 @@ class Store:
         item = self.items.get(key)
         if item is None:
             return None
-        now = int(self.clock()) - self.process_started
+        now = int(self.clock() - self.started) + _FIRST_TICK
         if item.exptime and item.exptime <= now:
             self.stats["get_expired"] += 1
             self._drop(item)
@@ -173,7 +179,7 @@ class Store:
             self._make_room(item.size)
         self.cas_id += 1
         item.cas = self.cas_id
-        item.time = int(self.clock()) - self.process_started
+        item.time = int(self.clock() - self.started) + _FIRST_TICK
         self.items[item.key] = item
         self.bytes += item.size
         self.stats["total_items"] += 1
