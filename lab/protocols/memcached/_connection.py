@@ -84,5 +84,12 @@ class Connection:
 
     def feed(self, data):
         """``receive_data(data)`` then ``run()``: the reply bytes for this input."""
+        key = self.parser.whole_get(data)
+        if key is not None:  # the commonest request, alone in its segment
+            reply = self.engine.get_one(key)
+            traffic = self.engine.traffic
+            traffic["read"] += len(data)
+            traffic["written"] += len(reply)
+            return reply
         self.receive_data(data)
         return self.run()

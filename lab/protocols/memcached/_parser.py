@@ -127,6 +127,20 @@ class Parser:
         self._pos = end + 2
         return key
 
+    def whole_get(self, data):
+        """The key if ``data`` is exactly one simple ``get <key>\\r\\n`` and nothing is buffered.
+
+        Then the line needs no buffering at all; the caller answers it and
+        the parser's state does not change.  Otherwise None.
+        """
+        if len(self._buf) != self._pos or self.state is not _LINE or data[:4] != b"get " \
+                or data[-2:] != b"\r\n":
+            return None
+        key = data[4:-2]
+        if not 0 < len(key) <= KEY_MAX_LENGTH or b" " in key or b"\n" in key or 0 in key:
+            return None
+        return key
+
     def _next_line(self):
         buf, pos = self._buf, self._pos
         end = buf.find(b"\n", pos)
@@ -142,6 +156,9 @@ class Parser:
 
     def _incomplete_line(self):
         pending = len(self._buf) - self._pos
+        if not pending:  # all consumed: let go of the old buffer (it may hold a big value)
+            self._buf, self._pos = b"", 0
+            return NEED_DATA
         if pending <= SHORT_LINE_LIMIT:
             return NEED_DATA
         head = self._buf[self._pos:self._pos + 200]
