@@ -137,8 +137,7 @@ class ProtocolStepper(widgets.VBox):
         pending = getattr(parser, "pending", None)
         summary = {
             "state": str(getattr(parser, "state", "?")),
-            "buffered": f"{parser.buffered} bytes "
-                        f"{_preview(parser._buf[parser._pos:])}",
+            "buffered": f"{parser.buffered} bytes {repr(bytes(parser.peek(_PREVIEW)))}",
         }
         if pending is not None:
             summary["waiting for data of"] = pending.describe().split(" (")[0]

@@ -84,6 +84,10 @@ class Parser:
         """Bytes received and not yet parsed."""
         return len(self._buf) - self._pos
 
+    def peek(self, limit=80):
+        """The first ``limit`` bytes received and not yet parsed (for display)."""
+        return self._buf[self._pos:self._pos + limit]
+
     @property
     def pending(self):
         """The command waiting for its data block, or None."""
