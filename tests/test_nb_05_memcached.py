@@ -4,7 +4,7 @@ import pytest
 
 from tests.notebook_runner import all_text, cell_text, errors, execute_notebook, find_cell
 
-pytestmark = [pytest.mark.kernel, pytest.mark.peers]
+pytestmark = pytest.mark.kernel
 
 
 @pytest.fixture(scope="module")
