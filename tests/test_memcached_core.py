@@ -364,3 +364,11 @@ def test_stepping_answers_exactly_like_running(data):
     if stepped.closed is not None and stepped.closed.reason != "quit":
         replies = []  # the run drops the replies of a read that ends in a refused line
     assert expected == b"".join(replies)
+
+
+def test_cachedump_lists_a_slab_class():
+    """stats cachedump shows the keys of a slab class with size and expiry, newest first."""
+    connection = server()
+    connection.feed(b"set a 0 0 1\r\nx\r\nset b 0 0 2\r\nyy\r\n")
+    assert (b"ITEM b [2 b; 0 s]\r\nITEM a [1 b; 0 s]\r\nEND\r\n"
+            == connection.feed(b"stats cachedump 1 0\r\n"))

@@ -87,6 +87,16 @@ EDGE_CASES = {
     "misc": b"version\r\nversion x\r\nverbosity 1\r\nverbosity 5 noreply\r\nverbosity x\r\n"
             b"shutdown\r\nstats detail\r\nstats detail on\r\nstats detail dump\r\nstats sizes\r\n"
             b"stats bogus\r\nstats reset\r\nquit\r\nversion\r\n",
+    "admin commands": b"slabs automove 1\r\nslabs automove 3\r\nslabs automove x\r\n"
+                      b"slabs reassign 1 2\r\nslabs\r\nslabs foo\r\nlru_crawler sleep 100\r\n"
+                      b"lru_crawler sleep 2000000\r\nlru_crawler tocrawl 10\r\n"
+                      b"lru_crawler bogus\r\nlru tune 10 25 0.1 2.0\r\nlru mode flat\r\n"
+                      b"lru temp_ttl 10\r\nlru\r\ncache_memlimit 100\r\ncache_memlimit 1\r\n"
+                      b"cache_memlimit x\r\nmn\r\n",
+    # memcached dumps its COLD LRU, empty right after a set; the lab (one LRU) lists every
+    # item, so only the errors and an empty class are compared.
+    "stats cachedump": b"set a 0 0 1\r\nx\r\nstats cachedump 5 0\r\nstats cachedump\r\n"
+                       b"stats cachedump x y\r\nstats cachedump 99 1\r\n",
     "mg": b"set a 5 100 2\r\nhi\r\nmg a\r\nmg a v\r\nmg a s t f c k h l v\r\nmg a h l\r\n"
           b"mg a Oabc q k\r\nmg miss Oabc q k\r\nmg miss Oabc k\r\nmg a u h\r\nmg a T30 t\r\n"
           b"mg a O" + b"x" * 40 + b"\r\nmg a !\r\nmg a v v\r\nmg a Tx\r\nmg\r\nmg a\xff\r\nmn\r\n",

@@ -59,7 +59,8 @@ class Engine(MetaCommandsMixin, StatsMixin):
             b"version": self._version, b"verbosity": self._verbosity,
             b"stats": self.stats_command, b"shutdown": self._shutdown, b"mn": self._mn,
             b"mg": self._mg, b"md": self._md, b"ma": self._ma, b"me": self._me,
-            b"cache_memlimit": self._memlimit,
+            b"cache_memlimit": self._memlimit, b"slabs": self._slabs, b"lru": self._lru,
+            b"lru_crawler": self._lru_crawler,
         }
 
     def count(self, name, n=1):
@@ -321,6 +322,45 @@ class Engine(MetaCommandsMixin, StatsMixin):
 
     def _shutdown(self, tokens, ntokens):
         return b"ERROR: shutdown not enabled\r\n"
+
+    def _slabs(self, tokens, ntokens):
+        """``slabs automove <0|1|2>`` is accepted (and has nothing to move here)."""
+        if ntokens == 5 and tokens[1] == b"reassign":
+            return b"NOSPARE source class has no spare pages\r\n"
+        if ntokens < 4 or tokens[1] != b"automove":
+            return ERROR
+        noreply = _noreply(tokens)
+        level = strtoul(tokens[2])
+        if level is None:
+            return _reply(BAD_FORMAT[:-2], noreply)
+        return _reply(b"OK" if level <= 2 else b"ERROR", noreply)
+
+    def _lru(self, tokens, ntokens):
+        """``lru tune|mode|temp_ttl ...``: accepted; the lab has a single LRU."""
+        if ntokens < 3:
+            return ERROR
+        noreply = _noreply(tokens)
+        word, ok = tokens[1], False
+        if word == b"tune" and ntokens >= 7:
+            ok = None not in (strtoul(tokens[2]), strtoul(tokens[3]))
+        elif word == b"mode" and ntokens >= 4:
+            ok = tokens[2] in (b"flat", b"segmented")
+        elif word == b"temp_ttl" and ntokens >= 4:
+            ok = strtol(tokens[2]) is not None
+        return _reply(b"OK" if ok else b"ERROR", noreply)
+
+    def _lru_crawler(self, tokens, ntokens):
+        """``lru_crawler sleep|tocrawl <n>``: accepted; the lab runs no crawler thread."""
+        if ntokens == 4 and tokens[1] in (b"sleep", b"tocrawl"):
+            value = strtoul(tokens[2])
+            if value is None:
+                return BAD_FORMAT
+            if tokens[1] == b"sleep" and value > 1000000:
+                return b"CLIENT_ERROR sleep must be one second or less\r\n"
+            return b"OK\r\n"
+        if ntokens == 4 and tokens[1] in (b"crawl", b"metadump"):
+            return b"CLIENT_ERROR lru crawler disabled\r\n"
+        return ERROR
 
     def _memlimit(self, tokens, ntokens):
         if ntokens not in (3, 4):

@@ -8,6 +8,8 @@ extstore, TLS) keep memcached's default values.
 
 import resource
 
+from lab.protocols.memcached._cnum import strtoul
+
 __all__ = ["StatsMixin", "GENERAL", "SETTINGS"]
 
 _COUNTED = ("cmd_get", "cmd_set", "cmd_flush", "cmd_touch", "cmd_meta", "get_hits",
@@ -91,12 +93,36 @@ class StatsMixin:
             return b"RESET\r\n"
         if group == b"detail":
             return self._detail(tokens[2] if ntokens >= 4 else b"")
+        if group == b"cachedump":
+            return self._cachedump(tokens, ntokens)
         groups = {b"settings": self.settings_stats, b"items": self.items_stats,
                   b"slabs": self.slabs_stats, b"sizes": lambda: [("sizes_status", "disabled")],
                   b"conns": lambda: []}
         if group not in groups:
             return b"ERROR\r\n"
         return _lines(groups[group]()) + b"END\r\n"
+
+    def _cachedump(self, tokens, ntokens):
+        """``stats cachedump <class> <limit>``: keys of one slab class, most recent first.
+
+        memcached lists only its COLD LRU (empty until its maintainer thread
+        moves items there); the lab has one LRU and lists all of the class.
+        """
+        if ntokens < 5:
+            return b"CLIENT_ERROR bad command line\r\n"
+        cls, limit = strtoul(tokens[2]), strtoul(tokens[3])
+        if cls is None or limit is None:
+            return b"CLIENT_ERROR bad command line format\r\n"
+        if cls >= 64:
+            return b"CLIENT_ERROR Illegal slab id\r\n"
+        store, lines = self.store, []
+        for item in reversed(store.items.values()):
+            if limit and len(lines) >= limit:
+                break
+            if store.slab_class(item.size) == cls and not item.key_binary:
+                expires = item.exptime + store.process_started if item.exptime else 0
+                lines.append(b"ITEM %s [%d b; %d s]\r\n" % (item.key, len(item.value), expires))
+        return b"".join(lines) + b"END\r\n"
 
     def _detail(self, word):
         if word in (b"on", b"off"):
