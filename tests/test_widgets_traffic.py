@@ -137,6 +137,22 @@ def test_conversation_decodes_with_the_plugins_decoder(cleanup):
     assert "events to go" not in view.status.value  # the close event is not "undecoded"
 
 
+def test_decoded_lines_of_a_quiet_connection_survive_busy_neighbours(cleanup):
+    """A connection's decoded lines stay visible after thousands of lines from other connections."""
+    from lab.widgets import conversation
+
+    listener = lab.listen("chat")
+    talk(listener, b"/nick quiet\r\n", b"quiet\r\n")
+    view = ConversationView(listener, connection=1, mode="decoded", live=False)
+    cleanup.append(view)
+    busy = lab.connect(listener)
+    busy.send(b"/nick busy\r\n" + b"/who\r\n" * conversation.MAX_DECODED_LINES)
+    assert eventually(lambda: listener.capture.bytes_in > 6 * conversation.MAX_DECODED_LINES)
+    busy.close()
+    view.refresh()
+    assert "command /nick quiet" in view.body.value
+
+
 def test_conversation_over_100000_events_draws_a_bounded_page(cleanup):
     """Over 100,000 events the view draws only its last max_rows, and redraws only on change."""
     listener = lab.listen("chat")

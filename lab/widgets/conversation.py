@@ -85,7 +85,16 @@ class _Decoding:
     def __init__(self, build):
         self.build, self.decoders, self.cursor = build, OrderedDict(), 0
         self.lines = deque(maxlen=MAX_DECODED_LINES)
+        # Per connection too: busy neighbours must not push a quiet connection's
+        # lines out of the shared window (a load test next to a raw session).
+        self.by_connection = OrderedDict()
         self.errors = deque(maxlen=5)
+
+    def lines_of(self, connection):
+        """The decoded lines kept for one connection, or for all when ``connection`` is None."""
+        if connection is None:
+            return list(self.lines)
+        return list(self.by_connection.get(connection, ()))
 
     def advance(self, capture):
         """Decode what arrived since last time (bounded); return how many events are left."""
@@ -104,13 +113,16 @@ class _Decoding:
         decoder = self.decoders.get(event.connection)
         if decoder is None:
             decoder = self.decoders[event.connection] = self.build()
+            self.by_connection[event.connection] = deque(maxlen=MAX_DECODED_LINES)
             if len(self.decoders) > MAX_DECODERS:
-                self.decoders.popitem(last=False)
+                self.by_connection.pop(self.decoders.popitem(last=False)[0], None)
         else:
             self.decoders.move_to_end(event.connection)
         try:
             for line in decoder.feed(event.kind, event.data):
-                self.lines.append((event.seq, event.connection, event.kind, str(line), event.time))
+                item = (event.seq, event.connection, event.kind, str(line), event.time)
+                self.lines.append(item)
+                self.by_connection[event.connection].append(item)
         except Exception as error:  # noqa: BLE001 - a decoder bug shows here, not as a crash
             self.errors.append(
                 f"decoder failed on event {event.seq}: {type(error).__name__}: {error}")
@@ -194,7 +206,7 @@ class ConversationView(widgets.VBox):
         if behind:
             self._drawn_key = None  # draw again next tick: decoding is not done
         chosen = self.connection.value
-        lines = [i for i in self._decoding.lines if chosen is None or i[1] == chosen]
+        lines = self._decoding.lines_of(chosen)
         note = "; ".join(self._decoding.errors)
         if behind:
             note += f" decoding, {behind} events to go"
