@@ -180,8 +180,6 @@ view.refresh()
 print("pending after cancel:", [t.callable for t in lab.reactor_state().delayed_calls])"""),
     ("md", """\
 Next: `02-protocols.ipynb` puts sockets on the loop: protocols, factories and transports."""),
-    ("code", """\
-view.close()"""),
 ]
 
 

@@ -28,7 +28,6 @@ Three objects make a Twisted server:
 you can watch the traffic."""),
     ("code", """\
 import lab
-from lab.model import stop_all
 
 lab.start()"""),
     ("md", """\
@@ -194,17 +193,19 @@ print(console.message.value)"""),
 `lab.load_test` opens many connections at once from the reactor and times each request. The
 progress bar is updated from the reactor thread while the cell waits."""),
     ("code", """\
-report = lab.load_test(lab.listen("echo"), connections=100, requests=20,
+target = lab.listen("echo", name="load-target")   # its own: the console's server keeps serving
+report = lab.load_test(target, connections=100, requests=20,
                        payload=b"ping\\r\\n", verify=True)
 report"""),
     ("code", """\
 print(f"{report.requests} requests, {report.errors} errors, "
       f"peak {report.peak_open} open connections")"""),
+    ("md", """\
+Stop what you no longer need; the rest stops when the kernel shuts down (or all at once with
+`lab.model.stop_all()`). The panels above stay live meanwhile."""),
     ("code", """\
-for view in (conversation, panel, console):
-    view.close()
-stop_all()
-print("listeners left:", len(lab.listeners()))"""),
+target.stop()
+print("still running:", sorted(listener.name for listener in lab.listeners()))"""),
 ]
 
 
