@@ -85,6 +85,17 @@ class JupyterLabServer:
         except OSError:
             return None
 
+    def shut_down_kernels(self):
+        """Shut down every kernel session (a finished notebook's listeners go with it)."""
+        import json
+
+        with urllib.request.urlopen(self.url("/api/sessions"), timeout=10) as response:
+            sessions = json.load(response)
+        for session in sessions:
+            request = urllib.request.Request(self.url(f"/api/sessions/{session['id']}"),
+                                             method="DELETE")
+            urllib.request.urlopen(request, timeout=30).close()
+
     def stop(self):
         """Stop JupyterLab (and with it every kernel it started)."""
         if self.process and self.process.poll() is None:
@@ -99,9 +110,9 @@ class JupyterLabServer:
 
 
 # JavaScript run in the page; `window.jupyterapp` exists thanks to expose_app_in_browser.
-JS_NOTEBOOK_READY = """async () => {
+JS_NOTEBOOK_READY = """async (name) => {
   const nb = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  if (!nb || !nb.sessionContext) return false;
+  if (!nb || !nb.sessionContext || !nb.context || nb.context.path !== name) return false;
   await nb.sessionContext.ready;
   return !!(nb.sessionContext.session && nb.sessionContext.session.kernel);
 }"""
@@ -131,10 +142,16 @@ JS_ERRORS = """() => {
 
 
 def open_and_run_notebook(page, server, name, timeout=180):
-    """Open a notebook, run all its cells, wait for the kernel to finish; return error outputs."""
-    page.goto(server.url(f"/lab/tree/{name}"))
+    """Open a notebook, run all its cells, wait for the kernel to finish; return error outputs.
+
+    Each notebook opens in a workspace of its own, reset, so that JupyterLab
+    does not restore the tabs (and kernels) of the notebooks opened before.
+    """
+    workspace = "".join(c for c in name if c.isalnum())
+    page.goto(f"{server.base_url}/lab/workspaces/{workspace}/tree/{name}"
+              f"?reset&token={server.token}")
     page.wait_for_selector(".jp-Notebook", timeout=60_000)
-    page.wait_for_function(JS_NOTEBOOK_READY, timeout=60_000, polling=500)
+    page.wait_for_function(JS_NOTEBOOK_READY, arg=name, timeout=60_000, polling=500)
     page.evaluate(JS_RUN_ALL)
     page.wait_for_timeout(500)  # let the kernel go busy before polling for idle
     page.wait_for_function(JS_ALL_CELLS_RAN, timeout=timeout * 1000, polling=500)

@@ -37,12 +37,13 @@ def chromium():
 
 
 @pytest.fixture
-def page(chromium):
-    """A fresh 1280x800 page."""
+def page(chromium, jupyterlab):
+    """A fresh 1280x800 page; afterwards its notebook's kernel is shut down."""
     context = chromium.new_context(viewport=VIEWPORT)
     page = context.new_page()
     yield page
     context.close()
+    jupyterlab.shut_down_kernels()
 
 
 class Steps:
@@ -115,3 +116,99 @@ def test_tour_runs_and_its_widgets_answer_clicks(page, jupyterlab, artifacts):
         button.scroll_into_view_if_needed()
         button.click()
         page.get_by_text("pong in").last.wait_for(timeout=10_000)
+
+
+def cell(page, marker):
+    """The notebook cell (input and outputs) whose source contains ``marker``."""
+    found = page.locator(".jp-CodeCell", has_text=marker).first
+    found.scroll_into_view_if_needed()
+    return found
+
+
+def step_advances_ladder(page, where):
+    """Click Step in ``where`` and wait for its ladder diagram to change."""
+    ladder = where.locator(".lab-ladder").first
+    before = ladder.inner_text()
+    where.get_by_role("button", name="Step").first.click()
+    # The HTML widget re-renders its node, so poll the locator, not an element.
+    expect(ladder).not_to_have_text(before, timeout=10_000)
+
+
+def test_reactor_notebook_and_its_reactor_view(page, jupyterlab, artifacts):
+    """01-reactor: every cell runs; Refresh in the reactor view shows a snapshot of the reactor."""
+    steps = run_notebook(page, jupyterlab, artifacts, "01-reactor.ipynb")
+    with steps.step("Refresh the reactor view"):
+        view = cell(page, "ReactorView(auto=True")
+        view.get_by_role("button", name="Refresh").click()
+        expect(view.get_by_text("delayed calls").first).to_be_visible(timeout=10_000)
+    steps.screenshot()
+
+
+def test_protocols_notebook_listeners_panel_and_console(page, jupyterlab, artifacts):
+    """02-protocols: Start shows a port, and the client console gets its echo."""
+    steps = run_notebook(page, jupyterlab, artifacts, "02-protocols.ipynb")
+    where = cell(page, "ListenersPanel()")
+    with steps.step("the client console gets its echo"):
+        where.get_by_role("button", name="text", exact=True).click()
+        box = where.get_by_placeholder("type here, then Send")
+        box.fill("echo me, chromium")
+        box.press("Enter")
+        where.get_by_role("button", name="Send").click()
+        expect(where.locator(".lab-transcript").get_by_text("echo me, chromium")).to_have_count(
+            2, timeout=10_000)
+    with steps.step("then Start in the listeners panel shows a port"):
+        where.get_by_role("button", name="Start").click()
+        expect(where.get_by_text("listening: ").first).to_be_visible(timeout=10_000)
+    steps.screenshot()
+
+
+def test_deferreds_notebook_step_advances_the_ladder(page, jupyterlab, artifacts):
+    """03-deferreds: the first stepper's Step button advances its ladder."""
+    steps = run_notebook(page, jupyterlab, artifacts, "03-deferreds.ipynb")
+    with steps.step("Reset, then Step advances the ladder"):
+        where = cell(page, "stepper = lab.step(d)")
+        where.get_by_role("button", name="Reset").click()
+        expect(where.get_by_text("paused before stage #0").first).to_be_visible(timeout=10_000)
+        step_advances_ladder(page, where)
+        expect(where.get_by_text("paused before stage #1").first).to_be_visible(timeout=10_000)
+    steps.screenshot()
+
+
+def test_plugins_notebook_browser_lists_plugins_and_rescans(page, jupyterlab, artifacts):
+    """04-plugins: the plugin browser lists the plugins, and Rescan answers."""
+    steps = run_notebook(page, jupyterlab, artifacts, "04-plugins.ipynb")
+    where = cell(page, "browser = registry.browser()")
+    with steps.step("the plugin browser lists plugins"):
+        for name in ("echo", "memcached", "fancy"):
+            expect(where.get_by_text(name, exact=True).first).to_be_attached(timeout=10_000)
+    with steps.step("Rescan answers"):
+        where.get_by_role("button", name="Rescan").click()
+        expect(where.get_by_text("rescan").first).to_be_visible(timeout=10_000)
+    steps.screenshot()
+
+
+def test_memcached_notebook_protocol_stepper_and_decoded_traffic(page, jupyterlab, artifacts):
+    """05-memcached: the decoded conversation shows commands; the protocol stepper steps."""
+    steps = run_notebook(page, jupyterlab, artifacts, "05-memcached.ipynb", )
+    with steps.step("the conversation view decodes memcached commands"):
+        where = cell(page, 'mode="decoded"')
+        expect(where.get_by_text("STORED").first).to_be_attached(timeout=10_000)
+    with steps.step("Reset and Step in the protocol stepper"):
+        where = cell(page, "ProtocolStepper()")
+        where.get_by_role("button", name="Reset").click()
+        where.get_by_role("button", name="Step").click()
+        expect(where.get_by_text("set", exact=False).first).to_be_visible(timeout=10_000)
+    steps.screenshot()
+
+
+def test_custom_protocol_exercise_checks_and_steps(page, jupyterlab, artifacts):
+    """06-custom-protocol: the fixed server passes all checks, and Step advances a request's chain."""
+    steps = run_notebook(page, jupyterlab, artifacts, "06-custom-protocol.ipynb")
+    with steps.step("the checker reports 8/8 for the fixed server"):
+        expect(cell(page, "second = check_shout(server)").get_by_text("8/8 passed").first
+               ).to_be_visible(timeout=10_000)
+    with steps.step("Reset and Step the request's chain"):
+        where = cell(page, "good = lab.step(ask")
+        where.get_by_role("button", name="Reset").click()
+        step_advances_ladder(page, where)
+    steps.screenshot()
