@@ -204,12 +204,19 @@ def render_html(state):
         s.kind, s.description, "R" if s.reading else "", "W" if s.writing else "", s.listener))
     debug = "" if state.debug else (
         "<br><i>creator stacks: off (lab.model.debug_timers(True) records them for new calls)</i>")
+    timers = timers or _empty_row(5, "no pending timers")
+    sockets = sockets or _empty_row(5, "no sockets")
     return (
         f'<div class="lab-reactor-state"><b>{head}</b>{debug}'
-        "<table><tr><th>in (s)</th><th>calls</th><th>args</th><th>label</th>"
-        f"<th>created at</th></tr>{timers}</table>"
-        "<table><tr><th>kind</th><th>socket</th><th>read</th><th>write</th>"
-        f"<th>listener</th></tr>{sockets}</table></div>")
+        "<table><caption>timers (DelayedCalls)</caption><tr><th>in (s)</th><th>calls</th>"
+        f"<th>args</th><th>label</th><th>created at</th></tr>{timers}</table>"
+        "<table><caption>sockets</caption><tr><th>kind</th><th>socket</th><th>read</th>"
+        f"<th>write</th><th>listener</th></tr>{sockets}</table></div>")
+
+
+def _empty_row(columns, text):
+    return f'<tr><td colspan="{columns}"><i>{html.escape(text)}</i></td></tr>'
+
 
 
 def reactor_state(include_internal=False, timeout=bridge.DEFAULT_TIMEOUT):

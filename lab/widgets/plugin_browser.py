@@ -27,6 +27,7 @@ STATUS_COLOURS = {
 }
 MISSING_COLOUR = "#cf222e"
 NODE_W, NODE_H, GAP_X, GAP_Y, MARGIN = 150, 30, 60, 16, 12
+ALONE_PER_ROW = 4  # unconnected plugins per row of the graph's top grid
 
 
 class PluginBrowser(widgets.VBox):
@@ -165,11 +166,20 @@ def dependency_svg(graph, statuses):
     """
     nodes = sorted(set(graph) | {d for deps in graph.values() for d in deps})
     cyclic = _cycle_edges(graph)
-    columns = _columns(graph, nodes)
-    places = _places(columns)
+    # Plugins that neither require nor are required go in a compact grid on
+    # top: a tall column of them would push the interesting part off screen.
+    linked = {n for n, deps in graph.items() if deps} | {d for deps in graph.values() for d in deps}
+    alone = [n for n in nodes if n not in linked]
+    columns = _columns(graph, [n for n in nodes if n in linked])
+    per_row = max(len(columns), ALONE_PER_ROW)
+    alone_rows = -(-len(alone) // per_row)
+    top = MARGIN + alone_rows * (NODE_H + GAP_Y) + (GAP_Y if alone_rows and columns else 0)
+    places = _places(columns, top)
+    places.update(_grid_places(alone, per_row))
     height = max([len(c) for c in columns.values()] or [0])
-    width = max(len(columns) * (NODE_W + GAP_X) - GAP_X, _LEGEND_W) + 2 * MARGIN
-    graph_h = max(height * (NODE_H + GAP_Y) - GAP_Y, 0) + NODE_H + GAP_Y
+    wide = max(len(columns), min(per_row, len(alone)))
+    width = max(wide * (NODE_W + GAP_X) - GAP_X, _LEGEND_W) + 2 * MARGIN
+    graph_h = top - MARGIN + max(height * (NODE_H + GAP_Y) - GAP_Y, 0) + GAP_Y
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
              f'height="{graph_h + 2 * MARGIN + 20}" font-family="sans-serif" font-size="12">',
              _ARROWS, _legend(MARGIN, graph_h + MARGIN)]
@@ -226,13 +236,20 @@ def _columns(graph, nodes):
     return columns
 
 
-def _places(columns):
-    """Top-left corner of each node."""
+def _places(columns, top=MARGIN):
+    """Top-left corner of each node of the dependency columns, starting at ``top``."""
     places = {}
     for column, names in columns.items():
         for row, name in enumerate(sorted(names)):
-            places[name] = (MARGIN + column * (NODE_W + GAP_X), MARGIN + row * (NODE_H + GAP_Y))
+            places[name] = (MARGIN + column * (NODE_W + GAP_X), top + row * (NODE_H + GAP_Y))
     return places
+
+
+def _grid_places(names, per_row):
+    """Top-left corner of each unconnected node, ``per_row`` to a row."""
+    return {name: (MARGIN + (i % per_row) * (NODE_W + GAP_X),
+                   MARGIN + (i // per_row) * (NODE_H + GAP_Y))
+            for i, name in enumerate(names)}
 
 
 def _cycle_edges(graph):
