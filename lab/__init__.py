@@ -48,6 +48,11 @@ _EXPORTS = {
     "reactor_state": "lab.model",
     "Listener": "lab.model",
     "Client": "lab.model",
+    "ListenError": "lab.model",
+    "EndpointError": "lab.model",
+    "RemoteNotAllowed": "lab.model",
+    "ClientError": "lab.model",
+    "ConnectionClosed": "lab.model",
     # the all-in-one view
     "dashboard": "lab.widgets",
 }

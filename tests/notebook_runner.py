@@ -22,6 +22,7 @@ def execute_notebook(name, timeout=120):
         kernel_name="python3",
         resources={"metadata": {"path": str(NOTEBOOKS)}},
         store_widget_state=True,
+        coalesce_streams=True,  # a busy kernel may split one print() into several chunks
     )
     client.execute()
     return notebook

@@ -175,28 +175,13 @@ class ListenerTable(list):
 
 def _load_plugin(name):
     """The plugin object called ``name``, loaded with its dependencies."""
-    try:
-        from lab.plugin import plugins
-    except ImportError:  # the registry is optional: fall back to Twisted's discovery
-        return _scan_shipped_plugins(name)
+    from lab.plugin import plugins
+
     registry = plugins()
     loaded = registry.load(name)
     if hasattr(loaded, "build_factory") or hasattr(loaded, "build_datagram"):
         return loaded
     return registry.get(name)
-
-
-def _scan_shipped_plugins(name):
-    from twisted.plugin import getPlugins
-
-    import lab.plugins
-    from lab.interfaces import IProtocolPlugin
-
-    found = {p.name: p for p in getPlugins(IProtocolPlugin, lab.plugins)}
-    if name not in found:
-        raise ListenError(f"no protocol plugin named {name!r}; known: {', '.join(sorted(found))}")
-    found[name].load()
-    return found[name]
 
 
 def _describe(target):
