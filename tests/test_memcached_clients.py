@@ -159,3 +159,53 @@ def test_listener_captures_and_decodes_both_directions(lab_reactor):
         cache.stop()
     assert ["-> set k flags=0 exptime=0 (2 bytes)", "-> get k", "<- STORED",
             "<- VALUE k 0 2 = 'ok'", "<- END"] == lines
+
+
+def test_a_client_that_does_not_read_pauses_the_server(lab_reactor):
+    """Replies a client does not read pause the server's reading; all arrive once it reads."""
+    from twisted.internet import reactor
+
+    factory = MemcachedFactory()
+    listening = lab.call(reactor.listenTCP, 0, factory, interface="127.0.0.1")
+    port = listening.getHost().port
+    value = b"v" * 200_000
+    try:
+        assert b"STORED\r\n" == ask(port, b"set big 0 0 %d\r\n%s\r\n" % (len(value), value),
+                                    b"\r\n")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"get big\r\n" * 200)  # 40 MB of replies, not read yet
+            _wait_until_paused(factory)
+            sock.sendall(b"mn\r\n")
+            received = _read_until(sock, b"MN\r\n")
+    finally:
+        lab.call(listening.stopListening)
+    assert 200 == received.count(b"VALUE big 0 200000\r\n")
+
+
+def _wait_until_paused(factory, attempts=500):
+    """Wait (bounded) until the server's only connection has stopped reading."""
+    def paused():
+        return any(transport.producerPaused for transport in _transports(factory))
+    for _ in range(attempts):
+        if lab.call(paused):
+            return
+        time.sleep(0.01)
+    raise AssertionError("the server kept reading while its replies piled up")
+
+
+def _transports(factory):
+    from twisted.internet import reactor
+
+    return [reader for reader in reactor.getReaders() + reactor.getWriters()
+            if getattr(getattr(reader, "protocol", None), "factory", None) is factory]
+
+
+def _read_until(sock, end):
+    chunks, tail = [], b""
+    while not tail.endswith(end):
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        tail = (tail + chunk)[-len(end):]
+    return b"".join(chunks)

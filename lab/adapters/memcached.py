@@ -11,7 +11,7 @@ the server still answers what it received, then closes, as memcached does.
 
 import time
 
-from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.tcp import Server
 from zope.interface import implementer
@@ -26,9 +26,16 @@ _TOO_MANY = b"ERROR Too many open connections\r\n"
 _PLAIN_TCP = frozenset((Server,))
 
 
-@implementer(IHalfCloseableProtocol)
+@implementer(IHalfCloseableProtocol, IPushProducer)
 class MemcachedProtocol(Protocol):
-    """One client connection: bytes to the core's :class:`Connection`, replies back."""
+    """One client connection: bytes to the core's :class:`Connection`, replies back.
+
+    It is also the transport's producer: when replies pile up because the
+    client does not read them (more than the transport's buffer size), the
+    transport pauses it and it stops reading requests, so a client that only
+    sends cannot make the server buffer replies without bound.  memcached
+    does the same by not reading while it cannot write.
+    """
 
     connection = None
 
@@ -43,6 +50,18 @@ class MemcachedProtocol(Protocol):
         counts["curr"] += 1
         counts["total"] += 1
         self.connection = Connection(self.factory.engine, max_line=self.factory.max_line)
+        self.transport.registerProducer(self, True)
+
+    def pauseProducing(self):
+        """The client is not reading replies: stop reading its requests."""
+        self.transport.pauseProducing()
+
+    def resumeProducing(self):
+        """Replies drained: read requests again."""
+        self.transport.resumeProducing()
+
+    def stopProducing(self):
+        """The connection is going away; nothing to stop."""
 
     def dataReceived(self, data):
         """Run every complete command; write all replies at once; close if the core says so."""
