@@ -223,6 +223,24 @@ def test_generated_sequences_match_memcached(lab_reactor, commands):
     assert real == ours
 
 
+_RAW_WORDS = [b"get", b"gets", b"gat", b"set", b"add", b"cas", b"append", b"incr", b"decr",
+              b"touch", b"delete", b"flush_all", b"mg", b"ms", b"md", b"ma", b"me", b"mn",
+              b"noreply", b"0", b"1", b"2", b"-1", b"k", b"v", b"q", b"T1", b"N0", b"c", b"t",
+              b"MD", b"Oxx", b"b", b"\r\n", b"\n", b" ", b"\x00", b"\t", b"4294967296",
+              b"version", b"I", b"C1"]
+_raw = st.lists(st.one_of(st.sampled_from(_RAW_WORDS), st.binary(max_size=6)),
+                max_size=60).map(b" ".join)
+
+
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(_raw)
+def test_malformed_input_gets_the_same_replies(lab_reactor, data):
+    """Random, mostly malformed token soup gets byte-identical replies from both servers."""
+    real, ours = both(data + b"\r\nmn\r\n")
+    assert real == ours
+
+
 # -- conformance and robustness --------------------------------------------------------
 
 
