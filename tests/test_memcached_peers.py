@@ -61,9 +61,12 @@ EDGE_CASES = {
     "line ends": b"set a 0 0 1\nx\r\nget a\n\r\n\n \r\nget  a   a \r\nversion\x00junk\r\n",
     "long keys": b"get " + b"k" * 250 + b"\r\nget " + b"k" * 251 + b"\r\nset " + b"k" * 251
                  + b" 0 0 1\r\nx\r\ndelete " + b"k" * 251 + b"\r\nincr " + b"k" * 251 + b" 1\r\n",
-    # memcached also drops the unsent replies of earlier pipelined commands here (the lab
-    # does not), so this case starts with the long-key multi-get.
-    "long key in a multi-get": b"get a " + b"k" * 251 + b" a\r\nmn\r\n",
+    # memcached drops the replies it has queued but not sent when a multi-get has a long key.
+    "long key in a multi-get": b"set a 0 0 1\r\nx\r\nget a " + b"k" * 251 + b" a\r\nmn\r\n",
+    "long key after mn": b"version\r\nmn\r\nversion\r\nget " + b"k" * 251 + b"\r\nmn\r\n",
+    "long key after 21 commands": b"version\r\n" * 23 + b"get " + b"k" * 251 + b"\r\n",
+    "long key after 41 commands": b"version\r\n" * 45 + b"get " + b"k" * 251 + b"\r\n",
+    "junk after 25 commands": b"version\r\n" * 25 + b"x" * 5000,
     "many keys": b"set a 0 0 1\r\nx\r\nget " + b"a b " * 30 + b"\r\n",
     "many tokens": b"set a 0 0 1 " + b"x " * 30 + b"\r\nmg a " + b"v " * 25 + b"\r\n"
                    b"stats " + b"x " * 30 + b"\r\n",
@@ -120,6 +123,9 @@ EDGE_CASES = {
     # memcached only splits on spaces: other control characters are part of a key.
     "control characters in keys": b"set a\x01b 0 0 1\r\nx\r\nget a\x01b a\tb\r\n"
                                   b"set \x7f 0 0 1\r\ny\r\nmg \x7f v k\r\n",
+    # memcached switches to its binary protocol when the first byte is 0x80; the lab only
+    # speaks text, and closes (an incomplete binary request gets no reply from either).
+    "binary magic byte": b"\x80\r\nversion\r\n",
     "endless line closes": b"version\r\n" + b"x" * 5000,
     "long multi-get line": b"set k 0 0 1\r\nv\r\nget " + b"k " * 1500 + b"\r\nmn\r\n",
     "garbage": b"\x00\x01\x02\r\n\xff\xfe\r\n   \r\n\t\r\nget\x00 a\r\nmn\r\n",

@@ -1,10 +1,17 @@
 """One client connection: a parser feeding an engine, stepped or run to the end."""
 
 from lab.protocols.memcached._engine import Engine
-from lab.protocols.memcached._events import NEED_DATA, Closed
+from lab.protocols.memcached._events import NEED_DATA, Closed, Command, DropsUnsent
 from lab.protocols.memcached._parser import DEFAULT_MAX_LINE, Parser
 
 __all__ = ["Connection", "Step"]
+
+# memcached sends queued replies after the 21st command of a read, then after every 20
+# more (its reqs_per_event), and at once after a retrieval or mn; replies it has not
+# sent yet are lost when it closes on junk or refuses a multi-get's long key.
+_FIRST_FLUSH, _FLUSH_EVERY = 21, 20
+# Commands whose complete answer memcached writes out immediately (conn_mwrite).
+_SENT_AT_ONCE = frozenset((b"get", b"gets", b"gat", b"gats", b"bget", b"mn"))
 
 
 class Step:
@@ -61,23 +68,32 @@ class Connection:
         This is the adapter's fast path: the same events as :meth:`step`,
         without building a :class:`Step` for each.
         """
-        parser, replies = self.parser, []
+        parser, replies, sent, count = self.parser, [], 0, 0
         next_event, execute, get_one = parser.next_event, self.engine.execute, self.engine.get_one
         while True:
             key = parser.simple_get()
             if key is not None:
                 replies.append(get_one(key))
-                continue
-            event = next_event()
-            if event is NEED_DATA:
-                break
-            if type(event) is Closed:
-                self.closed = event
-                if event.reason != "quit":
-                    # memcached drops the unsent replies of the read that brought the junk
-                    replies.clear()
-                break
-            replies.append(execute(event))
+                sent = len(replies)  # a get's reply is sent at once
+            else:
+                event = next_event()
+                if event is NEED_DATA:
+                    break
+                if type(event) is Closed:
+                    self.closed = event
+                    if event.reason != "quit":  # closing on junk loses the unsent replies
+                        del replies[sent:]
+                    break
+                reply = execute(event)
+                if type(reply) is DropsUnsent:
+                    del replies[sent:]
+                replies.append(reply)
+                if type(event) is Command and event.tokens[0] in _SENT_AT_ONCE \
+                        and reply.endswith(b"N\r\n"):  # END or MN: a complete answer
+                    sent = len(replies)
+            count += 1
+            if count >= _FIRST_FLUSH and (count - _FIRST_FLUSH) % _FLUSH_EVERY == 0:
+                sent = len(replies)
         out = b"".join(replies)
         self.engine.traffic["written"] += len(out)
         return out

@@ -11,7 +11,7 @@ import os
 import time
 
 from lab.protocols.memcached._cnum import strtol, strtoul, strtoull
-from lab.protocols.memcached._events import Command, MetaSet, Rejected, Storage
+from lab.protocols.memcached._events import Command, DropsUnsent, MetaSet, Rejected, Storage
 from lab.protocols.memcached._meta_engine import MetaCommandsMixin
 from lab.protocols.memcached._store import Item, Store
 from lab.protocols.memcached._stats import StatsMixin
@@ -128,7 +128,7 @@ class Engine(MetaCommandsMixin, StatsMixin):
         kind = _TOUCH_COUNTERS if touch is not None else _GET_COUNTERS
         for key in keys:
             if len(key) > KEY_MAX_LENGTH:
-                return BAD_FORMAT
+                return DropsUnsent(BAD_FORMAT)
             item = get(key)
             counters[kind[0]] += 1
             if item is None:

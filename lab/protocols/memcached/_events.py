@@ -7,7 +7,7 @@ their data block; :class:`Rejected` is an input the parser itself answers
 the server must close the connection.  ``NEED_DATA`` says: feed more bytes.
 """
 
-__all__ = ["NEED_DATA", "Command", "Storage", "MetaSet", "Rejected", "Closed"]
+__all__ = ["NEED_DATA", "Command", "Storage", "MetaSet", "Rejected", "Closed", "DropsUnsent"]
 
 
 class _NeedData:
@@ -20,6 +20,18 @@ class _NeedData:
 
 
 NEED_DATA = _NeedData()
+
+
+class DropsUnsent(bytes):
+    """A reply that makes memcached throw away the replies it has not sent yet.
+
+    memcached answers a multi-get with a too-long key by releasing every
+    queued response of the connection before its error (``conn_release_items``);
+    :class:`~lab.protocols.memcached.Connection` does the same with the
+    replies of the current batch.
+    """
+
+    __slots__ = ()
 
 
 class Command:

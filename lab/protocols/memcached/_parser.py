@@ -27,6 +27,7 @@ DEFAULT_MAX_LINE = 256 * 1024  # a multi-get of ~1000 long keys fits
 INT_MAX = (1 << 31) - 1
 _LINE, _DATA, _SWALLOW, _CLOSED = "reading a command line", "reading a data block", \
     "skipping a rejected data block", "closed"
+_BINARY = "refusing the binary protocol"
 
 _STORAGE = {b"set": "set", b"add": "add", b"replace": "replace", b"append": "append",
             b"prepend": "prepend", b"cas": "cas"}
@@ -54,6 +55,7 @@ class Parser:
         self.state = _LINE
         self._pending = None  # the Storage/MetaSet waiting for its data block
         self._need = 0  # data bytes (with \r\n) still expected or to swallow
+        self._fresh = True  # no byte seen yet: memcached picks the protocol from the first
 
     # -- input --------------------------------------------------------------
 
@@ -61,6 +63,11 @@ class Parser:
         """Add bytes from the peer (after close they are ignored)."""
         if self.state is _CLOSED:
             return
+        if self._fresh and data:
+            self._fresh = False
+            if data[0] == 0x80:  # memcached's binary protocol magic byte
+                self.state = _BINARY
+                return
         if self.state is _SWALLOW:
             data = self._swallow_now(data)
         if self._pos:
@@ -109,6 +116,8 @@ class Parser:
             return self._next_data()
         if state is _SWALLOW:
             return self._next_swallow()
+        if state is _BINARY:
+            return self.close("binary protocol (first byte 0x80) is not supported")
         return NEED_DATA
 
     def simple_get(self):
