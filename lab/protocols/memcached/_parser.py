@@ -78,7 +78,7 @@ class Parser:
 
     def _swallow_now(self, data):
         """Skip rejected data bytes on arrival, so a huge rejected block is never buffered."""
-        if self._buf[self._pos:]:
+        if len(self._buf) != self._pos:  # bytes before these must be skipped first
             return data
         skip = min(self._need, len(data))
         self._need -= skip
