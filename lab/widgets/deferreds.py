@@ -54,7 +54,9 @@ class ChainView(widgets.VBox):
         self.refresh()
 
     def _button(self, text, icon, tip):
-        return widgets.Button(description=text, icon=icon, tooltip=tip)
+        # width auto: the default 148 px clips "Run to next Failure" at 1280x800.
+        return widgets.Button(description=text, icon=icon, tooltip=tip,
+                              layout=widgets.Layout(width="auto", min_width="90px"))
 
     def _wire(self):
         wait = _CLICK_WAIT_S
