@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from lab.protocols.memcached import Closed
+from lab.protocols.memcached import NEED_DATA, Closed
 from lab.widgets.protocol_stepper import ProtocolStepper, parse_typed
 
 
@@ -40,14 +40,27 @@ def test_state_shows_a_command_waiting_for_its_data():
     assert "needs more data" in stepper.history.value
 
 
-def test_run_button_steps_to_the_end_and_reset_starts_over():
-    """Run steps until more data is needed; Reset empties log and cache."""
+def test_run_button_steps_to_the_end_and_reset_replays_from_the_start():
+    """Run steps until more data is needed; Reset replays the same bytes on a fresh cache."""
     stepper = ProtocolStepper(data=b"")
     stepper.feed("set a 0 0 1\nx\nbogus\nget a\n")
     stepper.run_button.click()
-    assert [b"STORED\r\n", b"ERROR\r\n", b"VALUE a 0 1\r\nx\r\nEND\r\n"] == [
-        s.reply for s in stepper.steps]
+    replies = [b"STORED\r\n", b"ERROR\r\n", b"VALUE a 0 1\r\nx\r\nEND\r\n"]
+    assert replies == [s.reply for s in stepper.steps]
     stepper.reset_button.click()
+    assert 0 == len(stepper.steps)
+    stepper.step_button.click()
+    assert "set a flags=0 exptime=0 (1 bytes)" in stepper.history.value
+    assert replies == [b"STORED\r\n"] + [s.reply for s in stepper.run()]
+
+
+def test_clear_button_forgets_the_stream_and_the_cache():
+    """Clear leaves a fresh core with nothing fed: a get misses."""
+    stepper = ProtocolStepper()
+    stepper.feed("set a 0 0 1\nx\n")
+    stepper.run()
+    stepper.clear_button.click()
+    assert NEED_DATA is stepper.step().event
     stepper.feed("get a\n")
     assert [b"END\r\n"] == [s.reply for s in stepper.run()]
 

@@ -20,6 +20,7 @@ __all__ = ["ProtocolStepper", "parse_typed"]
 
 MAX_STEPS_SHOWN = 200  # the log keeps the latest steps; older ones scroll away
 MAX_RUN = 10_000  # one "Run" never loops forever on a core that keeps producing events
+MAX_REPLAY = 1024 * 1024  # bytes kept so that Reset can replay the stream from its start
 _PREVIEW = 80
 
 
@@ -49,7 +50,8 @@ class ProtocolStepper(widgets.VBox):
     with ``event``, ``reply`` and ``describe()``; a memcached
     :class:`~lab.protocols.memcached.Connection` is made when none is given.
     Every button has a method twin: :meth:`feed`, :meth:`step`, :meth:`run`,
-    :meth:`reset`.
+    :meth:`reset` (a fresh core, the same bytes fed again from the start) and
+    :meth:`clear` (a fresh core, nothing fed).
     """
 
     def __init__(self, core=None, data=b"", core_factory=_memcached_core):
@@ -57,6 +59,7 @@ class ProtocolStepper(widgets.VBox):
         self._factory = core_factory
         self.core = core if core is not None else core_factory()
         self.steps = deque(maxlen=MAX_STEPS_SHOWN)
+        self.fed = bytearray()  # what was fed, for Reset (bounded by MAX_REPLAY)
         self.input = widgets.Textarea(
             value=data.decode("latin-1") if isinstance(data, bytes) else data,
             placeholder="set greeting 0 0 5\\r\\nhello\\r\\nget greeting\\r\\n",
@@ -70,15 +73,19 @@ class ProtocolStepper(widgets.VBox):
         self.run_button = widgets.Button(description="Run", icon="fast-forward",
                                          tooltip="Step until the parser needs more data")
         self.reset_button = widgets.Button(description="Reset", icon="refresh",
-                                           tooltip="A fresh core: empty buffer, empty cache")
+                                           tooltip="Start over: a fresh core (empty cache), "
+                                                   "the same bytes fed again")
+        self.clear_button = widgets.Button(description="Clear", icon="eraser",
+                                           tooltip="A fresh core with nothing fed")
         self.state_view = widgets.HTML()
         self.history = widgets.HTML()
         self.feed_button.on_click(lambda _: self.feed())
         self.step_button.on_click(lambda _: self.step())
         self.run_button.on_click(lambda _: self.run())
         self.reset_button.on_click(lambda _: self.reset())
+        self.clear_button.on_click(lambda _: self.clear())
         buttons = (self.feed_button, self.step_button, self.run_button, self.reset_button,
-                   self.crlf)
+                   self.clear_button, self.crlf)
         self.children = (self.input, widgets.HBox(buttons), self.state_view, self.history)
         self._render()
 
@@ -92,6 +99,7 @@ class ProtocolStepper(widgets.VBox):
         elif isinstance(data, str):
             data = parse_typed(data, self.crlf.value)
         self.core.receive_data(bytes(data))
+        self.fed += data[:max(0, MAX_REPLAY - len(self.fed))]
         self._render()
         return len(data)
 
@@ -122,10 +130,16 @@ class ProtocolStepper(widgets.VBox):
         return taken
 
     def reset(self):
-        """Start over with a fresh core (for memcached: an empty cache)."""
+        """Start over: a fresh core (for memcached: an empty cache) fed the same bytes again."""
         self.core = self._factory()
         self.steps.clear()
+        self.core.receive_data(bytes(self.fed))
         self._render()
+
+    def clear(self):
+        """Forget everything: a fresh core and nothing fed."""
+        self.fed.clear()
+        self.reset()
 
     # -- view -----------------------------------------------------------------
 
