@@ -7,6 +7,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
+import lab
 from lab.adapters.echo import EchoFactory
 from lab.adapters.wiretap import WiretapFactory
 from lab.model import Capture
@@ -61,3 +62,38 @@ def test_writing_text_is_refused_by_twisted_not_the_recorder():
     with pytest.raises(TypeError, match="Data must be bytes"):
         protocol.write("text")
     assert 0 == capture.bytes_out
+
+
+def test_half_close_reaches_a_server_that_supports_it(lab_reactor):
+    """A client that shuts down its sending side still gets memcached's answers through the wiretap."""
+    import socket
+
+    listener = lab.listen("memcached", name="half-close")
+    try:
+        with socket.create_connection((listener.host, listener.port), timeout=5) as sock:
+            sock.sendall(b"set k 0 0 1\r\nv\r\nget k\r\n")
+            sock.shutdown(socket.SHUT_WR)
+            received = b""
+            while chunk := sock.recv(4096):
+                received += chunk
+        assert b"STORED\r\nVALUE k 0 1\r\nv\r\nEND\r\n" == received
+    finally:
+        listener.stop()
+
+
+def test_half_close_closes_a_server_that_does_not_support_it(lab_reactor):
+    """For an ordinary protocol, the client's half-close closes the connection after the echo."""
+    import socket
+
+    listener = lab.listen("echo", name="half-close-echo")
+    try:
+        with socket.create_connection((listener.host, listener.port), timeout=5) as sock:
+            sock.sendall(b"bye\r\n")
+            sock.shutdown(socket.SHUT_WR)
+            received = b""
+            while chunk := sock.recv(4096):
+                received += chunk
+        assert b"bye\r\n" == received
+        assert listener.capture.wait_for(lambda c: c.open_count == 0)
+    finally:
+        listener.stop()

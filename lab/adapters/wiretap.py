@@ -17,8 +17,10 @@ The wiretap records nothing itself: it calls a *recorder* (the model's
 
 from collections import OrderedDict
 
+from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import DatagramProtocol
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+from zope.interface import implementer
 
 __all__ = [
     "CONNECT", "IN", "OUT", "CLOSE",
@@ -59,8 +61,15 @@ def reason_text(reason):
     return text.splitlines()[0]
 
 
+@implementer(IHalfCloseableProtocol)
 class WiretapProtocol(ProtocolWrapper):
-    """Records connect, every read and write, and close of one stream connection."""
+    """Records connect, every read and write, and close of one stream connection.
+
+    It declares half-close support so that a client's shutdown of its sending
+    side reaches a wrapped protocol that supports it (memcached answers what
+    it got, then closes); for one that does not, it closes the connection as
+    Twisted would have, after the pending writes.
+    """
 
     tap_id = None
 
@@ -98,6 +107,18 @@ class WiretapProtocol(ProtocolWrapper):
         """Record the close and its reason, then tell the wrapped protocol."""
         self.factory.recorder.closed(self.tap_id, reason_text(reason))
         ProtocolWrapper.connectionLost(self, reason)
+
+    def readConnectionLost(self):
+        """The peer will send no more: pass it on, or close as Twisted would."""
+        if IHalfCloseableProtocol.providedBy(self.wrappedProtocol):
+            self.wrappedProtocol.readConnectionLost()
+        else:
+            self.transport.loseConnection()
+
+    def writeConnectionLost(self):
+        """Our sending side closed: pass it on to a wrapped protocol that cares."""
+        if IHalfCloseableProtocol.providedBy(self.wrappedProtocol):
+            self.wrappedProtocol.writeConnectionLost()
 
     def abort(self):
         """Drop the connection now (used when its listener stops)."""
