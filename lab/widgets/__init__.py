@@ -18,6 +18,7 @@ _EXPORTS = {
     "ClientConsole": "lab.widgets.client_console",
     "ReactorView": "lab.widgets.reactor_view",
     "ChainView": "lab.widgets.deferreds",
+    "ProtocolStepper": "lab.widgets.protocol_stepper",
 }
 
 __all__ = list(_EXPORTS)
