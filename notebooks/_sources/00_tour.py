@@ -2,11 +2,8 @@
 
     python notebooks/_sources/00_tour.py
 """
-import pathlib
+from _notebook import code, md, write
 
-import nbformat as nbf
-
-md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
 cells = [
  md("# Protocol Lab: a tour\n\n"
     "Twisted's reactor runs in a background thread, so this notebook stays free while servers listen, "
@@ -39,5 +36,6 @@ cells = [
  md("When you are done: `lab.call(call.cancel)` and `echo.stop()` (a kernel shutdown stops every listener too). "
     "The notebooks 01 to 06 go deeper, one subject each."),
 ]
-nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-nbf.write(nb, pathlib.Path(__file__).resolve().parent.parent / "00-tour.ipynb")
+
+if __name__ == "__main__":
+    write(cells, "00-tour.ipynb")

@@ -5,12 +5,7 @@
 tests/test_nb_01_reactor.py executes it in a real kernel.
 """
 
-import pathlib
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-TARGET = pathlib.Path(__file__).resolve().parent.parent / "01-reactor.ipynb"
+from _notebook import write
 
 CELLS = [
     ("md", """\
@@ -183,16 +178,6 @@ Next: `02-protocols.ipynb` puts sockets on the loop: protocols, factories and tr
 ]
 
 
-def build():
-    """The notebook, with no outputs."""
-    cells = [new_markdown_cell(text) if kind == "md" else new_code_cell(text)
-             for kind, text in CELLS]
-    notebook = new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python",
-                                       "name": "python3"}
-    return notebook
-
 
 if __name__ == "__main__":
-    nbformat.write(build(), TARGET)
-    print(f"wrote {TARGET}")
+    write(CELLS, "01-reactor.ipynb")

@@ -6,12 +6,7 @@ The notebook is generated so that its text can be reviewed as code and it is
 committed with no outputs; tests/test_nb_04_plugins.py executes it.
 """
 
-import pathlib
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-TARGET = pathlib.Path(__file__).resolve().parent.parent / "04-plugins.ipynb"
+from _notebook import write
 
 CELLS = [
     ("md", """\
@@ -280,16 +275,6 @@ print("removed the scratch folders")"""),
 ]
 
 
-def build():
-    """The notebook, with no outputs."""
-    cells = [new_markdown_cell(text) if kind == "md" else new_code_cell(text)
-             for kind, text in CELLS]
-    notebook = new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python",
-                                       "name": "python3"}
-    return notebook
-
 
 if __name__ == "__main__":
-    nbformat.write(build(), TARGET)
-    print(f"wrote {TARGET}")
+    write(CELLS, "04-plugins.ipynb")

@@ -5,12 +5,7 @@
 tests/test_nb_05_memcached.py executes it in a real kernel.
 """
 
-import pathlib
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-TARGET = pathlib.Path(__file__).resolve().parent.parent / "05-memcached.ipynb"
+from _notebook import write
 
 CELLS = [
     ("md", """\
@@ -209,14 +204,6 @@ print("stopped:", not cache.running)"""),
 ]
 
 
-def build():
-    """The notebook, without outputs."""
-    cells = [new_markdown_cell(text) if kind == "md" else new_code_cell(text)
-             for kind, text in CELLS]
-    return new_notebook(cells=cells, metadata={
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-
 
 if __name__ == "__main__":
-    nbformat.write(build(), TARGET)
-    print(f"wrote {TARGET}")
+    write(CELLS, "05-memcached.ipynb")

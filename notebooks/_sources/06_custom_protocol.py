@@ -2,10 +2,8 @@
 
     python notebooks/_sources/06_custom_protocol.py
 """
-import pathlib
+from _notebook import code, md, write
 
-import nbformat as nbf
-md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
 NAIVE = '''%%writefile {folder}/shout.py
 """The shout protocol, first attempt: one dataReceived call taken as one request."""
 from twisted.internet.protocol import Factory, Protocol
@@ -130,5 +128,6 @@ cells = [
     "Now extend the protocol yourself (a `COUNT:<text>` command, say), add a check for it, and step its chain."),
  code("server.stop()\nprint('stopped; port', server.port, 'is free again')"),
 ]
-nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-nbf.write(nb, pathlib.Path(__file__).resolve().parent.parent / "06-custom-protocol.ipynb")
+
+if __name__ == "__main__":
+    write(cells, "06-custom-protocol.ipynb")
