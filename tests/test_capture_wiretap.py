@@ -64,18 +64,24 @@ def test_writing_text_is_refused_by_twisted_not_the_recorder():
     assert 0 == capture.bytes_out
 
 
-def test_half_close_reaches_a_server_that_supports_it(lab_reactor):
-    """A client that shuts down its sending side still gets memcached's answers through the wiretap."""
+def _send_then_half_close(listener, data):
+    """Send ``data``, shut down our sending side, and read until the server closes."""
     import socket
 
+    with socket.create_connection((listener.host, listener.port), timeout=5) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := sock.recv(4096):
+            received += chunk
+    return received
+
+
+def test_half_close_reaches_a_server_that_supports_it(lab_reactor):
+    """A client that shuts down its sending side still gets memcached's answers through the wiretap."""
     listener = lab.listen("memcached", name="half-close")
     try:
-        with socket.create_connection((listener.host, listener.port), timeout=5) as sock:
-            sock.sendall(b"set k 0 0 1\r\nv\r\nget k\r\n")
-            sock.shutdown(socket.SHUT_WR)
-            received = b""
-            while chunk := sock.recv(4096):
-                received += chunk
+        received = _send_then_half_close(listener, b"set k 0 0 1\r\nv\r\nget k\r\n")
         assert b"STORED\r\nVALUE k 0 1\r\nv\r\nEND\r\n" == received
     finally:
         listener.stop()
@@ -83,17 +89,9 @@ def test_half_close_reaches_a_server_that_supports_it(lab_reactor):
 
 def test_half_close_closes_a_server_that_does_not_support_it(lab_reactor):
     """For an ordinary protocol, the client's half-close closes the connection after the echo."""
-    import socket
-
     listener = lab.listen("echo", name="half-close-echo")
     try:
-        with socket.create_connection((listener.host, listener.port), timeout=5) as sock:
-            sock.sendall(b"bye\r\n")
-            sock.shutdown(socket.SHUT_WR)
-            received = b""
-            while chunk := sock.recv(4096):
-                received += chunk
-        assert b"bye\r\n" == received
+        assert b"bye\r\n" == _send_then_half_close(listener, b"bye\r\n")
         assert listener.capture.wait_for(lambda c: c.open_count == 0)
     finally:
         listener.stop()

@@ -29,6 +29,20 @@ STORED, NOT_STORED, EXISTS, NOT_FOUND = "STORED", "NOT_STORED", "EXISTS", "NOT_F
 _REPLIES = {r: r.encode() + b"\r\n" for r in (STORED, NOT_STORED, EXISTS, NOT_FOUND)}
 
 
+def _keyed(tokens, ntokens):
+    """The prelude touch, incr and decr share: ``(key, noreply, None)``, or ``(None, noreply, reply)``.
+
+    The checks run in memcached's order: the token count, then the key length.
+    """
+    if ntokens not in (4, 5):
+        return None, False, ERROR
+    noreply = _noreply(tokens)
+    key = tokens[1]
+    if len(key) > KEY_MAX_LENGTH:
+        return None, noreply, _reply(BAD_FORMAT[:-2], noreply)
+    return key, noreply, None
+
+
 def _reply(text, noreply=False):
     return b"" if noreply else text + b"\r\n"
 
@@ -201,12 +215,9 @@ class Engine(MetaCommandsMixin, StatsMixin):
     # -- simple commands ----------------------------------------------------
 
     def _touch(self, tokens, ntokens):
-        if ntokens not in (4, 5):
-            return ERROR
-        noreply = _noreply(tokens)
-        key = tokens[1]
-        if len(key) > KEY_MAX_LENGTH:
-            return _reply(BAD_FORMAT[:-2], noreply)
+        key, noreply, refusal = _keyed(tokens, ntokens)
+        if key is None:
+            return refusal
         exptime = strtol(tokens[2])
         if exptime is None:
             return _reply(b"CLIENT_ERROR invalid exptime argument", noreply)
@@ -226,12 +237,9 @@ class Engine(MetaCommandsMixin, StatsMixin):
         return self._arithmetic(tokens, ntokens, False)
 
     def _arithmetic(self, tokens, ntokens, incr):
-        if ntokens not in (4, 5):
-            return ERROR
-        noreply = _noreply(tokens)
-        key = tokens[1]
-        if len(key) > KEY_MAX_LENGTH:
-            return _reply(BAD_FORMAT[:-2], noreply)
+        key, noreply, refusal = _keyed(tokens, ntokens)
+        if key is None:
+            return refusal
         delta = strtoull(tokens[2])
         if delta is None:
             return _reply(b"CLIENT_ERROR invalid numeric delta argument", noreply)
