@@ -13,9 +13,9 @@ import time
 
 from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.internet.protocol import Factory, Protocol
-from twisted.internet.tcp import Server
 from zope.interface import implementer
 
+from lab.adapters._send import send_now
 from lab.protocols.memcached import (DEFAULT_ITEM_SIZE_MAX, DEFAULT_MEMORY_LIMIT,
                                      MEMCACHED_VERSION, Connection, Engine, Store)
 from lab.protocols.memcached._parser import DEFAULT_MAX_LINE
@@ -23,7 +23,6 @@ from lab.protocols.memcached._parser import DEFAULT_MAX_LINE
 __all__ = ["MemcachedProtocol", "MemcachedFactory"]
 
 _TOO_MANY = b"ERROR Too many open connections\r\n"
-_PLAIN_TCP = frozenset((Server,))
 
 
 @implementer(IHalfCloseableProtocol, IPushProducer)
@@ -77,29 +76,8 @@ class MemcachedProtocol(Protocol):
             self.transport.loseConnection()
 
     def _write(self, reply):
-        """Send now when nothing is queued; otherwise queue behind what is.
-
-        ``transport.write`` alone registers the socket for writing and sends
-        on the next reactor turn: two ``epoll_ctl`` calls and a loop
-        iteration per reply, which is most of a small request's cost.  A
-        direct ``send`` on an idle TCP socket skips all three (measured by
-        ``bench/memcached.py``); anything unsent, and every transport that is
-        not a plain TCP connection (a wiretap, TLS), goes through ``write``.
-        """
-        transport = self.transport
-        # Only a bare TCP connection: a wrapper (the lab's wiretap) delegates attribute
-        # lookups to the socket underneath, and writing there would hide the bytes from it.
-        sock = transport.socket if type(transport) in _PLAIN_TCP else None
-        if (sock is not None and transport.connected and not transport.disconnecting
-                and not transport.dataBuffer and not getattr(transport, "_tempDataBuffer", 1)):
-            try:
-                sent = sock.send(reply)
-            except OSError:  # would block, or broken: let Twisted handle it
-                sent = 0
-            if sent == len(reply):
-                return
-            reply = reply[sent:]
-        transport.write(reply)
+        """Send now when nothing is queued (see :mod:`lab.adapters._send`)."""
+        send_now(self.transport, reply)
 
     def readConnectionLost(self):
         """The client will send nothing more: answer what came, then close."""

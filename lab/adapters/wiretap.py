@@ -22,6 +22,8 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from zope.interface import implementer
 
+from lab.adapters._send import send_now
+
 __all__ = [
     "CONNECT", "IN", "OUT", "CLOSE",
     "WiretapProtocol", "WiretapFactory", "WiretapDatagram", "address_of", "reason_text",
@@ -96,7 +98,10 @@ class WiretapProtocol(ProtocolWrapper):
 
     def write(self, data):
         """Write to the real transport (which rejects non-bytes), then record bytes out."""
-        self.transport.write(data)
+        if isinstance(data, bytes):
+            send_now(self.transport, data)
+        else:
+            self.transport.write(data)  # Twisted's own TypeError for str and the like
         self.factory.recorder.record(OUT, self.tap_id, data)
 
     def writeSequence(self, data):
