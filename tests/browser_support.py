@@ -119,12 +119,16 @@ JS_NOTEBOOK_READY = """async (name) => {
 
 JS_RUN_ALL = "() => window.jupyterapp.commands.execute('notebook:run-all-cells')"
 
+# Finished: every code cell ran, or the kernel is idle after a cell failed
+# (Run All stops at the first error, leaving the rest unrun).
 JS_ALL_CELLS_RAN = """() => {
   const nb = window.jupyterapp.shell.currentWidget;
   const kernel = nb.sessionContext.session && nb.sessionContext.session.kernel;
+  if (!kernel || kernel.status !== 'idle') return false;
   const cells = nb.content.widgets.filter(
       c => c.model.type === 'code' && c.model.sharedModel.getSource().trim());
-  return !!kernel && kernel.status === 'idle' &&
+  const failed = cells.some(c => c.model.outputs.toJSON().some(o => o.output_type === 'error'));
+  return failed ||
       cells.every(c => c.model.executionCount !== null && c.model.executionCount !== undefined);
 }"""
 
