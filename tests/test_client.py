@@ -1,13 +1,12 @@
 """The notebook's client: send, read, read_until, close, transcript, UDP, and its errors."""
 
-import time
-
 import pytest
 from twisted.internet.protocol import Factory, Protocol
 
 import lab
 from lab.adapters.echo import EchoDatagram, EchoFactory
 from lab.model import ClientError, ConnectionClosed, EndpointError
+from tests.polling import eventually
 
 pytestmark = pytest.mark.reactor
 
@@ -34,16 +33,6 @@ class Greeter(Protocol):
 def received_marks(client):
     """How many '!' the client has received so far."""
     return sum(e.data.count(b"!") for e in client.transcript if e.direction == "received")
-
-
-def wait_until(condition, limit=5.0):
-    """Poll ``condition`` for up to ``limit`` seconds; return whether it held."""
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_send_str_and_bytes_and_read_until(echo):
@@ -155,7 +144,7 @@ def test_inbox_is_bounded(echo):
     client.max_inbox = 1000
     for n in range(1, 6):
         client.send(b"x" * 499 + b"!")
-        assert wait_until(lambda: received_marks(client) >= n)
+        assert eventually(lambda: received_marks(client) >= n)
     kept = client.read()
     assert 1000 >= len(kept)
     assert 2500 == len(kept) + client.overflowed

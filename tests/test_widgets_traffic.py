@@ -1,7 +1,5 @@
 """Traffic views without a browser: listeners panel, conversation, client console, reactor."""
 
-import time
-
 import pytest
 
 import lab
@@ -10,6 +8,7 @@ from lab.widgets.client_console import ClientConsole, parse_input
 from lab.widgets.conversation import ConversationView, hex_dump
 from lab.widgets.listeners import ListenersPanel
 from lab.widgets.reactor_view import ReactorView
+from tests.polling import eventually
 
 pytestmark = pytest.mark.reactor
 
@@ -22,16 +21,6 @@ def cleanup(lab_reactor):
     for view in made:
         view.close()
     stop_all()
-
-
-def eventually(condition, limit=5.0):
-    """Poll ``condition`` for up to ``limit`` seconds; return whether it held."""
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def talk(listener, data, until):
