@@ -97,12 +97,14 @@ class WiretapProtocol(ProtocolWrapper):
             raise
 
     def write(self, data):
-        """Write to the real transport (which rejects non-bytes), then record bytes out."""
-        if isinstance(data, bytes):
-            send_now(self.transport, data)
-        else:
-            self.transport.write(data)  # Twisted's own TypeError for str and the like
+        """Record bytes out, then send them (non-bytes get Twisted's own TypeError)."""
+        if not isinstance(data, bytes):
+            self.transport.write(data)  # raises TypeError for str and the like
+            return
+        # Record first: a direct send can reach the peer (and a test or user
+        # reading the capture) before this method returns.
         self.factory.recorder.record(OUT, self.tap_id, data)
+        send_now(self.transport, data)
 
     def writeSequence(self, data):
         """Record the joined bytes out as one event."""
