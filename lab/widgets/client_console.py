@@ -50,7 +50,8 @@ class ClientConsole(widgets.VBox):
         super().__init__()
         self.target, self.client = target, None
         self.input = widgets.Text(placeholder="type here, then Send", description="send",
-                                  continuous_update=False)
+                                  continuous_update=False,
+                                  tooltip="Text, or hex digits in hex mode; Send connects if needed")
         self.mode = widgets.ToggleButtons(options=["text", "hex"], value="text",
                                           tooltips=["send UTF-8 text",
                                                     "send hex digits, e.g. 68 69 0d 0a"])

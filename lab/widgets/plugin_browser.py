@@ -38,10 +38,12 @@ class PluginBrowser(widgets.VBox):
         self.registry = registry
         self.summary = widgets.HTML()
         self.table = widgets.HTML()
-        self.chooser = widgets.Dropdown(description="Plugin", options=[])
+        self.chooser = widgets.Dropdown(description="Plugin", options=[],
+                                        tooltip="The plugin whose details, Load and Unload apply to")
         self.load_button = widgets.Button(description="Load", icon="play",
                                           tooltip="Load the plugin after its dependencies")
-        self.unload_button = widgets.Button(description="Unload", icon="stop")
+        self.unload_button = widgets.Button(description="Unload", icon="stop",
+                                            tooltip="Unload it (refused while a loaded plugin needs it)")
         self.rescan_button = widgets.Button(description="Rescan", icon="refresh",
                                             tooltip="Find plugins written or edited since")
         self.message = widgets.HTML()
