@@ -55,6 +55,14 @@ def _need(binary, package):
     return path
 
 
+def _start_this_file(flag):
+    """Run this file as one of its servers (``flag`` names which) on a free port."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, __file__, flag, str(port)], cwd=ROOT)
+    _wait(port, proc)
+    return proc, port
+
+
 def start_lab():
     """The lab's server through the CLI, without traffic capture; ``(proc, port)``."""
     proc = subprocess.Popen(
@@ -68,10 +76,7 @@ def start_lab():
 
 def start_lab_factory():
     """The plugin's factory on a plain reactor (no listener, no wiretap); ``(proc, port)``."""
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--lab-server", str(port)], cwd=ROOT)
-    _wait(port, proc)
-    return proc, port
+    return _start_this_file("--lab-server")
 
 
 def lab_server(port):
@@ -97,10 +102,7 @@ def start_memcached():
 
 def start_naive():
     """The naive LineReceiver baseline (this file with --naive-server); ``(proc, port)``."""
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--naive-server", str(port)], cwd=ROOT)
-    _wait(port, proc)
-    return proc, port
+    return _start_this_file("--naive-server")
 
 
 def naive_server(port):
@@ -142,10 +144,7 @@ def naive_server(port):
 
 def start_floor():
     """The no-logic Twisted server (this file with --floor-server); ``(proc, port)``."""
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--floor-server", str(port)], cwd=ROOT)
-    _wait(port, proc)
-    return proc, port
+    return _start_this_file("--floor-server")
 
 
 def floor_server(port):

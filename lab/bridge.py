@@ -368,7 +368,7 @@ class _Awaitable:
         future = loop.create_future()
 
         def finish(handle):
-            loop.call_soon_threadsafe(_settle, future, handle)
+            loop.call_soon_threadsafe(_settle, future)
 
         handle = self._target
         if not isinstance(handle, Handle):
@@ -385,7 +385,7 @@ class _Awaitable:
         return handle.outcome()
 
 
-def _settle(future, handle):
+def _settle(future):
     if not future.done():
         future.set_result(None)
 

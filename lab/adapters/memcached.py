@@ -69,15 +69,11 @@ class MemcachedProtocol(Protocol):
             return
         reply = connection.feed(data)
         if reply:
-            self._write(reply)
+            send_now(self.transport, reply)  # now, not a reactor turn later
         if connection.closed is not None:
             self.connection = None
             self.factory.engine.connections["curr"] -= 1
             self.transport.loseConnection()
-
-    def _write(self, reply):
-        """Send now when nothing is queued (see :mod:`lab.adapters._send`)."""
-        send_now(self.transport, reply)
 
     def readConnectionLost(self):
         """The client will send nothing more: answer what came, then close."""

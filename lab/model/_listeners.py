@@ -177,11 +177,7 @@ def _load_plugin(name):
     """The plugin object called ``name``, loaded with its dependencies."""
     from lab.plugin import plugins
 
-    registry = plugins()
-    loaded = registry.load(name)
-    if hasattr(loaded, "build_factory") or hasattr(loaded, "build_datagram"):
-        return loaded
-    return registry.get(name)
+    return plugins().load(name)
 
 
 def _describe(target):

@@ -9,12 +9,12 @@ import html
 import ipywidgets as widgets
 
 from lab import model
+from lab.widgets._html import error_html
 from lab.widgets.conversation import hex_dump, show_text
 
 __all__ = ["ClientConsole", "client_console", "parse_input"]
 
 MAX_ROWS = 200
-_ERROR = '<span class="lab-error" style="color:#cf222e">{}</span>'
 _MARKS = {"sent": ("&gt;", "#0969da"), "received": ("&lt;", "#cf222e"), "note": ("#", "#6e7781")}
 
 
@@ -73,7 +73,7 @@ class ClientConsole(widgets.VBox):
         self._watch = model.watch(self.refresh, interval) if live else None
 
     def _error(self, error):
-        self.message.value = _ERROR.format(html.escape(f"{type(error).__name__}: {error}"))
+        self.message.value = error_html(error)
 
     def connect(self):
         """Connect (again) to the target; errors show in the console."""

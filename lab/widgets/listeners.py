@@ -10,11 +10,11 @@ import ipywidgets as widgets
 
 import lab
 from lab import model
+from lab.widgets._html import error_html
 
 __all__ = ["ListenersPanel", "listeners_panel", "FALLBACK_PLUGINS"]
 
 FALLBACK_PLUGINS = ("echo", "chat", "discard", "daytime", "qotd", "time")
-_ERROR = '<span class="lab-error" style="color:#cf222e">{}</span>'
 
 
 def _plugin_names():
@@ -73,7 +73,7 @@ class ListenersPanel(widgets.VBox):
         try:
             listener = model.listen(self.plugin.value, self.endpoint.value.strip() or None)
         except Exception as error:  # noqa: BLE001 - every failure belongs in the panel
-            self.message.value = _ERROR.format(html.escape(f"{type(error).__name__}: {error}"))
+            self.message.value = error_html(error)
             return None
         self.message.value = html.escape(f"listening: {listener.name} on {listener.endpoint}")
         self.refresh()
@@ -86,7 +86,7 @@ class ListenersPanel(widgets.VBox):
         try:
             model.get_listener(name).stop()
         except Exception as error:  # noqa: BLE001
-            self.message.value = _ERROR.format(html.escape(f"{type(error).__name__}: {error}"))
+            self.message.value = error_html(error)
             return
         self.message.value = html.escape(f"stopped: {name}")
         self.refresh()

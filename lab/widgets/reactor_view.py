@@ -1,15 +1,13 @@
 """The reactor view: pending timers, sockets, listeners and connections, refreshed live."""
 
-import html
-
 import ipywidgets as widgets
 
 from lab import model
 from lab.model._reactor_state import render_html
+from lab.widgets._html import error_html
 
 __all__ = ["ReactorView", "reactor_view"]
 
-_ERROR = '<span class="lab-error" style="color:#cf222e">{}</span>'
 
 
 class ReactorView(widgets.VBox):
@@ -46,7 +44,7 @@ class ReactorView(widgets.VBox):
         try:
             self.state = model.reactor_state(include_internal=self.internal.value)
         except Exception as error:  # noqa: BLE001 - the view shows what went wrong
-            self.message.value = _ERROR.format(html.escape(f"{type(error).__name__}: {error}"))
+            self.message.value = error_html(error)
             return
         self.message.value = ""
         self.body.value = render_html(self.state)
@@ -62,7 +60,7 @@ class ReactorView(widgets.VBox):
         try:
             model.debug_timers(on)
         except Exception as error:  # noqa: BLE001
-            self.message.value = _ERROR.format(html.escape(f"{type(error).__name__}: {error}"))
+            self.message.value = error_html(error)
         self.refresh()
 
     def close(self):

@@ -10,7 +10,6 @@ import time
 import ipywidgets as widgets
 
 import lab
-from lab import bridge
 
 __all__ = ["StatusPanel"]
 
@@ -39,7 +38,7 @@ class StatusPanel(widgets.VBox):
         """Round-trip a no-op through the reactor; show the time or the error."""
         started = time.perf_counter()
         try:
-            bridge.call(lambda: None, timeout=5)
+            lab.call(lambda: None, timeout=5)
         except lab.LabError as error:
             self.result.value = f'<span style="color:#cf222e">{html.escape(str(error))}</span>'
         else:
