@@ -33,7 +33,7 @@ import time
 
 from twisted.plugin import getPlugins
 
-import lab.plugin as registry_module
+from lab.plugin import _freshness, _packages
 from lab.interfaces import ILabPlugin
 from lab.plugin import PluginRegistry
 
@@ -69,8 +69,8 @@ def make_cold(folder, package):
         del sys.modules[name]
         if hasattr(package, name[len(prefix):]):
             delattr(package, name[len(prefix):])
-        registry_module._module_signatures.pop(name, None)
-        registry_module._racy_modules.pop(name, None)
+        _freshness.module_signatures.pop(name, None)
+        _freshness.racy_modules.pop(name, None)
 
 
 def timed(function):
@@ -94,7 +94,7 @@ def lab_fresh(folder, count):
 
 def measure(folder, count, rounds):
     """Median seconds of each side, cold and warm, alternating in every round."""
-    package = registry_module._folder_package(os.path.realpath(folder))
+    package = _packages.folder_package(os.path.realpath(folder))
     times = {k: [] for k in ("raw cold", "lab cold", "raw warm", "lab warm", "lab rescan")}
     settled = PluginRegistry([folder], shipped=False)
     for _ in range(rounds):

@@ -1,7 +1,7 @@
 """The interfaces a lab plugin provides, and a one-statement way to declare one.
 
 A lab plugin is a Twisted plugin: a module-level object in a plugin package
-(``lab/plugins/`` or a folder the user names) that provides
+(``lab/dropins/`` or a folder the user names) that provides
 ``twisted.plugin.IPlugin`` and :class:`ILabPlugin`.  Protocol plugins also
 provide :class:`IProtocolPlugin`.
 

@@ -22,7 +22,7 @@ FORBIDDEN = {  # layer (module prefix) -> modules it must not pull in
     "lab.adapters": ["twisted.internet.reactor", "crochet", "ipywidgets"],
     "lab.interfaces": ["twisted.internet.reactor", "crochet", "ipywidgets"],
     "lab.plugin": ["twisted.internet.reactor", "crochet", "ipywidgets"],
-    "lab.plugins": ["twisted.internet.reactor", "crochet", "ipywidgets"],
+    "lab.dropins": ["twisted.internet.reactor", "crochet", "ipywidgets"],
     "lab.bridge": ["ipywidgets"],
     "lab.model": ["ipywidgets"],
     "lab.exercises": ["twisted", "crochet", "ipywidgets"],

@@ -26,7 +26,7 @@ def test_twisted_has_no_dependency_mechanism(notebook):
 
 
 def test_raw_getplugins_finds_the_shipped_plugins_and_caches(notebook):
-    """Raw getPlugins over lab.plugins lists echo and writes dropin.cache."""
+    """Raw getPlugins over lab.dropins lists echo and writes dropin.cache."""
     text = cell_text(find_cell(notebook, "getPlugins found"))
     assert "echo" in text and "cache written next to the modules: True" in text
 

@@ -70,17 +70,17 @@ def test_lab_plugins_is_one_registry_that_keeps_added_folders(folder):
 
 
 def test_shipped_plugins_are_found_and_raw_getplugins_still_works():
-    """The echo plugin in lab/plugins is found by the registry and by Twisted's own getPlugins."""
+    """The echo plugin in lab/dropins is found by the registry and by Twisted's own getPlugins."""
     registry = PluginRegistry()
     assert "echo" in registry.names()
-    assert "lab.plugins" == registry.info("echo").origin
-    raw = {p.name for p in getPlugins(lab.ILabPlugin, sys.modules["lab.plugins"])}
+    assert "lab.dropins" == registry.info("echo").origin
+    raw = {p.name for p in getPlugins(lab.ILabPlugin, sys.modules["lab.dropins"])}
     assert "echo" in raw
 
 
 def test_lab_plugins_is_callable_whatever_was_imported_first():
-    """Importing a shipped plugin module before lab.plugins() does not hide the function."""
-    code = "import lab.plugins.echo, lab; print(lab.plugins().names())"
+    """Importing a shipped plugin module before lab.plugins() leaves lab.plugins an ordinary function."""
+    code = "import lab.dropins.echo, lab, types; assert isinstance(lab.plugins, types.FunctionType); print(lab.plugins().names())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout
     assert "'echo'" in out
@@ -350,11 +350,11 @@ def test_an_unwritable_cache_is_reported_once_not_on_every_call(registry, folder
 
 
 def test_rescan_extends_the_shipped_package_with_new_sys_path_entries(tmp_path, monkeypatch):
-    """A lab/plugins folder that appears on sys.path after import is found by rescan()."""
-    extra = tmp_path / "site" / "lab" / "plugins"
+    """A lab/dropins folder that appears on sys.path after import is found by rescan()."""
+    extra = tmp_path / "site" / "lab" / "dropins"
     extra.mkdir(parents=True)
     declare(extra, "labtest_extra")
-    shipped = sys.modules["lab.plugins"]
+    shipped = sys.modules["lab.dropins"]
     monkeypatch.setattr(shipped, "__path__", list(shipped.__path__))
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     registry = PluginRegistry()

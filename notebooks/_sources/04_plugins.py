@@ -43,15 +43,17 @@ print("methods of IPlugin:", list(IPlugin.names()))
 print("dependency helpers in twisted.plugin:",
       [n for n in dir(twisted.plugin) if "depend" in n.lower()])"""),
     ("md", """\
-The lab's own plugin package is `lab/plugins/`.  Raw Twisted finds its plugins like this
-(`lab.plugins` is that package; calling it, as below, gives the lab's registry):"""),
+The lab's own plugin package is `lab/dropins/` (`lab.dropins`).  Raw Twisted finds its plugins
+like this (the lab's registry, `lab.plugins()` below, finds the same ones):"""),
     ("code", """\
 import os
 
-found = sorted(p.name for p in getPlugins(lab.ILabPlugin, lab.plugins))
+import lab.dropins
+
+found = sorted(p.name for p in getPlugins(lab.ILabPlugin, lab.dropins))
 print("getPlugins found:", ", ".join(found))
 print("cache written next to the modules:",
-      os.path.exists(os.path.join(lab.plugins.__path__[0], "dropin.cache")))"""),
+      os.path.exists(os.path.join(lab.dropins.__path__[0], "dropin.cache")))"""),
     ("md", """\
 ### Errors are logged, not raised
 
