@@ -1,6 +1,6 @@
 """Write notebooks/05-memcached.ipynb (without outputs) from the cells below.
 
-    python notebooks/_sources/05_memcached.py
+    python notebook_sources/05_memcached.py     # or build.py for every notebook
 
 tests/test_nb_05_memcached.py executes it in a real kernel.
 """

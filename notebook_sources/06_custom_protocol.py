@@ -1,6 +1,6 @@
 """Write notebooks/06-custom-protocol.ipynb (without outputs) from the cells below.
 
-    python notebooks/_sources/06_custom_protocol.py
+    python notebook_sources/06_custom_protocol.py     # or build.py for every notebook
 """
 from _notebook import code, md, write
 
@@ -65,7 +65,7 @@ shout = protocol_plugin(
     factory=__name__ + ":make_factory",
 )
 '''
-cells = [
+CELLS = [
  md("# Exercise: your own protocol, as a plugin\n\n"
     "You will write **shout**, a small request/response protocol with framing, as a lab plugin; serve it; talk to it; "
     "let a checker tell you what is still wrong; fix it; and step the Deferred chain of a client request.\n\n"
@@ -130,4 +130,4 @@ cells = [
 ]
 
 if __name__ == "__main__":
-    write(cells, "06-custom-protocol.ipynb")
+    write(CELLS, "06-custom-protocol.ipynb")

@@ -1,10 +1,10 @@
 """Write notebooks/00-tour.ipynb (without outputs) from the cells below.
 
-    python notebooks/_sources/00_tour.py
+    python notebook_sources/00_tour.py     # or build.py for every notebook
 """
 from _notebook import code, md, write
 
-cells = [
+CELLS = [
  md("# Protocol Lab: a tour\n\n"
     "Twisted's reactor runs in a background thread, so this notebook stays free while servers listen, "
     "clients talk and Deferreds fire. In five cells: the reactor, the plugins, a listener with live traffic, "
@@ -38,4 +38,4 @@ cells = [
 ]
 
 if __name__ == "__main__":
-    write(cells, "00-tour.ipynb")
+    write(CELLS, "00-tour.ipynb")

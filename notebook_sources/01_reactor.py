@@ -1,6 +1,6 @@
 """Write notebooks/01-reactor.ipynb (without outputs) from the cells below.
 
-    python notebooks/_sources/01_reactor.py
+    python notebook_sources/01_reactor.py     # or build.py for every notebook
 
 tests/test_nb_01_reactor.py executes it in a real kernel.
 """

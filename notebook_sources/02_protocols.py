@@ -1,6 +1,6 @@
 """Write notebooks/02-protocols.ipynb (without outputs) from the cells below.
 
-    python notebooks/_sources/02_protocols.py
+    python notebook_sources/02_protocols.py     # or build.py for every notebook
 
 tests/test_nb_02_protocols.py executes it in a real kernel.
 """

@@ -1,6 +1,6 @@
 """Write notebooks/04-plugins.ipynb (without outputs) from the cells below.
 
-    python notebooks/_sources/04_plugins.py
+    python notebook_sources/04_plugins.py     # or build.py for every notebook
 
 The notebook is generated so that its text can be reviewed as code and it is
 committed with no outputs; tests/test_nb_04_plugins.py executes it.
