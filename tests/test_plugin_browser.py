@@ -4,7 +4,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from lab.plugin import PluginRegistry
+from lab.plugin import DependencyGraph, PluginRegistry
 from lab.widgets.plugin_browser import STATUS_COLOURS, PluginBrowser, dependency_svg
 from tests.test_plugin import declare, write
 
@@ -98,7 +98,7 @@ def test_graph_colours_nodes_and_shows_missing_and_cycles(browser):
 
 def test_a_self_requiring_plugin_is_a_cycle_edge():
     """A plugin that requires itself is drawn with a red loop edge."""
-    svg = dependency_svg({"me": ("me",)}, {"me": "cycle"})
+    svg = dependency_svg(DependencyGraph({"me": ("me",)}), {"me": "cycle"})
     assert 'class="edge cycle"' in svg
 
 

@@ -39,8 +39,9 @@ bytecode), ``_scan`` (one scan of one package), ``_dependencies`` (the
 dependency graph) and ``_registry`` (the registry and ``plugins()``).
 """
 
+from lab.plugin._dependencies import DependencyGraph
 from lab.plugin._freshness import RACY_SECONDS
 from lab.plugin._records import PluginInfo, ScanReport
 from lab.plugin._registry import PluginRegistry, plugins
 
-__all__ = ["plugins", "PluginRegistry", "PluginInfo", "ScanReport", "RACY_SECONDS"]
+__all__ = ["plugins", "PluginRegistry", "PluginInfo", "ScanReport", "DependencyGraph", "RACY_SECONDS"]

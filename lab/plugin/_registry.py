@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from lab.errors import DependencyCycle, MissingDependency, PluginError
 from lab.interfaces import IProtocolPlugin
-from lab.plugin._dependencies import blocked_by, dependency_cycle, missing_dependency, unknown_message
+from lab.plugin._dependencies import DependencyGraph, blocked_by, unknown_message
 from lab.plugin._packages import SHIPPED, Source, folder_package
 from lab.plugin._records import (
     PluginInfo, ScanReport, copy_error, description_of, provides_of, requires_of, summary,
@@ -28,6 +28,7 @@ class PluginRegistry:
         self._sources = [Source(SHIPPED, SHIPPED.__name__)] if shipped else []
         self._entries = {}
         self._duplicates = []
+        self._graph = None
         self._loaded = {}        # name -> the plugin object that was loaded
         self._load_errors = {}   # name -> (plugin object, PluginError)
         self._browser = None
@@ -100,6 +101,7 @@ class PluginRegistry:
                 else:
                     entries[entry.name] = entry
         self._entries, self._duplicates = entries, duplicates
+        self._graph = None
         self._loaded = {n: p for n, p in self._loaded.items()
                         if n in entries and entries[n].obj is p}
         self._load_errors = {n: v for n, v in self._load_errors.items()
@@ -165,10 +167,13 @@ class PluginRegistry:
             return notes + list(self._duplicates)
 
     def graph(self):
-        """Plugin name -> the names it requires (missing ones included), for pictures and tests."""
+        """The dependency graph: plugin name -> the names it requires, with its order, cycles and layers."""
         with self._lock:
             self._ensure_scanned()
-            return {n: requires_of(e.obj) for n, e in sorted(self._entries.items())}
+            if self._graph is None:
+                self._graph = DependencyGraph(
+                    {n: requires_of(e.obj) for n, e in sorted(self._entries.items())})
+            return self._graph
 
     def _entry(self, name):
         self._ensure_scanned()
@@ -200,30 +205,7 @@ class PluginRegistry:
 
         Raises MissingDependency or DependencyCycle naming the chain (``a -> b -> a``).
         """
-        if isinstance(names, str):
-            names = [names]
-        with self._lock:
-            self._ensure_scanned()
-            ordered = []
-            for name in names:
-                self._visit(name, (), ordered)
-            return ordered
-
-    def _visit(self, name, chain, ordered):
-        """Depth-first: append ``name`` after everything it requires; ``chain`` is the path here."""
-        chain = (*chain, name)
-        if name in ordered:
-            return
-        if name in chain[:-1]:
-            raise dependency_cycle(chain[chain.index(name):])
-        entry = self._entries.get(name)
-        if entry is None:
-            if len(chain) == 1:
-                raise PluginError(unknown_message(name, self._entries), plugin=name)
-            raise missing_dependency(chain, self._entries)
-        for dependency in requires_of(entry.obj):
-            self._visit(dependency, chain, ordered)
-        ordered.append(name)
+        return self.graph().order(names)
 
     # -- loading ----------------------------------------------------------
 

@@ -160,25 +160,27 @@ def _details_html(info):
 # the dependency graph, as SVG
 
 def dependency_svg(graph, statuses):
-    """An SVG picture of ``graph`` (name -> required names), columns in load order.
+    """An SVG picture of a :class:`~lab.plugin.DependencyGraph`, its layers as columns.
 
     A plugin is drawn to the right of everything it requires, with an arrow to
     each; a required name that is not a plugin is a dashed node; an edge that
-    is part of a cycle is red.
+    is part of a cycle is red.  The graph computes order, cycles and layers;
+    this only draws them.
     """
-    nodes = sorted(set(graph) | {d for deps in graph.values() for d in deps})
-    cyclic = _cycle_edges(graph)
+    nodes = graph.nodes()
+    cyclic = graph.cycle_edges()
     # Plugins that neither require nor are required go in a compact grid on
     # top: a tall column of them would push the interesting part off screen.
     linked = {n for n, deps in graph.items() if deps} | {d for deps in graph.values() for d in deps}
     alone = [n for n in nodes if n not in linked]
-    columns = _columns(graph, [n for n in nodes if n in linked])
+    columns = [[n for n in layer if n in linked] for layer in graph.layers()]
+    columns = [c for c in columns if c]
     per_row = max(len(columns), ALONE_PER_ROW)
     alone_rows = -(-len(alone) // per_row)
     top = MARGIN + alone_rows * (NODE_H + GAP_Y) + (GAP_Y if alone_rows and columns else 0)
     places = _places(columns, top)
     places.update(_grid_places(alone, per_row))
-    height = max([len(c) for c in columns.values()] or [0])
+    height = max([len(c) for c in columns] or [0])
     wide = max(len(columns), min(per_row, len(alone)))
     width = max(wide * (NODE_W + GAP_X) - GAP_X, _LEGEND_W) + 2 * MARGIN
     graph_h = top - MARGIN + max(height * (NODE_H + GAP_Y) - GAP_Y, 0) + GAP_Y
@@ -219,29 +221,10 @@ def _legend(x, y):
     return "".join(parts) + "</g>"
 
 
-def _columns(graph, nodes):
-    """Column of each node: 0 for a plugin requiring nothing, else one right of its deepest requirement."""
-    depth = {}
-
-    def visit(name, path):
-        if name in depth:
-            return depth[name]
-        if name in path:
-            return 0  # a cycle: its back edge does not push the column
-        below = [visit(d, path | {name}) for d in graph.get(name, ())]
-        depth[name] = 1 + max(below) if below else 0
-        return depth[name]
-
-    columns = {}
-    for name in nodes:
-        columns.setdefault(visit(name, frozenset()), []).append(name)
-    return columns
-
-
 def _places(columns, top=MARGIN):
     """Top-left corner of each node of the dependency columns, starting at ``top``."""
     places = {}
-    for column, names in columns.items():
+    for column, names in enumerate(columns):
         for row, name in enumerate(sorted(names)):
             places[name] = (MARGIN + column * (NODE_W + GAP_X), top + row * (NODE_H + GAP_Y))
     return places
@@ -252,46 +235,6 @@ def _grid_places(names, per_row):
     return {name: (MARGIN + (i % per_row) * (NODE_W + GAP_X),
                    MARGIN + (i // per_row) * (NODE_H + GAP_Y))
             for i, name in enumerate(names)}
-
-
-def _cycle_edges(graph):
-    """Edges (a, b) that lie on a cycle: both ends in one strongly connected component."""
-    component = _components(graph)
-    return {(a, b) for a, deps in graph.items() for b in deps
-            if b in component and component[a] == component[b]
-            and (a == b or _size(component, a) > 1)}
-
-
-def _size(component, name):
-    return sum(1 for c in component.values() if c == component[name])
-
-
-def _components(graph):
-    """Tarjan's strongly connected components: node -> component number."""
-    index, low, stack, on_stack, component = {}, {}, [], set(), {}
-
-    def connect(node):
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        on_stack.add(node)
-        for other in graph.get(node, ()):
-            if other not in index:
-                connect(other)
-                low[node] = min(low[node], low[other])
-            elif other in on_stack:
-                low[node] = min(low[node], index[other])
-        if low[node] == index[node]:
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                component[member] = node
-                if member == node:
-                    break
-
-    for node in list(graph):
-        if node not in index:
-            connect(node)
-    return component
 
 
 def _edge(start, end, on_cycle):
