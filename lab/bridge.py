@@ -29,6 +29,7 @@ __all__ = [
     "deliver",
     "on_shutdown",
     "in_reactor_thread",
+    "get_reactor",
     "Handle",
     "LabStatus",
     "DEFAULT_TIMEOUT",
@@ -49,6 +50,15 @@ def _reactor():
     from twisted.internet import reactor
 
     return reactor
+
+
+def get_reactor():
+    """The global Twisted reactor, imported on first use (so importing the lab installs none).
+
+    For code that runs in the reactor thread (``lab.call``'s functions): it
+    schedules timers and opens sockets there.
+    """
+    return _reactor()
 
 
 def in_reactor_thread():

@@ -24,7 +24,7 @@ FORBIDDEN = {  # layer (module prefix) -> modules it must not pull in
     "lab.plugin": ["twisted.internet.reactor", "crochet", "ipywidgets"],
     "lab.dropins": ["twisted.internet.reactor", "crochet", "ipywidgets"],
     "lab.bridge": ["ipywidgets"],
-    "lab.model": ["ipywidgets"],
+    "lab.model": ["twisted.internet.reactor", "ipywidgets"],
     "lab.exercises": ["twisted", "crochet", "ipywidgets"],
 }
 VIEW_FORBIDDEN = ("twisted.internet", "crochet")

@@ -7,9 +7,12 @@ safe; it is held only for an append or a copy, never while rendering.
 
 import threading
 import time
+import traceback
 from collections import OrderedDict, deque
 from itertools import islice
 from typing import NamedTuple
+
+from lab.model._pcap import write_pcap
 
 __all__ = ["Event", "Connection", "ProtocolError", "Capture",
            "DEFAULT_MAX_EVENTS", "DEFAULT_MAX_BYTES"]
@@ -157,8 +160,6 @@ class Capture:
 
     def protocol_error(self, cid, where, error):
         """Note an exception the served protocol raised (Twisted only logs it)."""
-        import traceback
-
         text = "".join(traceback.format_exception(error)).rstrip()
         with self._lock:
             self.errors.append(ProtocolError(cid, where, f"{type(error).__name__}: {error}", text))
@@ -291,8 +292,6 @@ class Capture:
 
     def write_pcap(self, path, connection=None):
         """Write the kept events as a ``.pcap`` file Wireshark and tshark open; return the path."""
-        from lab.model._pcap import write_pcap
-
         return write_pcap(self, path, connection)
 
     def __repr__(self):

@@ -6,17 +6,24 @@ waits for it without polling.  Every byte each way also goes to the client's
 own bounded transcript, which views show.
 """
 
+import html
+import ipaddress
 import threading
 import time
 from collections import deque
 from typing import NamedTuple
 
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.endpoints import (HostnameEndpoint, TCP4ClientEndpoint,
+                                        TCP6ClientEndpoint, connectProtocol)
+
 from lab import bridge
+from lab.adapters.clients import DatagramClient, StreamClient
 from lab.errors import LabTimeout, WrongThread
 from lab.model._endpoints import ClientSpec, parse_client
 from lab.model._errors import ClientError, ConnectionClosed
 
-__all__ = ["Client", "Transcript", "TranscriptEntry", "connect", "replay",
+__all__ = ["Client", "Transcript", "TranscriptEntry", "connect", "replay", "target_spec",
            "DEFAULT_READ_TIMEOUT"]
 
 DEFAULT_READ_TIMEOUT = 2.0
@@ -79,7 +86,7 @@ class Client:
         self._transport = None
         self._lost = None
 
-    # -- reactor side -------------------------------------------------------------
+    # -- reactor side: what lab.adapters.clients tells a client ----------------------
 
     def _note(self, direction, data):
         transcript = self._transcript
@@ -91,7 +98,19 @@ class Client:
             self._transcript_bytes -= len(transcript.popleft().data)
         self.version += 1
 
-    def _received(self, data):
+    def connected(self, transport):
+        """Reactor thread: the connection is up (for UDP, the socket is bound); note it."""
+        self._transport = transport
+        if self.spec.transport == "udp":
+            host = transport.getHost()
+            text = f"bound {host.host}:{host.port} for {self.address}"
+        else:
+            text = f"connected to {self.address}"
+        with self._cond:
+            self._note("note", text.encode())
+
+    def received(self, data):
+        """Reactor thread: put arrived bytes in the inbox (bounded) and the transcript."""
         with self._cond:
             self._inbox.append(bytes(data))
             self._inbox_bytes += len(data)
@@ -101,7 +120,13 @@ class Client:
             self._note("received", bytes(data))
             self._cond.notify_all()
 
-    def _connection_lost(self, reason):
+    def refused(self):
+        """Reactor thread: note the ICMP "port unreachable" a UDP send brought back."""
+        with self._cond:
+            self._note("note", b"refused: nothing listens there (ICMP port unreachable)")
+
+    def lost(self, reason):
+        """Reactor thread: the connection closed for ``reason``; wake readers and close()."""
         with self._cond:
             if self.closed_reason is None:
                 self.closed_reason = reason
@@ -120,13 +145,11 @@ class Client:
             self._note("sent", data)
 
     def _close_in_reactor(self):
-        from twisted.internet.defer import Deferred, succeed
-
         if self._transport is None or self.closed_reason is not None:
             return succeed(None)
         if self.spec.transport == "udp":
             self._transport.stopListening()
-            self._connection_lost("closed by the client")
+            self.lost("closed by the client")
             return succeed(None)
         self._lost = Deferred()
         self._transport.loseConnection()
@@ -227,8 +250,6 @@ class Client:
         return f"<Client {self.address} {state}, {len(self._transcript)} transcript entries>"
 
     def _repr_html_(self):
-        import html
-
         return (f"<div><b>{html.escape(repr(self))}</b>"
                 f"<pre>{html.escape(self.transcript.text())}</pre></div>")
 
@@ -237,55 +258,7 @@ class Client:
 # connecting (reactor thread)
 
 
-def _stream_protocol(client):
-    from twisted.internet.protocol import Protocol
-
-    from lab.adapters.wiretap import reason_text
-
-    class ClientProtocol(Protocol):
-        """Feeds one stream connection into its Client."""
-
-        def connectionMade(self):
-            """Give the client its transport."""
-            client._transport = self.transport
-            client._note("note", f"connected to {client.address}".encode())
-
-        def dataReceived(self, data):
-            """Put the bytes in the client's inbox."""
-            client._received(data)
-
-        def connectionLost(self, reason):
-            """Tell the client why the connection closed."""
-            client._connection_lost(reason_text(reason))
-
-    return ClientProtocol()
-
-
-def _datagram_protocol(client):
-    from twisted.internet.protocol import DatagramProtocol
-
-    class ClientDatagram(DatagramProtocol):
-        """Feeds a connected UDP socket into its Client."""
-
-        noisy = False
-
-        def datagramReceived(self, data, addr):
-            """Put the datagram in the client's inbox."""
-            client._received(data)
-
-        def connectionRefused(self):
-            """Note the ICMP 'port unreachable' in the transcript."""
-            client._note("note", b"refused: nothing listens there (ICMP port unreachable)")
-
-    return ClientDatagram()
-
-
 def _client_endpoint(reactor, spec, timeout):
-    import ipaddress
-
-    from twisted.internet.endpoints import (HostnameEndpoint, TCP4ClientEndpoint,
-                                            TCP6ClientEndpoint)
-
     try:
         version = ipaddress.ip_address(spec.host).version
     except ValueError:
@@ -295,34 +268,26 @@ def _client_endpoint(reactor, spec, timeout):
 
 
 def _connect_in_reactor(client, timeout):
-    from twisted.internet import reactor
-    from twisted.internet.endpoints import connectProtocol
-
+    reactor = bridge.get_reactor()
     spec = client.spec
     if spec.transport == "udp":
         interface = "::1" if ":" in spec.host else "127.0.0.1"
-        port = reactor.listenUDP(0, _datagram_protocol(client), interface=interface)
+        port = reactor.listenUDP(0, DatagramClient(client), interface=interface)
         port.connect(spec.host, spec.port)
-        client._transport = port
-        bound = f"bound {interface}:{port.getHost().port} for {client.address}"
-        client._note("note", bound.encode())
+        client.connected(port)
         return client
     endpoint = _client_endpoint(reactor, spec, timeout)
-    return connectProtocol(endpoint, _stream_protocol(client)).addCallback(lambda _: client)
+    return connectProtocol(endpoint, StreamClient(client)).addCallback(lambda _: client)
 
 
-def _target_spec(target):
-    from lab.model._listeners import Listener
+def target_spec(target):
+    """The :class:`ClientSpec` to reach ``target``: a listener, a port, a spec or ``"tcp:HOST:PORT"``.
 
-    if isinstance(target, Listener):
-        if not target.running:
-            raise ClientError(f"listener {target.name!r} is stopped; start it again first.")
-        if target.transport != "udp" and target.spec.kind not in ("tcp", "tcp6"):
-            raise ClientError(f"the client speaks tcp and udp; {target.endpoint} is neither.")
-        host = target.host
-        if host in ("0.0.0.0", "::", ""):
-            host = "::1" if host == "::" else "127.0.0.1"
-        return ClientSpec(target.transport, host, target.port)
+    A listener (anything with ``client_spec()``) says where it can be reached.
+    """
+    client_spec = getattr(target, "client_spec", None)
+    if callable(client_spec):
+        return client_spec()
     if isinstance(target, ClientSpec):
         return target
     return parse_client(target)
@@ -334,7 +299,7 @@ def connect(target, timeout=5.0):
     Returns a :class:`Client`.  Raises :class:`lab.model.ClientError` if the
     connection is refused or times out.
     """
-    client = Client(_target_spec(target))
+    client = Client(target_spec(target))
     try:
         return bridge.call(_connect_in_reactor, client, timeout, timeout=timeout + 5)
     except (OSError, ConnectionError) as error:

@@ -6,16 +6,27 @@ stopped or started, then asks the reactor thread to listen.  Listeners are
 kept by name, so re-running a cell replaces its listener instead of leaking
 the old port; a kernel shutdown stops them all.
 
-Nothing here imports ``twisted.internet`` at module level: views import the
-model, and views must not pull in the reactor.
+Nothing here imports ``twisted.internet.reactor``: importing the model
+installs no reactor; code running in the reactor thread reaches it through
+:func:`lab.bridge.get_reactor`.
 """
 
+import html
 import threading
 
+from twisted.internet.defer import gatherResults, maybeDeferred
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IProtocolFactory
+from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
+
 from lab import bridge
+from lab.adapters.wiretap import WiretapDatagram, WiretapFactory
 from lab.model._capture import DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, Capture
-from lab.model._endpoints import escape_host, parse_server
-from lab.model._errors import EndpointError, ListenError
+from lab.model._client import replay
+from lab.model._endpoints import ClientSpec, escape_host, parse_server
+from lab.model._errors import ClientError, EndpointError, ListenError
+from lab.plugin import plugins
 
 __all__ = ["Listener", "ListenerTable", "listen", "listeners", "stop_all", "get_listener"]
 
@@ -64,6 +75,11 @@ class Listener:
         return self._port is not None
 
     @property
+    def listening_port(self):
+        """Twisted's listening port (``IListeningPort``) while running, else None."""
+        return self._port
+
+    @property
     def connections(self):
         """Snapshots of the connections open now."""
         return self.capture.connections(open_only=True)
@@ -84,12 +100,7 @@ class Listener:
     # -- start / stop -----------------------------------------------------------
 
     def _start_in_reactor(self, server):
-        from twisted.internet import reactor
-        from twisted.internet.defer import maybeDeferred
-        from twisted.internet.endpoints import serverFromString
-
-        from lab.adapters.wiretap import WiretapDatagram, WiretapFactory
-
+        reactor = bridge.get_reactor()
         if self.transport == "udp":
             tap = WiretapDatagram(server, self.capture)
             return self._started(reactor.listenUDP(self.port, tap, interface=self.host))
@@ -105,8 +116,6 @@ class Listener:
         return self
 
     def _stop_in_reactor(self):
-        from twisted.internet.defer import maybeDeferred
-
         port, self._port = self._port, None
         with _registry_lock:
             if _registry.get(self.name) is self:
@@ -127,13 +136,22 @@ class Listener:
         bridge.call(self._stop_in_reactor, timeout=timeout)
         return None
 
+    def client_spec(self):
+        """Where a client reaches this listener: a :class:`ClientSpec` (loopback for a wildcard)."""
+        if not self.running:
+            raise ClientError(f"listener {self.name!r} is stopped; start it again first.")
+        if self.transport != "udp" and self.spec.kind not in ("tcp", "tcp6"):
+            raise ClientError(f"the client speaks tcp and udp; {self.endpoint} is neither.")
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "::1" if host == "::" else "127.0.0.1"
+        return ClientSpec(self.transport, host, self.port)
+
     def replay(self, connection, target=None, timeout=5.0):
         """Send what a captured client sent on ``connection`` to ``target`` (default: here).
 
         Returns the :class:`lab.Client` that sent it, so its replies can be read.
         """
-        from lab.model._client import replay
-
         return replay(self.capture, connection, target or self, timeout)
 
     # -- display ------------------------------------------------------------------
@@ -159,8 +177,6 @@ class ListenerTable(list):
         return [listener.stats() for listener in self]
 
     def _repr_html_(self):
-        import html
-
         head = "".join(f"<th>{c}</th>" for c in self.COLUMNS)
         body = "".join(
             "<tr>" + "".join(f"<td>{html.escape(str(row[c]))}</td>" for c in self.COLUMNS)
@@ -175,16 +191,11 @@ class ListenerTable(list):
 
 def _load_plugin(name):
     """The plugin object called ``name``, loaded with its dependencies."""
-    from lab.plugin import plugins
-
     return plugins().load(name)
 
 
 def _describe(target):
     """``(plugin or None, default name, default endpoint, build(transport, options))``."""
-    from twisted.internet.interfaces import IProtocolFactory
-    from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
-
     if isinstance(target, str):
         target = _load_plugin(target)
     if hasattr(target, "build_factory") and hasattr(target, "transports"):
@@ -265,8 +276,6 @@ def listen(plugin_or_factory, endpoint=None, name=None, allow_remote=False, *,
 
 
 def _start(listener, server, timeout):
-    from twisted.internet.error import CannotListenError
-
     try:
         bridge.call(listener._start_in_reactor, server, timeout=timeout)
     except CannotListenError as error:
@@ -292,8 +301,6 @@ def get_listener(name):
 
 
 def _stop_all_in_reactor():
-    from twisted.internet.defer import gatherResults
-
     with _registry_lock:
         running = list(_registry.values())
     return gatherResults([l._stop_in_reactor() for l in running if l.running])

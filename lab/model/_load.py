@@ -13,8 +13,15 @@ import random
 import sys
 import time
 
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, connectProtocol
+from twisted.internet.task import LoopingCall
+
 from lab import bridge
+from lab.adapters.clients import StreamClient
+from lab.model._client import target_spec
 from lab.model._errors import ClientError
+from lab.model._watch import LAB_TIMER_LABEL
 
 __all__ = ["LoadReport", "load_test"]
 
@@ -113,83 +120,79 @@ class _Run:
                 self.latencies[slot] = seconds
 
 
-def _client_protocol():
-    from twisted.internet.protocol import Protocol
+class _LoadConnection:
+    """One load-test client: waits for the start, then request, reply, repeat.
 
-    from lab.adapters.wiretap import reason_text
+    Its connection is a :class:`lab.adapters.clients.StreamClient`, which
+    tells it ``connected``, ``received`` and ``lost`` in the reactor thread.
+    """
 
-    class LoadClient(Protocol):
-        """One load-test client: waits for the start, then request, reply, repeat."""
+    def __init__(self, run, index):
+        self.run, self.index, self.sent, self.finished = run, index, 0, False
+        self.transport = self.expected = self.started = None
+        self.reply = bytearray()
 
-        def __init__(self, run, index):
-            self.run, self.index, self.sent, self.finished = run, index, 0, False
-            self.expected = self.started = None
-            self.reply = bytearray()
+    def connected(self, transport):
+        """Count this client in; the last one to connect starts everyone."""
+        self.transport = transport
+        _connected(self.run, self)
 
-        def connectionMade(self):
-            """Count this client in; the last one to connect starts everyone."""
-            _connected(self.run, self)
+    def next_request(self):
+        """Send the next request, or hang up after the last."""
+        run = self.run
+        if self.sent >= run.requests:
+            self.finished = True
+            self.transport.loseConnection()
+            return
+        self.expected = run.payload_for(self.index, self.sent)
+        self.sent += 1
+        self.reply.clear()
+        self.started = time.perf_counter()
+        run.bytes_sent += len(self.expected)
+        self.transport.write(self.expected)
 
-        def next_request(self):
-            """Send the next request, or hang up after the last."""
-            run = self.run
-            if self.sent >= run.requests:
-                self.finished = True
-                self.transport.loseConnection()
-                return
-            self.expected = run.payload_for(self.index, self.sent)
-            self.sent += 1
-            self.reply.clear()
-            self.started = time.perf_counter()
-            run.bytes_sent += len(self.expected)
-            self.transport.write(self.expected)
+    def received(self, data):
+        """Collect the reply; when complete, time it, check it, and go on."""
+        self.run.bytes_received += len(data)
+        self.reply += data
+        if self._complete():
+            self.run.latency(time.perf_counter() - self.started)
+            if self.run.verify and bytes(self.reply) != self.expected:
+                self.run.mismatches += 1
+                self.run.error(f"client {self.index} request {self.sent}: reply differs")
+            self.next_request()
 
-        def dataReceived(self, data):
-            """Collect the reply; when complete, time it, check it, and go on."""
-            self.run.bytes_received += len(data)
-            self.reply += data
-            if self._complete():
-                self.run.latency(time.perf_counter() - self.started)
-                if self.run.verify and bytes(self.reply) != self.expected:
-                    self.run.mismatches += 1
-                    self.run.error(f"client {self.index} request {self.sent}: reply differs")
-                self.next_request()
+    def _complete(self):
+        if self.run.until is not None:
+            return self.run.until in self.reply
+        return len(self.reply) >= len(self.expected)
 
-        def _complete(self):
-            if self.run.until is not None:
-                return self.run.until in self.reply
-            return len(self.reply) >= len(self.expected)
-
-        def connectionLost(self, reason):
-            """A connection lost before its last reply is an error."""
-            if not self.finished:
-                self.run.error(f"client {self.index}: connection lost after "
-                               f"{self.sent} requests: {reason_text(reason)}")
-            _client_done(self.run)
-
-    return LoadClient
+    def lost(self, reason):
+        """A connection lost before its last reply is an error."""
+        if not self.finished:
+            self.run.error(f"client {self.index}: connection lost after "
+                           f"{self.sent} requests: {reason}")
+        _client_done(self.run)
 
 
-def _connect_more(run, protocol_class):
-    from twisted.internet import reactor
-    from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, connectProtocol
-
+def _connect_more(run):
+    reactor = bridge.get_reactor()
     kind = TCP6ClientEndpoint if ":" in run.spec.host else TCP4ClientEndpoint
     while run.to_connect and run.connecting < MAX_CONNECTING:
         index = run.connections - run.to_connect
         run.to_connect -= 1
         run.connecting += 1
         endpoint = kind(reactor, run.spec.host, run.spec.port, timeout=10)
-        attempt = connectProtocol(endpoint, protocol_class(run, index))
-        attempt.addErrback(_connect_failed, run, index, protocol_class)
+        attempt = connectProtocol(endpoint, StreamClient(_LoadConnection(run, index)))
+        attempt.addErrback(_connect_failed, run, index)
 
 
-def _connect_failed(failure, run, index, protocol_class):
+def _connect_failed(failure, run, index):
     run.connecting -= 1
     run.failed += 1
     run.error(f"client {index}: could not connect: {failure.getErrorMessage()}")
     _client_done(run, was_open=False)
-    _connect_more(run, protocol_class)
+    _connect_more(run)
 
 
 def _connected(run, client):
@@ -197,7 +200,7 @@ def _connected(run, client):
     run.open += 1
     run.peak_open = max(run.peak_open, run.open)
     run.clients.append(client)
-    _connect_more(run, type(client))
+    _connect_more(run)
     _start_sending_when_all_connected(run)
 
 
@@ -255,18 +258,13 @@ def _report_progress(run):
 
 
 def _start(run, timeout):
-    from twisted.internet import reactor
-    from twisted.internet.defer import Deferred
-    from twisted.internet.task import LoopingCall
-
-    from lab.model._watch import LAB_TIMER_LABEL
-
+    reactor = bridge.get_reactor()
     run.deferred = Deferred()
     run.ticker = LoopingCall(_report_progress, run)
     setattr(run.ticker, LAB_TIMER_LABEL, "lab load-test progress")
     run.ticker.start(PROGRESS_INTERVAL, now=True)
     run.deadline = reactor.callLater(timeout, _time_out, run, timeout)
-    _connect_more(run, _client_protocol())
+    _connect_more(run)
     return run.deferred
 
 
@@ -304,9 +302,7 @@ def load_test(target, connections=10, requests=100, payload=b"ping\n", until=Non
     through :func:`lab.bridge.deliver`; in a notebook a progress bar is shown
     unless ``progress=False``.  Returns a :class:`LoadReport`.
     """
-    from lab.model._client import _target_spec
-
-    spec = _target_spec(target)
+    spec = target_spec(target)
     if spec.transport != "tcp":
         raise ClientError("load_test drives TCP clients; give it a TCP listener or endpoint.")
     if connections < 1 or requests < 1:

@@ -10,6 +10,7 @@ that "validate checksums" stays quiet.
 """
 
 import ipaddress
+import pathlib
 import struct
 
 __all__ = ["write_pcap", "pcap_bytes"]
@@ -142,8 +143,6 @@ def pcap_bytes(capture, connection=None):
 
 def write_pcap(capture, path, connection=None):
     """Write :func:`pcap_bytes` to ``path``; return the path."""
-    import pathlib
-
     path = pathlib.Path(path)
     path.write_bytes(pcap_bytes(capture, connection))
     return path

@@ -8,9 +8,14 @@ learner sees their own ``callLater`` and not the machinery.
 
 import html
 import time
+import types
 from typing import NamedTuple
 
+from twisted.internet.base import DelayedCall
+
 from lab import bridge
+from lab.model._listeners import listeners
+from lab.model._watch import LAB_TIMER_LABEL
 
 __all__ = ["ReactorState", "TimerInfo", "SocketInfo", "reactor_state", "debug_timers"]
 
@@ -37,8 +42,6 @@ class SocketInfo(NamedTuple):
 
 
 def _name_of(fn):
-    import types
-
     owner = getattr(fn, "__self__", None)
     name = getattr(fn, "__qualname__", None) or repr(fn)
     module = getattr(fn, "__module__", None)
@@ -58,8 +61,6 @@ def _looping_call(call):
 
 def _internal_label(call):
     """A label for crochet's and the lab's own timers, or ``""`` for everything else."""
-    from lab.model._watch import LAB_TIMER_LABEL
-
     loop = _looping_call(call)
     inner = getattr(loop, "f", None)
     if getattr(inner, "__name__", "") == "reapAllProcesses":
@@ -112,16 +113,11 @@ def _address(selectable, method):
 
 
 def _listening_ports():
-    from lab.model._listeners import _registry, _registry_lock
-
-    with _registry_lock:
-        return {id(l._port): l.name for l in _registry.values() if l._port is not None}
+    return {id(port): l.name for l in listeners() if (port := l.listening_port) is not None}
 
 
 def _snapshot(include_internal):
-    from twisted.internet import reactor
-    from twisted.internet.base import DelayedCall
-
+    reactor = bridge.get_reactor()
     now = reactor.seconds()
     timers = sorted((_timer(c, now) for c in reactor.getDelayedCalls()),
                     key=lambda t: t.time_left)
@@ -231,8 +227,6 @@ def reactor_state(include_internal=False, timeout=bridge.DEFAULT_TIMEOUT):
 
 
 def _set_debug(enabled):
-    from twisted.internet.base import DelayedCall
-
     DelayedCall.debug = bool(enabled)
     return DelayedCall.debug
 

@@ -11,6 +11,8 @@ only on change, so an idle watch costs next to nothing.
 import threading
 from collections import deque
 
+from twisted.internet.task import LoopingCall
+
 from lab import bridge
 
 __all__ = ["Watch", "watch", "LAB_TIMER_LABEL", "MAX_WATCHES"]
@@ -37,8 +39,6 @@ class Watch:
         bridge.deliver(self.callback)
 
     def _start_in_reactor(self):
-        from twisted.internet.task import LoopingCall
-
         self._loop = LoopingCall(self._tick)
         setattr(self._loop, LAB_TIMER_LABEL, f"lab watch every {self.interval} s")
         self._loop.start(self.interval, now=False)
