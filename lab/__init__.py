@@ -13,7 +13,12 @@ crochet and no widgets until a name that needs them is used.
 
 from importlib import import_module
 
+from lab import display as _display
 from lab._version import __version__
+
+# The views layer registers the displays of lower layers (lab.display); it is
+# imported the first time one is asked for, never by the lower layers.
+_display.add_view_provider("lab.widgets")
 
 # Public name -> module that defines it.  One table, so the public surface
 # can be read in one place and each layer is imported only when used.

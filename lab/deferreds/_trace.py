@@ -10,6 +10,7 @@ from lab.deferreds._make import record, record_deferred
 from lab.deferreds._recorder import NOTHING
 from lab.deferreds._replay import replay
 from lab.deferreds._values import ChainReset, GateReached
+from lab import display
 from lab.errors import LabTimeout
 
 __all__ = ["Trace", "Stepper", "trace", "step", "SAME"]
@@ -252,9 +253,7 @@ class Trace:
 
     def widget(self):
         """An interactive view (ladder, detail pane; Step/Run buttons for a stepper)."""
-        from lab.widgets.deferreds import ChainView
-
-        return ChainView(self)
+        return display.view("deferred chain", self)
 
 
 class Stepper(Trace):

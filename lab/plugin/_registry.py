@@ -5,6 +5,7 @@ import threading
 import weakref
 from contextlib import contextmanager
 
+from lab import display
 from lab.errors import DependencyCycle, MissingDependency, PluginError
 from lab.interfaces import IProtocolPlugin
 from lab.plugin._dependencies import DependencyGraph, blocked_by, unknown_message
@@ -288,9 +289,7 @@ class PluginRegistry:
     def browser(self):
         """The plugin browser widget over this registry (built once, on first use)."""
         if self._browser is None:
-            from lab.widgets.plugin_browser import PluginBrowser
-
-            self._browser = PluginBrowser(self)
+            self._browser = display.view("plugin registry", self)
         return self._browser
 
     def _repr_mimebundle_(self, include=None, exclude=None):

@@ -6,6 +6,8 @@ asked, so ``import lab.widgets`` stays cheap.
 
 from importlib import import_module
 
+from lab import display as _display
+
 # A module must not share its name with a name exported here: once imported,
 # the submodule attribute would shadow the name (hence dashboard_view.py).
 _EXPORTS = {
@@ -22,6 +24,20 @@ _EXPORTS = {
 }
 
 __all__ = list(_EXPORTS)
+
+
+def _plugin_browser(registry):
+    """The plugin browser of a registry (lab.plugin asks for it through lab.display)."""
+    return import_module("lab.widgets.plugin_browser").PluginBrowser(registry)
+
+
+def _chain_view(chain):
+    """The chain view of a Trace or Stepper (lab.deferreds asks for it through lab.display)."""
+    return import_module("lab.widgets.deferreds").ChainView(chain)
+
+
+_display.register_view("plugin registry", _plugin_browser)
+_display.register_view("deferred chain", _chain_view)
 
 
 def __getattr__(name):
