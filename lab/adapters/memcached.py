@@ -16,9 +16,9 @@ from twisted.internet.protocol import Factory, Protocol
 from zope.interface import implementer
 
 from lab.adapters._send import send_now
-from lab.protocols.memcached import (DEFAULT_ITEM_SIZE_MAX, DEFAULT_MEMORY_LIMIT,
-                                     MEMCACHED_VERSION, Connection, Engine, Store)
-from lab.protocols.memcached._parser import DEFAULT_MAX_LINE
+from lab.protocols.memcached import (DEFAULT_ITEM_SIZE_MAX, DEFAULT_MAX_LINE,
+                                     DEFAULT_MEMORY_LIMIT, MEMCACHED_VERSION, Connection,
+                                     Engine, Store)
 
 __all__ = ["MemcachedProtocol", "MemcachedFactory"]
 

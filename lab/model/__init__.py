@@ -14,7 +14,7 @@ from lab.model._listeners import (Listener, ListenerTable, get_listener, listen,
                                   stop_all)
 from lab.model._load import LoadReport, load_test
 from lab.model._reactor_state import (ReactorState, SocketInfo, TimerInfo, debug_timers,
-                                      reactor_state)
+                                      reactor_state, render_html)
 from lab.model._watch import Watch, watch
 
 __all__ = [
@@ -24,6 +24,6 @@ __all__ = [
     "parse_server", "parse_client", "ServerSpec", "ClientSpec",
     "ListenError", "EndpointError", "RemoteNotAllowed", "ClientError", "ConnectionClosed",
     "load_test", "LoadReport",
-    "reactor_state", "debug_timers", "ReactorState", "TimerInfo", "SocketInfo",
+    "reactor_state", "debug_timers", "ReactorState", "TimerInfo", "SocketInfo", "render_html",
     "watch", "Watch",
 ]

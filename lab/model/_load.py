@@ -17,7 +17,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, connectProtocol
 from twisted.internet.task import LoopingCall
 
-from lab import bridge
+from lab import bridge, display
 from lab.adapters.clients import StreamClient
 from lab.model._client import target_spec
 from lab.model._errors import ClientError
@@ -268,24 +268,6 @@ def _start(run, timeout):
     return run.deferred
 
 
-class _NotebookProgress:
-    """A ``<progress>`` bar displayed in the running cell and updated from the reactor thread."""
-
-    def __init__(self, total):
-        from IPython.display import HTML, display
-
-        self._html = HTML
-        self.handle = display(self._html(self._bar(0, total)), display_id=True)
-
-    @staticmethod
-    def _bar(done, total):
-        return (f'<div class="lab-load-progress"><progress value="{done}" max="{total}">'
-                f"</progress> {done}/{total} requests</div>")
-
-    def __call__(self, done, total):
-        self.handle.update(self._html(self._bar(done, total)))
-
-
 def _in_notebook():
     shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
     return shell is not None and hasattr(shell, "kernel")
@@ -310,7 +292,7 @@ def load_test(target, connections=10, requests=100, payload=b"ping\n", until=Non
     if until is not None:
         until = _as_bytes(until)
     if progress is None and _in_notebook():
-        progress = _NotebookProgress(connections * requests)
+        progress = display.view("load progress", connections * requests)
     elif progress is False:
         progress = None
     run = _Run(spec, connections, requests, payload, until, verify, progress)

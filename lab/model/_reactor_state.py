@@ -17,7 +17,7 @@ from lab import bridge
 from lab.model._listeners import listeners
 from lab.model._watch import LAB_TIMER_LABEL
 
-__all__ = ["ReactorState", "TimerInfo", "SocketInfo", "reactor_state", "debug_timers"]
+__all__ = ["ReactorState", "TimerInfo", "SocketInfo", "reactor_state", "debug_timers", "render_html"]
 
 
 class TimerInfo(NamedTuple):

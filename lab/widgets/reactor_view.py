@@ -3,7 +3,7 @@
 import ipywidgets as widgets
 
 from lab import model
-from lab.model._reactor_state import render_html
+from lab.model import render_html
 from lab.widgets._html import error_html
 
 __all__ = ["ReactorView", "reactor_view"]

@@ -22,7 +22,7 @@ from lab.protocols.memcached._decoder import ConversationDecoder
 from lab.protocols.memcached._engine import MEMCACHED_VERSION, Engine
 from lab.protocols.memcached._events import (NEED_DATA, Closed, Command, MetaSet, Rejected,
                                              Storage)
-from lab.protocols.memcached._parser import KEY_MAX_LENGTH, Parser
+from lab.protocols.memcached._parser import DEFAULT_MAX_LINE, KEY_MAX_LENGTH, Parser
 from lab.protocols.memcached._store import (DEFAULT_ITEM_SIZE_MAX, DEFAULT_MEMORY_LIMIT, Item,
                                             Store)
 
@@ -30,4 +30,5 @@ __all__ = [
     "Parser", "Engine", "Store", "Item", "Connection", "Step", "ConversationDecoder",
     "NEED_DATA", "Command", "Storage", "MetaSet", "Rejected", "Closed",
     "KEY_MAX_LENGTH", "MEMCACHED_VERSION", "DEFAULT_MEMORY_LIMIT", "DEFAULT_ITEM_SIZE_MAX",
+    "DEFAULT_MAX_LINE",
 ]
