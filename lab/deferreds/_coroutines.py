@@ -10,15 +10,12 @@ before each segment, exactly as a chain stage is gated.
 """
 
 import os
-import weakref
 from time import perf_counter
 
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from lab.deferreds._recorder import _Slot
-from lab.deferreds._values import StageAdded, StageRan, short_repr
 
 __all__ = ["drive"]
 
@@ -59,7 +56,7 @@ def _drive(recorder, coro, kind):
         if held:
             slot = held[0]
             continue
-        _resolve(recorder, slot, value)
+        recorder.record_outcome(slot, value)
         slot = _open_segment(recorder, coro, kind)
         if recorder.gated:
             value, failed = yield from _wait_at_gate(recorder, coro, slot, value, failed)
@@ -67,15 +64,15 @@ def _drive(recorder, coro, kind):
 
 def _hold(result, recorder, coro, kind, previous, held):
     """The awaited result arrived: record it, open the next segment, pause before it."""
-    _resolve(recorder, previous, result)
+    recorder.record_outcome(previous, result)
     slot = _open_segment(recorder, coro, kind)
     held.append(slot)
-    return recorder._close_gate(slot, result, isinstance(result, Failure))
+    return recorder.gates.close(slot, result, isinstance(result, Failure))
 
 
 def _wait_at_gate(recorder, coro, slot, value, failed):
     try:
-        yield recorder._close_gate(slot, value, failed)
+        yield recorder.gates.close(slot, value, failed)
     except GeneratorExit:
         coro.close()
         raise
@@ -85,25 +82,19 @@ def _wait_at_gate(recorder, coro, slot, value, failed):
 
 
 def _open_segment(recorder, coro, kind):
-    slot = _Slot(kind, (None, (), {}, None, (), {}))
-    slot.segment = True
-    slot.pos = 0
     code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
     frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
     qualname = getattr(coro, "__qualname__", type(coro).__name__)
-    with recorder.lock:
-        slot.pos = len(recorder.segments)
-        if slot.pos == 0:
-            line = code.co_firstlineno if code else 0
-            slot.name = f"{qualname}: start"
+
+    def describe(index):
+        if index == 0:
+            line, name = (code.co_firstlineno if code else 0), f"{qualname}: start"
         else:
             line = frame.f_lineno if frame else 0
-            slot.name = f"{qualname}: resume after {kind} at line {line}"
-        slot.location = f"{os.path.basename(code.co_filename)}:{line}" if code else ""
-        recorder.segments.append(slot)
-    if recorder.listeners:
-        recorder.emit(StageAdded(slot.pos))
-    return slot
+            name = f"{qualname}: resume after {kind} at line {line}"
+        return name, (f"{os.path.basename(code.co_filename)}:{line}" if code else "")
+
+    return recorder.open_segment(kind, describe)
 
 
 def _forced(recorder, slot, value, failed):
@@ -132,23 +123,5 @@ def _resume(recorder, slot, coro, value, failed):
     if finished:
         recorder.settle(slot, ran, text, failed, out, duration)
     else:
-        _waiting(recorder, slot, ran, text, failed, out, duration)
+        recorder.record_waiting(slot, ran, text, failed, out, duration)
     return finished, out
-
-
-def _waiting(recorder, slot, ran, text, failed, awaited, duration):
-    with recorder.lock:
-        slot.ran, slot.input, slot.input_failed = ran, text, failed
-        slot.duration, slot.state, slot.output = duration, "waiting", short_repr(awaited)
-        if isinstance(awaited, Deferred):
-            slot.waiting_on = weakref.ref(awaited)
-    if recorder.listeners:
-        recorder.emit(StageRan(slot.pos, True))
-
-
-def _resolve(recorder, slot, value):
-    with recorder.lock:
-        slot.waited = True
-        recorder._outcome(slot, value)
-    if recorder.listeners:
-        recorder.emit(StageRan(slot.pos, False))

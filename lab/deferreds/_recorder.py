@@ -20,15 +20,15 @@ import weakref
 from time import perf_counter
 
 from twisted.internet import defer
-from twisted.internet.defer import CancelledError, Deferred, DeferredList, passthru
+from twisted.internet.defer import Deferred, DeferredList, passthru
 from twisted.python.failure import Failure
 
 from lab.deferreds._errors import ChainFinished, NothingToStep, WrongThread
+from lab.deferreds._gates import Gates
 from lab.deferreds._names import callable_location, callable_name, refine_how
 from lab.deferreds._values import (
     ChainEnded,
     FailureInfo,
-    GateReached,
     Stage,
     StageAdded,
     StageRan,
@@ -94,9 +94,7 @@ class Recorder:
         self.slots, self.segments = [], []
         self.listeners = []
         self.gated = False
-        self.stepping = False  # inside step()/run(): one GateReached at the end, not per stage
-        self.gate = None  # (slot, value, failed, gate Deferred) while paused
-        self.gate_thread = None  # where the chain reached its gate
+        self.gates = Gates(self)
         self.current = self.initial = NOTHING
         self.fired_by = None
         self.cancelled = False
@@ -261,7 +259,7 @@ class Recorder:
             # d.callback in its timer): the first stage's input is the initial.
             self._note_initial(result, "errback" if failed else "callback", force=True)
         if self.gated:
-            return self._close_gate(slot, result, failed)
+            return self.gates.close(slot, result, failed)
         return self.run_slot(slot, result, failed)
 
     def run_slot(self, slot, value, failed):
@@ -311,11 +309,36 @@ class Recorder:
         self.finished += 1
 
     def _resolved(self, result, slot):
+        self.record_outcome(slot, result)
+        return result
+
+    def record_outcome(self, slot, result):
+        """Record the result a waiting stage (or coroutine segment) finally got."""
         with self.lock:
             slot.waited = True
             self._outcome(slot, result)
         self._ran(slot, False)
-        return result
+
+    def record_waiting(self, slot, ran, text, failed, awaited, duration):
+        """Record that a coroutine segment ran and now awaits ``awaited``."""
+        with self.lock:
+            slot.ran, slot.input, slot.input_failed = ran, text, failed
+            slot.duration, slot.state, slot.output = duration, "waiting", short_repr(awaited)
+            if isinstance(awaited, Deferred):
+                slot.waiting_on = weakref.ref(awaited)
+        self._ran(slot, True)
+
+    def open_segment(self, kind, describe):
+        """A new coroutine segment slot; ``describe(index)`` gives its ``(name, location)``."""
+        slot = _Slot(kind, (None, (), {}, None, (), {}))
+        slot.segment = True
+        with self.lock:
+            slot.pos = len(self.segments)
+            slot.name, slot.location = describe(slot.pos)
+            self.segments.append(slot)
+        if self.listeners:
+            self.emit(StageAdded(slot.pos))
+        return slot
 
     def _ran(self, slot, waiting):
         if self.listeners:
@@ -333,48 +356,6 @@ class Recorder:
         self.wake()
 
     # -- gates -----------------------------------------------------------------
-
-    def _close_gate(self, slot, value, failed):
-        """Pause the chain before ``slot``: return an unfired Deferred that runs it when fired."""
-        gate = Deferred()
-        args = (slot, value, failed)
-        gate.addCallbacks(self._open_gate, self._gate_failed, args, None, args, None)
-        with self.lock:
-            slot.state, slot.input, slot.input_failed = "gated", self.text_of(value), failed
-            self.gate = (slot, value, failed, gate)
-            self.gate_thread = threading.get_ident()
-        if self.listeners and not self.stepping:
-            self.emit(GateReached(self.position(slot)))
-        self.wake()
-        return gate
-
-    def _open_gate(self, _ignored, slot, value, failed):
-        self.gate = None
-        if slot.segment:
-            return value  # the coroutine driver runs the segment itself
-        return self.run_slot(slot, value, failed)
-
-    def _gate_failed(self, failure, slot, value, failed):
-        # cancel() on a chain paused at a gate: untraced, the chain would have
-        # run on and cancel() would find nothing to cancel, so keep it paused.
-        if failure.check(CancelledError):
-            self.note(f"cancel() reached the gate before stage #{self.position(slot)}; "
-                      "a chain that has already fired ignores it, so it stays paused")
-            return self._close_gate(slot, value, failed)
-        return failure
-
-    def step_here(self):
-        """Fire the gate (home thread only): run exactly one stage; return its slot."""
-        gate = self.gate
-        if gate is None:
-            raise self.why_not_gated()
-        if self.gate_thread != threading.get_ident():
-            raise WrongThread(
-                "this chain was fired in another thread (the reactor's?) than the one its "
-                "stepper steps in, and a Deferred must run in one thread. Create the stepper "
-                "with runner=lab.call, e.g. lab.step(make_deferred, runner=lab.call).")
-        gate[3].callback(None)
-        return gate[0]
 
     def why_not_gated(self):
         """The error that explains why there is nothing to step right now."""
@@ -430,7 +411,7 @@ class Recorder:
         before Twisted hands it back to this chain.
         """
         d = self.deferred
-        if d is None or not d.called or self.gate is not None:
+        if d is None or not d.called or self.gates.paused is not None:
             return False
         if self.finished != len(self.slots) + len(self.segments):
             return False

@@ -9,7 +9,7 @@ from lab.deferreds._errors import BadBreakpoint, NotFinished, WrongThread
 from lab.deferreds._make import record, record_deferred
 from lab.deferreds._recorder import NOTHING
 from lab.deferreds._replay import replay
-from lab.deferreds._values import ChainReset, GateReached
+from lab.deferreds._values import ChainReset
 from lab import display
 from lab.errors import LabTimeout
 
@@ -201,8 +201,8 @@ class Trace:
             if self.unhandled:
                 return f"unhandled error: {recorder.result_text()}"
             return f"result: {recorder.result_text()}"
-        if recorder.gate is not None:
-            return f"paused before stage #{recorder.position(recorder.gate[0])}"
+        if recorder.gates.paused is not None:
+            return f"paused before stage #{recorder.gates.position}"
         if recorder.deferred is None or not recorder.deferred.called:
             return "waiting for the Deferred to fire"
         return "waiting on a nested Deferred"
@@ -217,7 +217,6 @@ class Trace:
 
     def _picture(self):
         recorder = self._recorder
-        gate = recorder.gate
         initial, fired_by = self.initial, recorder.fired_by
         if recorder.segments:  # a coroutine's chain starts with the call, not a fire
             initial, fired_by = recorder.segments[0].name.split(":")[0] + "()", "called"
@@ -230,7 +229,7 @@ class Trace:
             done=self.done,
             unhandled=self.unhandled,
             failed=self.failed,
-            gate=None if gate is None else recorder.position(gate[0]),
+            gate=recorder.gates.position,
             notes=self.notes,
             members=tuple(m._status_text() for m in self.members),
         )
@@ -268,19 +267,17 @@ class Stepper(Trace):
     _gated = True
 
     def _settled(self):
-        return self.done or self._recorder.gate is not None
+        return self.done or self._recorder.gates.paused is not None
 
     @property
     def current(self):
         """The value or Failure waiting at the gate (None when the chain is not paused)."""
-        gate = self._recorder.gate
-        return None if gate is None else gate[1]
+        return self._recorder.gates.value
 
     @property
     def position(self):
         """Index of the stage the chain is paused before, or None."""
-        gate = self._recorder.gate
-        return None if gate is None else self._recorder.position(gate[0])
+        return self._recorder.gates.position
 
     def step(self, timeout=DEFAULT_STEP_TIMEOUT):
         """Run exactly one stage and return it (as a :class:`Stage`).
@@ -312,25 +309,11 @@ class Stepper(Trace):
 
     def _run_here(self, before, after):
         """Step until a breakpoint (home thread); one GateReached at the end, not per stage."""
-        recorder, ran = self._recorder, []
-        if recorder.gate is None:
-            raise recorder.why_not_gated()
-        recorder.stepping = True
-        try:
-            while recorder.gate is not None and not before(recorder.position(recorder.gate[0])):
-                slot = recorder.step_here()
-                ran.append(slot)
-                if after(slot):
-                    break
-        finally:
-            recorder.stepping = False
-        if recorder.gate is not None and recorder.listeners:
-            recorder.emit(GateReached(recorder.position(recorder.gate[0])))
-        return ran
+        return self._recorder.gates.run(before, after)
 
     def _wait_for_gate(self, timeout):
         recorder = self._recorder
-        if threading.get_ident() != recorder.home and recorder.gate is None:
+        if threading.get_ident() != recorder.home and recorder.gates.paused is None:
             recorder.wait_until(self._settled, timeout)
 
     def reset(self):
