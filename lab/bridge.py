@@ -18,6 +18,8 @@ import inspect
 import sys
 import threading
 import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from lab.errors import LabTimeout, ReactorNotRunning, WrongThread
 
@@ -40,9 +42,9 @@ DEFAULT_TIMEOUT = 30.0
 _start_lock = threading.Lock()
 _status = None
 _reactor_ident = None
-_shutdown_hooks = []
+_shutdown_hooks: list = []
 _deliver_lock = threading.RLock()
-delivery_errors = []  # bounded record of view callbacks that raised; see deliver()
+delivery_errors: list = []  # bounded record of view callbacks that raised; see deliver()
 _MAX_DELIVERY_ERRORS = 50
 
 
@@ -52,7 +54,7 @@ def _reactor():
     return reactor
 
 
-def get_reactor():
+def get_reactor() -> Any:
     """The global Twisted reactor, imported on first use (so importing the lab installs none).
 
     For code that runs in the reactor thread (``lab.call``'s functions): it
@@ -61,7 +63,7 @@ def get_reactor():
     return _reactor()
 
 
-def in_reactor_thread():
+def in_reactor_thread() -> bool:
     """True when the caller runs in the reactor thread."""
     return _reactor_ident is not None and threading.get_ident() == _reactor_ident
 
@@ -73,17 +75,17 @@ def in_reactor_thread():
 class LabStatus:
     """What :func:`start` returns: the running reactor, shown as a small status."""
 
-    def __init__(self, reactor, thread):
+    def __init__(self, reactor: Any, thread: threading.Thread) -> None:
         self.reactor = reactor
         self.thread = thread
 
     @property
-    def running(self):
+    def running(self) -> bool:
         """True while the reactor thread is alive and the reactor runs."""
         return bool(self.thread.is_alive() and self.reactor.running)
 
     @property
-    def versions(self):
+    def versions(self) -> dict[str, str]:
         """The versions of the pieces the lab runs on."""
         import crochet
         import twisted
@@ -142,7 +144,7 @@ def _running_loop():
         return None
 
 
-def start():
+def start() -> LabStatus:
     """Start the reactor in a background thread, once per process; return its status.
 
     Calling it again (re-running a cell) is harmless and returns the same
@@ -213,12 +215,12 @@ class Handle:
     __slots__ = ("_fn", "_args", "_kwargs", "_lock", "_value", "_error",
                  "_remote_traceback", "_deferred", "_callbacks", "_done")
 
-    def __init__(self, fn, args, kwargs):
+    def __init__(self, fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> None:
         self._fn, self._args, self._kwargs = fn, args, kwargs
         self._lock = _thread.allocate_lock()
         self._lock.acquire()
         self._value = self._error = self._remote_traceback = self._deferred = None
-        self._callbacks = []
+        self._callbacks: list[Callable[[Handle], object]] = []
         self._done = False
 
     def __repr__(self):
@@ -226,7 +228,7 @@ class Handle:
         return f"<lab.Handle {name} {'done' if self._done else 'pending'}>"
 
     @property
-    def done(self):
+    def done(self) -> bool:
         """True once the work has a result or an error."""
         return self._done
 
@@ -268,20 +270,20 @@ class Handle:
 
     # -- caller side ---------------------------------------------------------
 
-    def add_done_callback(self, callback):
+    def add_done_callback(self, callback: Callable[["Handle"], object]) -> None:
         """Call ``callback(handle)`` when done (in the reactor thread, or now)."""
         if self._done:
             callback(self)
         else:
             self._callbacks.append(callback)
 
-    def outcome(self):
+    def outcome(self) -> Any:
         """The result, or raise the error, of finished work."""
         if self._error is not None:
             raise _with_remote_note(self._error, self._remote_traceback)
         return self._value
 
-    def wait(self, timeout=DEFAULT_TIMEOUT):
+    def wait(self, timeout: float | None = DEFAULT_TIMEOUT) -> Any:
         """Block until done and return the result or raise its error.
 
         On timeout the work is cancelled and :class:`lab.LabTimeout` raised.
@@ -301,7 +303,7 @@ class Handle:
         self._lock.release()
         return self.outcome()
 
-    def cancel(self):
+    def cancel(self) -> None:
         """Cancel the work's Deferred (in the reactor thread); no-op once done."""
         if not self._done and self._deferred is not None:
             _reactor().callFromThread(self._cancel_in_reactor)
@@ -328,7 +330,7 @@ def _with_remote_note(error, text):
     return error
 
 
-def submit(fn, *args, **kwargs):
+def submit(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Handle:
     """Run ``fn(*args, **kwargs)`` in the reactor thread; return a :class:`Handle` at once.
 
     If ``fn`` returns a Deferred or a coroutine, the handle finishes when it does.
@@ -344,7 +346,8 @@ def submit(fn, *args, **kwargs):
     return handle
 
 
-def call(fn, *args, timeout=DEFAULT_TIMEOUT, **kwargs):
+def call(fn: Callable[..., Any], *args: Any, timeout: float | None = DEFAULT_TIMEOUT,
+         **kwargs: Any) -> Any:
     """Run ``fn`` in the reactor thread and return its result (waiting for Deferreds).
 
     Errors raised there are re-raised here with their type, message and the
@@ -400,7 +403,7 @@ def _settle(future):
         future.set_result(None)
 
 
-def wait(target, timeout=DEFAULT_TIMEOUT):
+def wait(target: Any, timeout: float | None = DEFAULT_TIMEOUT) -> Awaitable[Any]:
     """``await lab.wait(d)``: wait for a Deferred or :class:`Handle` without blocking.
 
     Works with IPython's autoawait in a notebook cell: the kernel's loop keeps
@@ -418,7 +421,7 @@ def wait(target, timeout=DEFAULT_TIMEOUT):
 # reactor -> kernel
 
 
-def deliver(fn, *args, **kwargs):
+def deliver(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Hand one event from the reactor thread to the kernel side: ``fn(*args)``.
 
     Every model-to-view notification goes through here.  Under ipykernel 7 a
@@ -437,7 +440,8 @@ def deliver(fn, *args, **kwargs):
             if len(delivery_errors) >= _MAX_DELIVERY_ERRORS:
                 delivery_errors.pop(0)
             delivery_errors.append(text)
-            sys.__stderr__.write("lab: a view update failed:\n" + text)
+            if sys.__stderr__ is not None:
+                sys.__stderr__.write("lab: a view update failed:\n" + text)
             return None
 
 
@@ -445,7 +449,7 @@ def deliver(fn, *args, **kwargs):
 # shutdown
 
 
-def on_shutdown(fn):
+def on_shutdown(fn: Callable[[], Any]) -> Callable[[], Any]:
     """Run ``fn()`` in the reactor thread when the interpreter (kernel) exits.
 
     Listeners register their ``stop`` here so that ports are freed on kernel
@@ -456,7 +460,7 @@ def on_shutdown(fn):
     return fn
 
 
-def remove_shutdown_hook(fn):
+def remove_shutdown_hook(fn: Callable[[], Any]) -> None:
     """Forget a hook registered with :func:`on_shutdown` (no error if absent)."""
     try:
         _shutdown_hooks.remove(fn)

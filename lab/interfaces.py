@@ -21,7 +21,9 @@ instead of a dotted path: its module is then already imported, which is fine
 for a plugin whose module is its implementation.
 """
 
+from collections.abc import Callable, Iterable, Mapping
 from importlib import import_module
+from typing import Any
 
 from twisted.plugin import IPlugin
 from zope.interface import Attribute, Interface, implementer
@@ -38,7 +40,7 @@ class ILabPlugin(Interface):
     description = Attribute("One line saying what the plugin provides.")
     requires = Attribute("Names of the plugins that must load before this one.")
 
-    def load():
+    def load():  # type: ignore[misc]  # zope.interface declares methods without self
         """Import the implementation; raise if it cannot be used."""
 
 
@@ -55,7 +57,7 @@ class IProtocolPlugin(Interface):
     def build_datagram(**options):
         """Return a DatagramProtocol for a UDP listener."""
 
-    def build_decoder():
+    def build_decoder():  # type: ignore[misc]  # zope.interface declares methods without self
         """Return a conversation decoder (``feed(direction, data) -> [str]``) or None."""
 
 
@@ -89,12 +91,18 @@ def _names(plugin, requires):
     return names
 
 
+# A 'module:attribute' path to a callable, the callable itself, or None.
+Implementation = str | Callable[..., Any] | None
+
+
 @implementer(IPlugin, ILabPlugin, IProtocolPlugin)
 class ProtocolPlugin:
     """A protocol plugin declared by dotted paths, imported only on :meth:`load`."""
 
-    def __init__(self, name, description, *, factory=None, datagram=None,
-                 decoder=None, requires=(), default_endpoint=None, options=None):
+    def __init__(self, name: str, description: str, *, factory: Implementation = None,
+                 datagram: Implementation = None, decoder: Implementation = None,
+                 requires: str | Iterable[str] = (), default_endpoint: str | None = None,
+                 options: Mapping[str, str] | None = None) -> None:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"plugin name must be a non-empty string, not {name!r}")
         if factory is None and datagram is None:
@@ -109,26 +117,26 @@ class ProtocolPlugin:
         self.default_endpoint = default_endpoint or f"{self.transports[0]}:0"
         self.options = dict(options or {})
         self._paths = {"factory": factory, "datagram": datagram, "decoder": decoder}
-        self._loaded = {}
+        self._loaded: dict[str, Any] = {}
 
     def __repr__(self):
         return f"<ProtocolPlugin {self.name!r} {'/'.join(self.transports)}>"
 
     @property
-    def module(self):
+    def module(self) -> str | None:
         """The module that implements this plugin (imported only on load)."""
         path = self._paths["factory"] or self._paths["datagram"]
         if not isinstance(path, str):
             return getattr(path, "__module__", None)
         return path.partition(":")[0]
 
-    def load(self):
+    def load(self) -> None:
         """Import every implementation this plugin names; raise if one is missing."""
         for role, path in self._paths.items():
             if path and role not in self._loaded:
                 self._loaded[role] = _resolve(path)
 
-    def unload(self):
+    def unload(self) -> None:
         """Forget the imported implementations, so the next :meth:`load` resolves them again."""
         self._loaded.clear()
 
@@ -141,15 +149,15 @@ class ProtocolPlugin:
         self.load()
         return self._loaded[role]
 
-    def build_factory(self, **options):
+    def build_factory(self, **options: Any) -> Any:
         """Build the stream server factory with ``options``."""
         return self._implementation("factory", "tcp")(**options)
 
-    def build_datagram(self, **options):
+    def build_datagram(self, **options: Any) -> Any:
         """Build the UDP protocol with ``options``."""
         return self._implementation("datagram", "udp")(**options)
 
-    def build_decoder(self):
+    def build_decoder(self) -> Any:
         """Build a fresh conversation decoder, or return None if none is declared."""
         if not self._paths["decoder"]:
             return None
@@ -157,6 +165,6 @@ class ProtocolPlugin:
         return self._loaded["decoder"]()
 
 
-def protocol_plugin(name, description, **declaration):
+def protocol_plugin(name: str, description: str, **declaration: Any) -> ProtocolPlugin:
     """Declare a protocol plugin in one statement; see :class:`ProtocolPlugin`."""
     return ProtocolPlugin(name, description, **declaration)

@@ -1,7 +1,10 @@
 """``Trace`` and ``Stepper``: what a notebook holds to read, step and draw a chain."""
 
 import threading
+from collections.abc import Callable
+from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from lab.deferreds import _ladder
@@ -9,14 +12,16 @@ from lab.deferreds._errors import BadBreakpoint, NotFinished, WrongThread
 from lab.deferreds._make import record, record_deferred
 from lab.deferreds._recorder import NOTHING
 from lab.deferreds._replay import replay
-from lab.deferreds._values import ChainReset
 from lab import display
+from lab.deferreds._values import ChainReset, Stage
 from lab.errors import LabTimeout
 
 __all__ = ["Trace", "Stepper", "trace", "step", "SAME"]
 
 SAME = NOTHING  # what_if(value=SAME): replay with the recorded initial input
 DEFAULT_STEP_TIMEOUT = 10.0
+# runner=lab.call: how a chain living in another thread is stepped there.
+Runner = Callable[[Callable[[], Any]], Any]
 
 
 class Trace:
@@ -35,7 +40,8 @@ class Trace:
 
     _gated = False
 
-    def __init__(self, target, *args, runner=None, **kwargs):
+    def __init__(self, target: Any, *args: Any, runner: Runner | None = None,
+                 **kwargs: Any) -> None:
         self._recorder = record(target, args, kwargs, runner, self._gated)
 
     @classmethod
@@ -47,22 +53,22 @@ class Trace:
     # -- reading -------------------------------------------------------------
 
     @property
-    def deferred(self):
+    def deferred(self) -> Deferred | None:
         """The Deferred being recorded."""
         return self._recorder.deferred
 
     @property
-    def stages(self):
+    def stages(self) -> tuple[Stage, ...]:
         """Every stage so far, as immutable :class:`Stage` values (coroutine segments first)."""
         return self._recorder.stages()
 
     @property
-    def done(self):
+    def done(self) -> bool:
         """True when the Deferred has fired and every stage has run."""
         return self._recorder.done
 
     @property
-    def result(self):
+    def result(self) -> Any:
         """The value (or Failure) the chain ended with; raises :class:`NotFinished` before that."""
         if not self.done:
             raise NotFinished(
@@ -71,45 +77,45 @@ class Trace:
         return self._recorder.current
 
     @property
-    def failed(self):
+    def failed(self) -> bool:
         """True when the chain has finished with a Failure."""
         return self.done and isinstance(self._recorder.current, Failure)
 
     @property
-    def unhandled(self):
+    def unhandled(self) -> bool:
         """True when the chain ended in a Failure nobody handled ("Unhandled error in Deferred")."""
         recorder = self._recorder
         d = recorder.deferred
         return self.failed and getattr(d, "result", None) is recorder.current
 
     @property
-    def path(self):
+    def path(self) -> tuple[str, ...]:
         """What each reached stage did, in order: ``"callback"``, ``"errback"`` or ``"skipped"``."""
         return tuple(s.ran for s in self.stages if s.ran is not None)
 
     @property
-    def initial(self):
+    def initial(self) -> str | None:
         """Bounded repr of the value (or Failure) the chain was fired with, or None."""
         recorder = self._recorder
         return None if recorder.initial is NOTHING else recorder.text_of(recorder.initial)
 
     @property
-    def fired_by(self):
+    def fired_by(self) -> str | None:
         """How the chain started: ``"callback"``, ``"errback"``, ``"before trace()"``, or None."""
         return self._recorder.fired_by
 
     @property
-    def notes(self):
+    def notes(self) -> tuple[str, ...]:
         """Remarks about the chain: cancellation, what-if changes, limits met."""
         return tuple(self._recorder.notes)
 
     @property
-    def cancelled(self):
+    def cancelled(self) -> bool:
         """True once ``cancel()`` was called on the Deferred."""
         return self._recorder.cancelled
 
     @property
-    def members(self):
+    def members(self) -> "tuple[Trace, ...]":
         """For a ``DeferredList``/``gatherResults``: a :class:`Trace` of each member."""
         found = []
         for member in self._recorder.members:
@@ -117,7 +123,7 @@ class Trace:
             found.append(Trace._over(recorder))
         return tuple(found)
 
-    def nested(self, index):
+    def nested(self, index: int) -> "Trace":
         """A :class:`Trace` of the Deferred that stage ``index`` returned (and waited on)."""
         slot = self._slot(index)
         ref = slot.waiting_on
@@ -136,7 +142,7 @@ class Trace:
             raise BadBreakpoint(f"there is no stage #{index!r}; this chain has {len(slots)}.")
         return slots[index]
 
-    def wait(self, timeout=DEFAULT_STEP_TIMEOUT):
+    def wait(self, timeout: float | None = DEFAULT_STEP_TIMEOUT) -> "Trace":
         """Block until the chain is done (or, for a stepper, paused at a gate); return ``self``.
 
         For a chain running in another thread (the reactor's).  In the chain's
@@ -158,7 +164,8 @@ class Trace:
 
     # -- what-if ---------------------------------------------------------------
 
-    def what_if(self, *, value=SAME, failure=None, raise_at=None, error=None):
+    def what_if(self, *, value: Any = SAME, failure: BaseException | None = None,
+                raise_at: int | None = None, error: BaseException | None = None) -> "Trace":
         """Run the same stages again on a fresh Deferred: another input, or a stage that raises.
 
         ``value=`` fires the replay with another value, ``failure=`` (an
@@ -172,26 +179,26 @@ class Trace:
 
     # -- live updates ----------------------------------------------------------
 
-    def subscribe(self, listener):
+    def subscribe(self, listener: Callable[[Any], object]) -> Callable[[Any], object]:
         """Call ``listener(event)`` on every change (in the thread where the chain runs)."""
         self._recorder.listeners.append(listener)
         return listener
 
-    def unsubscribe(self, listener):
+    def unsubscribe(self, listener: Callable[[Any], object]) -> None:
         """Stop calling ``listener`` (no error if it was not subscribed)."""
         if listener in self._recorder.listeners:
             self._recorder.listeners.remove(listener)
 
     # -- showing ---------------------------------------------------------------
 
-    def describe(self):
+    def describe(self) -> str:
         """The chain as text: one line per stage, then how it ended."""
         lines = [s.describe() for s in self.stages]
         lines.append(self._status_text())
         return "\n".join(lines)
 
     @property
-    def status(self):
+    def status(self) -> str:
         """Where the chain is, in words: result, unhandled error, paused before #i, or waiting."""
         return self._status_text()
 
@@ -207,11 +214,11 @@ class Trace:
             return "waiting for the Deferred to fire"
         return "waiting on a nested Deferred"
 
-    def ladder_html(self, selected=None):
+    def ladder_html(self, selected: int | None = None) -> str:
         """The ladder diagram (HTML with inline SVG); ``selected`` outlines one stage."""
         return _ladder.render(self._picture(), selected)
 
-    def detail_html(self, index):
+    def detail_html(self, index: int) -> str:
         """One stage in full (input, output or Failure traceback) as HTML."""
         return _ladder.detail(self.stages[index])
 
@@ -250,7 +257,7 @@ class Trace:
         path = shown if len(path) <= 8 else f"\u2026 {shown}"
         return f"<lab.{type(self).__name__}: {count} stages, path {path}; {self._status_text()}>"
 
-    def widget(self):
+    def widget(self) -> Any:
         """An interactive view (ladder, detail pane; Step/Run buttons for a stepper)."""
         return display.view("deferred chain", self)
 
@@ -270,16 +277,16 @@ class Stepper(Trace):
         return self.done or self._recorder.gates.paused is not None
 
     @property
-    def current(self):
+    def current(self) -> Any:
         """The value or Failure waiting at the gate (None when the chain is not paused)."""
         return self._recorder.gates.value
 
     @property
-    def position(self):
+    def position(self) -> int | None:
         """Index of the stage the chain is paused before, or None."""
         return self._recorder.gates.position
 
-    def step(self, timeout=DEFAULT_STEP_TIMEOUT):
+    def step(self, timeout: float | None = DEFAULT_STEP_TIMEOUT) -> Stage:
         """Run exactly one stage and return it (as a :class:`Stage`).
 
         From another thread than the chain's, waits up to ``timeout`` seconds
@@ -290,11 +297,12 @@ class Stepper(Trace):
         (slot,) = recorder.in_home(lambda: self._run_here(_never, _always))
         return recorder.snapshot(slot)
 
-    def run(self, timeout=DEFAULT_STEP_TIMEOUT):
+    def run(self, timeout: float | None = DEFAULT_STEP_TIMEOUT) -> tuple[Stage, ...]:
         """Run every stage until the chain ends (or waits on a Deferred); return the stages run."""
         return self.run_until(lambda stage: False, timeout)
 
-    def run_until(self, stop, timeout=DEFAULT_STEP_TIMEOUT):
+    def run_until(self, stop: Any, timeout: float | None = DEFAULT_STEP_TIMEOUT
+                  ) -> tuple[Stage, ...]:
         """Run stages until ``stop``: a stage index, ``"failure"``, or a predicate on stages.
 
         An index stops the chain paused before that stage; ``"failure"`` (or
@@ -316,7 +324,7 @@ class Stepper(Trace):
         if threading.get_ident() != recorder.home and recorder.gates.paused is None:
             recorder.wait_until(self._settled, timeout)
 
-    def reset(self):
+    def reset(self) -> "Stepper":
         """Start over: replay the recorded chain from its initial input, paused before stage 0."""
         old = self._recorder
         new = replay(old, gated=True)
@@ -367,11 +375,11 @@ def _ended_in_failure(slot):
     return slot.ran in ("callback", "errback") and slot.failure is not None
 
 
-def trace(target, *args, runner=None, **kwargs):
+def trace(target: Any, *args: Any, runner: Runner | None = None, **kwargs: Any) -> Trace:
     """Record every stage of a Deferred's chain: ``lab.trace(d)``; see :class:`Trace`."""
     return Trace(target, *args, runner=runner, **kwargs)
 
 
-def step(target, *args, runner=None, **kwargs):
+def step(target: Any, *args: Any, runner: Runner | None = None, **kwargs: Any) -> Stepper:
     """Pause a Deferred's chain before each stage: ``s = lab.step(d); s.step()``; see Stepper."""
     return Stepper(target, *args, runner=runner, **kwargs)

@@ -5,8 +5,12 @@ into a bounded ``repr`` when it passes, so a huge value costs at most
 ``REPR_LIMIT`` characters per stage, however big it is.
 """
 
+import builtins
 import reprlib
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from twisted.python.failure import Failure
 
 __all__ = [
     "REPR_LIMIT",
@@ -36,14 +40,14 @@ _bounded.maxlist = _bounded.maxtuple = _bounded.maxset = _bounded.maxdict = 12
 _bounded.maxlevel = 3
 
 
-def short_repr(value, limit=REPR_LIMIT):
+def short_repr(value: object, limit: int = REPR_LIMIT) -> str:
     """``repr(value)`` cut to at most ``limit`` characters, without building a huge repr first."""
     kind = type(value)
     if kind in _SCALARS:
         text = repr(value)
     elif kind in _SLICEABLE:
         # Slice before repr: repr of a 100 MB bytes object would be 400 MB.
-        text = repr(value[: limit + 1])
+        text = repr(value[: limit + 1])  # type: ignore[index]  # str, bytes, bytearray
     elif kind in (list, tuple, dict, set, frozenset):
         text = _bounded.repr(value)
     else:
@@ -67,7 +71,7 @@ class FailureInfo(NamedTuple):
     traceback: str
 
     @classmethod
-    def from_failure(cls, failure):
+    def from_failure(cls, failure: "Failure") -> "FailureInfo":
         """Summarise a :class:`twisted.python.failure.Failure` without keeping it alive."""
         kind = failure.type
         name = getattr(kind, "__qualname__", str(kind))
@@ -77,7 +81,7 @@ class FailureInfo(NamedTuple):
             text = "\u2026 (start cut)\n" + text[-TRACEBACK_LIMIT:]
         return cls(kind, name, message, text)
 
-    def check(self, *types):
+    def check(self, *types: builtins.type) -> builtins.type | None:
         """Like ``Failure.check``: the first of ``types`` the exception is one of, or None."""
         for candidate in types:
             if isinstance(candidate, type) and issubclass(self.type, candidate):
@@ -114,7 +118,7 @@ class Stage(NamedTuple):
     says what a what-if changed.
     """
 
-    index: int
+    index: int  # type: ignore[assignment]  # a field, shadowing tuple.index on purpose
     how: str
     name: str
     callback: str
@@ -131,19 +135,19 @@ class Stage(NamedTuple):
     note: str
 
     @property
-    def failed(self):
+    def failed(self) -> bool:
         """True when the stage ended in a Failure."""
         return self.failure is not None
 
     @property
-    def side(self):
+    def side(self) -> str:
         """Which column the result entered on: ``"callback"`` or ``"errback"``."""
         return "errback" if self.input_failed else "callback"
 
     def __repr__(self):
         return f"<Stage {self.describe()}>"
 
-    def describe(self):
+    def describe(self) -> str:
         """One line of text: index, how it was added, what ran, and what came out."""
         if self.ran is None:
             status = "gated" if self.state == "gated" else "not reached"
@@ -157,20 +161,20 @@ class Stage(NamedTuple):
 class StageAdded(NamedTuple):
     """A stage was added to a traced chain."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # a field, shadowing tuple.index on purpose
 
 
 class StageRan(NamedTuple):
     """A stage ran (or was skipped); ``waiting`` is True if it returned an unfired Deferred."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # a field, shadowing tuple.index on purpose
     waiting: bool
 
 
 class GateReached(NamedTuple):
     """A stepped chain paused before stage ``index``."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # a field, shadowing tuple.index on purpose
 
 
 class ChainEnded(NamedTuple):

@@ -5,12 +5,15 @@ views and notebooks read from the kernel thread.  One lock makes the two
 safe; it is held only for an append or a copy, never while rendering.
 """
 
+import os
+import pathlib
 import threading
 import time
 import traceback
 from collections import OrderedDict, deque
 from itertools import islice
-from typing import NamedTuple
+from collections.abc import Callable, Collection
+from typing import Any, NamedTuple
 
 from lab.model._pcap import write_pcap
 
@@ -59,18 +62,20 @@ class Connection:
     __slots__ = ("id", "transport", "peer", "local", "opened", "closed", "reason",
                  "bytes_in", "bytes_out", "_tap")
 
-    def __init__(self, cid, transport, peer, local, tap):
+    def __init__(self, cid: int, transport: str, peer: tuple, local: tuple, tap: Any) -> None:
         self.id, self.transport, self.peer, self.local = cid, transport, peer, local
-        self.opened, self.closed, self.reason = time.time(), None, None
+        self.opened = time.time()
+        self.closed: float | None = None
+        self.reason: str | None = None
         self.bytes_in = self.bytes_out = 0
         self._tap = tap
 
     @property
-    def is_open(self):
+    def is_open(self) -> bool:
         """True until the connection closes."""
         return self.closed is None
 
-    def copy(self):
+    def copy(self) -> "Connection":
         """A snapshot that later traffic does not change."""
         twin = Connection(self.id, self.transport, self.peer, self.local, None)
         for name in ("opened", "closed", "reason", "bytes_in", "bytes_out"):
@@ -97,26 +102,27 @@ class Capture:
     kept (cheaper, and nothing to look at afterwards).
     """
 
-    def __init__(self, max_events=DEFAULT_MAX_EVENTS, max_bytes=DEFAULT_MAX_BYTES,
-                 enabled=True):
+    def __init__(self, max_events: int = DEFAULT_MAX_EVENTS, max_bytes: int = DEFAULT_MAX_BYTES,
+                 enabled: bool = True) -> None:
         if max_events < 1 or max_bytes < 1:
             raise ValueError("max_events and max_bytes must be at least 1")
         self.max_events, self.max_bytes, self.enabled = max_events, max_bytes, enabled
         self.dropped = 0
         self.bytes_in = self.bytes_out = 0  # every byte seen, kept or not
-        self.errors = deque(maxlen=MAX_PROTOCOL_ERRORS)  # exceptions the protocol raised
-        self._events = deque()
+        # exceptions the protocol raised
+        self.errors: deque[ProtocolError] = deque(maxlen=MAX_PROTOCOL_ERRORS)
+        self._events: deque[tuple] = deque()
         self._bytes = 0
         self._seq = 0
         self._lock = threading.Lock()
-        self._connections = OrderedDict()
-        self._open = {}
-        self._closed_order = deque()  # ids of closed connections, oldest first
+        self._connections: OrderedDict[int, Connection] = OrderedDict()
+        self._open: dict[int, Connection] = {}
+        self._closed_order: deque[int] = deque()  # ids of closed connections, oldest first
         self._next_id = 1
 
     # -- recorder side (reactor thread) ---------------------------------------
 
-    def opened(self, transport, peer, local, tap):
+    def opened(self, transport: str, peer: tuple, local: tuple, tap: Any) -> int:
         """Note a new connection; return its id."""
         with self._lock:
             cid = self._next_id
@@ -127,7 +133,7 @@ class Capture:
         self._append("connect", cid, b"", "", 0)
         return cid
 
-    def record(self, kind, cid, data):
+    def record(self, kind: str, cid: int, data: bytes) -> None:
         """Note bytes in (``"in"``) or out (``"out"``) on a connection.
 
         This runs for every chunk of traffic, so it is written flat: one dict
@@ -158,13 +164,13 @@ class Capture:
             if len(events) > self.max_events or self._bytes > self.max_bytes:
                 self._evict()
 
-    def protocol_error(self, cid, where, error):
+    def protocol_error(self, cid: int, where: str, error: BaseException) -> None:
         """Note an exception the served protocol raised (Twisted only logs it)."""
         text = "".join(traceback.format_exception(error)).rstrip()
         with self._lock:
             self.errors.append(ProtocolError(cid, where, f"{type(error).__name__}: {error}", text))
 
-    def closed(self, cid, reason):
+    def closed(self, cid: int, reason: str) -> None:
         """Note that a connection closed, and why."""
         with self._lock:
             conn = self._open.pop(cid, None)
@@ -201,7 +207,7 @@ class Capture:
     # -- reader side (any thread) ---------------------------------------------
 
     @property
-    def seq(self):
+    def seq(self) -> int:
         """The number of events recorded so far (kept or dropped)."""
         return self._seq
 
@@ -209,11 +215,12 @@ class Capture:
         return len(self._events)
 
     @property
-    def size(self):
+    def size(self) -> int:
         """Bytes of data held in the buffer now."""
         return self._bytes
 
-    def events(self, connection=None, since=0, kinds=None):
+    def events(self, connection: int | None = None, since: int = 0,
+               kinds: Collection[str] | None = None) -> list[Event]:
         """A list of the kept events, optionally of one connection, after ``since`` (a seq)."""
         with self._lock:
             first = self._seq - len(self._events) + 1
@@ -225,7 +232,7 @@ class Capture:
             chosen = [e for e in chosen if e[1] in kinds]
         return list(map(Event._make, chosen))
 
-    def tail(self, count, connection=None):
+    def tail(self, count: int, connection: int | None = None) -> list[Event]:
         """The last ``count`` events (of one connection if given), oldest first."""
         with self._lock:
             if connection is None:
@@ -239,13 +246,13 @@ class Capture:
                             break
         return list(map(Event._make, reversed(found)))
 
-    def connections(self, open_only=False):
+    def connections(self, open_only: bool = False) -> list[Connection]:
         """Snapshots of the known connections (open and recently closed), oldest first."""
         with self._lock:
             table = self._open if open_only else self._connections
             return [c.copy() for c in list(table.values())]
 
-    def connection(self, cid):
+    def connection(self, cid: int) -> Connection:
         """A snapshot of one connection; ``KeyError`` with a hint if unknown."""
         with self._lock:
             conn = self._connections.get(cid)
@@ -253,11 +260,11 @@ class Capture:
             raise KeyError(f"no captured connection #{cid}; see capture.connections()")
         return conn.copy()
 
-    def stream(self, connection, direction="in"):
+    def stream(self, connection: int, direction: str = "in") -> bytes:
         """The kept bytes of one direction of a connection, joined."""
         return b"".join(e.data for e in self.events(connection, kinds=(direction,)))
 
-    def wait_for(self, predicate, timeout=5.0):
+    def wait_for(self, predicate: Callable[["Capture"], object], timeout: float = 5.0) -> bool:
         """Wait (kernel thread) until ``predicate(capture)`` holds; return whether it did.
 
         Useful after a client closes: the server sees the close a moment later.
@@ -269,28 +276,29 @@ class Capture:
             time.sleep(0.01)
         return True
 
-    def clear(self):
+    def clear(self) -> None:
         """Forget every kept event (connections and counts stay)."""
         with self._lock:
             self._events.clear()
             self._bytes = 0
 
-    def open_taps(self):
+    def open_taps(self) -> list[Any]:
         """The wiretap protocols of open stream connections (reactor thread only)."""
         with self._lock:
             return [c._tap for c in self._open.values() if c._tap is not None]
 
     @property
-    def connection_count(self):
+    def connection_count(self) -> int:
         """How many connections were ever opened."""
         return self._next_id - 1
 
     @property
-    def open_count(self):
+    def open_count(self) -> int:
         """How many connections are open now."""
         return len(self._open)
 
-    def write_pcap(self, path, connection=None):
+    def write_pcap(self, path: "str | os.PathLike[str]", connection: int | None = None
+                   ) -> pathlib.Path:
         """Write the kept events as a ``.pcap`` file Wireshark and tshark open; return the path."""
         return write_pcap(self, path, connection)
 

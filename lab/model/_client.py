@@ -11,7 +11,7 @@ import ipaddress
 import threading
 import time
 from collections import deque
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.endpoints import (HostnameEndpoint, TCP4ClientEndpoint,
@@ -43,7 +43,7 @@ class TranscriptEntry(NamedTuple):
 class Transcript(list):
     """A client's transcript (a list of entries) that shows itself as text."""
 
-    def text(self):
+    def text(self) -> str:
         """The transcript as lines: ``>`` sent, ``<`` received, ``#`` notes."""
         marks = {"sent": ">", "received": "<", "note": "#"}
         return "\n".join(f"{marks[e.direction]} {_show(e.data)}" for e in self)
@@ -72,19 +72,20 @@ class Client:
     Made by :func:`lab.connect`.  ``transcript`` lists what was sent and received.
     """
 
-    def __init__(self, spec, max_inbox=MAX_INBOX_BYTES, max_transcript=MAX_TRANSCRIPT):
+    def __init__(self, spec: ClientSpec, max_inbox: int = MAX_INBOX_BYTES,
+                 max_transcript: int = MAX_TRANSCRIPT) -> None:
         self.spec = spec
         self.max_inbox = max_inbox
         self.overflowed = 0  # bytes dropped because nobody read them
-        self.closed_reason = None
+        self.closed_reason: str | None = None
         self.version = 0  # bumped on every transcript change, for views
         self._cond = threading.Condition()
-        self._inbox = deque()
+        self._inbox: deque[bytes] = deque()
         self._inbox_bytes = 0
-        self._transcript = deque(maxlen=max_transcript)
+        self._transcript: deque[TranscriptEntry] = deque(maxlen=max_transcript)
         self._transcript_bytes = 0
-        self._transport = None
-        self._lost = None
+        self._transport: Any = None
+        self._lost: Deferred | None = None
 
     # -- reactor side: what lab.adapters.clients tells a client ----------------------
 
@@ -98,7 +99,7 @@ class Client:
             self._transcript_bytes -= len(transcript.popleft().data)
         self.version += 1
 
-    def connected(self, transport):
+    def connected(self, transport: Any) -> None:
         """Reactor thread: the connection is up (for UDP, the socket is bound); note it."""
         self._transport = transport
         if self.spec.transport == "udp":
@@ -109,7 +110,7 @@ class Client:
         with self._cond:
             self._note("note", text.encode())
 
-    def received(self, data):
+    def received(self, data: bytes) -> None:
         """Reactor thread: put arrived bytes in the inbox (bounded) and the transcript."""
         with self._cond:
             self._inbox.append(bytes(data))
@@ -120,12 +121,12 @@ class Client:
             self._note("received", bytes(data))
             self._cond.notify_all()
 
-    def refused(self):
+    def refused(self) -> None:
         """Reactor thread: note the ICMP "port unreachable" a UDP send brought back."""
         with self._cond:
             self._note("note", b"refused: nothing listens there (ICMP port unreachable)")
 
-    def lost(self, reason):
+    def lost(self, reason: str) -> None:
         """Reactor thread: the connection closed for ``reason``; wake readers and close()."""
         with self._cond:
             if self.closed_reason is None:
@@ -158,22 +159,22 @@ class Client:
     # -- kernel side --------------------------------------------------------------
 
     @property
-    def address(self):
+    def address(self) -> str:
         """``transport:host:port`` of the server."""
         return f"{self.spec.transport}:{self.spec.host}:{self.spec.port}"
 
     @property
-    def is_open(self):
+    def is_open(self) -> bool:
         """True until the connection closes (either side)."""
         return self.closed_reason is None
 
     @property
-    def transcript(self):
+    def transcript(self) -> Transcript:
         """What was sent and received (the last ``MAX_TRANSCRIPT`` entries, at most 4 MiB)."""
         with self._cond:
             return Transcript(self._transcript)
 
-    def send(self, data, timeout=bridge.DEFAULT_TIMEOUT):
+    def send(self, data: bytes | str, timeout: float | None = bridge.DEFAULT_TIMEOUT) -> None:
         """Send bytes (a str is sent as UTF-8)."""
         bridge.call(self._write, _as_bytes(data), timeout=timeout)
 
@@ -183,7 +184,7 @@ class Client:
                               "not from reactor code.")
         return self._cond.wait_for(ready, timeout)
 
-    def read(self, timeout=DEFAULT_READ_TIMEOUT):
+    def read(self, timeout: float | None = DEFAULT_READ_TIMEOUT) -> bytes:
         """What arrived so far, waiting up to ``timeout`` s for something; ``b""`` if nothing.
 
         Over TCP it returns every byte waiting; over UDP one datagram.
@@ -200,19 +201,20 @@ class Client:
             self._inbox_bytes -= len(chunk)
             return chunk
 
-    def read_until(self, delimiter, timeout=DEFAULT_READ_TIMEOUT):
+    def read_until(self, delimiter: bytes | str, timeout: float | None = DEFAULT_READ_TIMEOUT
+                   ) -> bytes:
         """Bytes up to and including ``delimiter``; :class:`lab.LabTimeout` if it does not come."""
-        delimiter = _as_bytes(delimiter)
-        if not delimiter:
+        wanted = _as_bytes(delimiter)
+        if not wanted:
             raise ValueError("read_until() needs a non-empty delimiter, e.g. b'\\r\\n'")
         with self._cond:
-            found = self._wait(lambda: self._has(delimiter) or self.closed_reason is not None,
+            found = self._wait(lambda: self._has(wanted) or self.closed_reason is not None,
                                timeout)
             joined = b"".join(self._inbox)
-            end = joined.find(delimiter)
+            end = joined.find(wanted)
             if end < 0:
-                self._fail_read(delimiter, joined, timeout, found)
-            end += len(delimiter)
+                self._fail_read(wanted, joined, timeout, found)
+            end += len(wanted)
             self._inbox.clear()
             if joined[end:]:
                 self._inbox.append(joined[end:])
@@ -235,7 +237,7 @@ class Client:
             f"{delimiter!r} did not arrive within {timeout} s; {len(joined)} bytes are "
             f"waiting ({joined[:80]!r}). Read them with read(), or pass a larger timeout=.")
 
-    def close(self, timeout=bridge.DEFAULT_TIMEOUT):
+    def close(self, timeout: float | None = bridge.DEFAULT_TIMEOUT) -> None:
         """Close the connection and wait until it is closed (harmless twice)."""
         bridge.call(self._close_in_reactor, timeout=timeout)
 
@@ -280,7 +282,7 @@ def _connect_in_reactor(client, timeout):
     return connectProtocol(endpoint, StreamClient(client)).addCallback(lambda _: client)
 
 
-def target_spec(target):
+def target_spec(target: Any) -> ClientSpec:
     """The :class:`ClientSpec` to reach ``target``: a listener, a port, a spec or ``"tcp:HOST:PORT"``.
 
     A listener (anything with ``client_spec()``) says where it can be reached.
@@ -293,7 +295,7 @@ def target_spec(target):
     return parse_client(target)
 
 
-def connect(target, timeout=5.0):
+def connect(target: Any, timeout: float = 5.0) -> Client:
     """Connect to a :class:`Listener`, a port number, or ``"tcp:HOST:PORT"``/``"udp:HOST:PORT"``.
 
     Returns a :class:`Client`.  Raises :class:`lab.model.ClientError` if the
@@ -310,7 +312,7 @@ def connect(target, timeout=5.0):
         raise
 
 
-def replay(capture, connection, target, timeout=5.0):
+def replay(capture: Any, connection: int, target: Any, timeout: float = 5.0) -> Client:
     """Send the bytes a captured client sent on ``connection`` to ``target``, in the same chunks.
 
     Returns the new :class:`Client`, whose replies can then be read.

@@ -28,7 +28,7 @@ class ServerSpec(NamedTuple):
     text: str
 
     @property
-    def transport(self):
+    def transport(self) -> str:
         """``"udp"`` or ``"tcp"`` (stream)."""
         return "udp" if self.kind == "udp" else "tcp"
 
@@ -84,7 +84,7 @@ def escape_host(host):
     return host.replace(":", "\\:")
 
 
-def parse_server(description, allow_remote=False):
+def parse_server(description: str, allow_remote: bool = False) -> ServerSpec:
     """Check a server endpoint string; return a :class:`ServerSpec`, on loopback by default."""
     if isinstance(description, int):
         description = f"tcp:{description}"
@@ -115,7 +115,7 @@ def parse_server(description, allow_remote=False):
     return ServerSpec(kind, port, interface, text)
 
 
-def parse_client(description):
+def parse_client(description: str | int) -> ClientSpec:
     """Parse ``tcp:HOST:PORT``, ``udp:HOST:PORT``, ``tcp:host=H:port=P`` or a bare port number."""
     if isinstance(description, int):
         return ClientSpec("tcp", "127.0.0.1", _port(description, str(description)))

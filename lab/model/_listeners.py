@@ -13,6 +13,7 @@ installs no reactor; code running in the reactor thread reaches it through
 
 import html
 import threading
+from typing import Any
 
 from twisted.internet.defer import gatherResults, maybeDeferred
 from twisted.internet.endpoints import serverFromString
@@ -22,15 +23,15 @@ from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 
 from lab import bridge
 from lab.adapters.wiretap import WiretapDatagram, WiretapFactory
-from lab.model._capture import DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, Capture
-from lab.model._client import replay
-from lab.model._endpoints import ClientSpec, escape_host, parse_server
+from lab.model._capture import DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, Capture, Connection
+from lab.model._client import Client, replay
+from lab.model._endpoints import ClientSpec, ServerSpec, escape_host, parse_server
 from lab.model._errors import ClientError, EndpointError, ListenError
 from lab.plugin import plugins
 
 __all__ = ["Listener", "ListenerTable", "listen", "listeners", "stop_all", "get_listener"]
 
-_registry = {}
+_registry: dict = {}
 _registry_lock = threading.RLock()
 _hook_installed = False
 
@@ -41,7 +42,8 @@ class Listener:
     Made by :func:`lab.listen`; ``stop()`` frees its port.
     """
 
-    def __init__(self, name, spec, plugin, options, capture):
+    def __init__(self, name: str, spec: ServerSpec, plugin: Any, options: dict[str, Any],
+                 capture: Capture) -> None:
         self.name = name
         self.spec = spec
         self.plugin = plugin
@@ -53,38 +55,38 @@ class Listener:
     # -- what it is -----------------------------------------------------------
 
     @property
-    def endpoint(self):
+    def endpoint(self) -> str:
         """The endpoint string it listens on, with the port actually bound."""
         if self.spec.kind in ("tcp", "tcp6", "ssl", "udp"):
             return f"{self.spec.kind}:{self.port}:interface={escape_host(self.host)}"
         return self.spec.text
 
     @property
-    def transport(self):
+    def transport(self) -> str:
         """``"tcp"`` (any stream endpoint) or ``"udp"``."""
         return self.spec.transport
 
     @property
-    def plugin_name(self):
+    def plugin_name(self) -> str | None:
         """The name of the plugin it serves, or None for a factory."""
         return getattr(self.plugin, "name", None)
 
     @property
-    def running(self):
+    def running(self) -> bool:
         """True until :meth:`stop`."""
         return self._port is not None
 
     @property
-    def listening_port(self):
+    def listening_port(self) -> Any:
         """Twisted's listening port (``IListeningPort``) while running, else None."""
         return self._port
 
     @property
-    def connections(self):
+    def connections(self) -> list[Connection]:
         """Snapshots of the connections open now."""
         return self.capture.connections(open_only=True)
 
-    def stats(self):
+    def stats(self) -> dict[str, Any]:
         """Counts for a table row: connections ever and open, bytes in and out, events."""
         cap = self.capture
         return {"name": self.name, "plugin": self.plugin_name or "", "endpoint": self.endpoint,
@@ -92,7 +94,7 @@ class Listener:
                 "open": cap.open_count, "bytes_in": cap.bytes_in, "bytes_out": cap.bytes_out,
                 "events": len(cap), "dropped": cap.dropped, "errors": len(cap.errors)}
 
-    def decoder(self):
+    def decoder(self) -> Any:
         """A fresh conversation decoder from the plugin, or None."""
         build = getattr(self.plugin, "build_decoder", None)
         return build() if build else None
@@ -129,14 +131,14 @@ class Listener:
             tap.abort()
         return stopped
 
-    def stop(self, timeout=bridge.DEFAULT_TIMEOUT):
+    def stop(self, timeout: float | None = bridge.DEFAULT_TIMEOUT) -> Any:
         """Stop listening, drop open connections, and free the port (harmless twice)."""
         if bridge.in_reactor_thread():
             return self._stop_in_reactor()
         bridge.call(self._stop_in_reactor, timeout=timeout)
         return None
 
-    def client_spec(self):
+    def client_spec(self) -> ClientSpec:
         """Where a client reaches this listener: a :class:`ClientSpec` (loopback for a wildcard)."""
         if not self.running:
             raise ClientError(f"listener {self.name!r} is stopped; start it again first.")
@@ -147,7 +149,7 @@ class Listener:
             host = "::1" if host == "::" else "127.0.0.1"
         return ClientSpec(self.transport, host, self.port)
 
-    def replay(self, connection, target=None, timeout=5.0):
+    def replay(self, connection: int, target: Any = None, timeout: float = 5.0) -> Client:
         """Send what a captured client sent on ``connection`` to ``target`` (default: here).
 
         Returns the :class:`lab.Client` that sent it, so its replies can be read.
@@ -172,7 +174,7 @@ class ListenerTable(list):
     COLUMNS = ("name", "plugin", "endpoint", "running", "connections", "open",
                "bytes_in", "bytes_out", "events", "dropped", "errors")
 
-    def rows(self):
+    def rows(self) -> list[dict[str, Any]]:
         """One stats dict per listener."""
         return [listener.stats() for listener in self]
 
@@ -248,9 +250,10 @@ def _fixed_builder(server, transport):
 # public verbs
 
 
-def listen(plugin_or_factory, endpoint=None, name=None, allow_remote=False, *,
-           capture=True, max_events=DEFAULT_MAX_EVENTS, max_bytes=DEFAULT_MAX_BYTES,
-           timeout=bridge.DEFAULT_TIMEOUT, **options):
+def listen(plugin_or_factory: Any, endpoint: str | None = None, name: str | None = None,
+           allow_remote: bool = False, *, capture: bool = True,
+           max_events: int = DEFAULT_MAX_EVENTS, max_bytes: int = DEFAULT_MAX_BYTES,
+           timeout: float | None = bridge.DEFAULT_TIMEOUT, **options: Any) -> Listener:
     """Start a wiretapped server and return its :class:`Listener`.
 
     ``plugin_or_factory`` is a plugin name (``"echo"``), a Factory, a Protocol
@@ -286,13 +289,13 @@ def _start(listener, server, timeout):
         raise EndpointError(f"Twisted rejected {listener.spec.text!r}: {error}") from None
 
 
-def listeners():
+def listeners() -> "ListenerTable":
     """The running listeners, as a list that shows as a table."""
     with _registry_lock:
         return ListenerTable(l for l in _registry.values() if l.running)
 
 
-def get_listener(name):
+def get_listener(name: str) -> Listener:
     """The running listener called ``name`` (``KeyError`` if none)."""
     with _registry_lock:
         if name not in _registry:
@@ -306,7 +309,7 @@ def _stop_all_in_reactor():
     return gatherResults([l._stop_in_reactor() for l in running if l.running])
 
 
-def stop_all(timeout=bridge.DEFAULT_TIMEOUT):
+def stop_all(timeout: float | None = bridge.DEFAULT_TIMEOUT) -> Any:
     """Stop every running listener (the kernel does this on shutdown)."""
     if bridge.in_reactor_thread():
         return _stop_all_in_reactor()

@@ -12,6 +12,8 @@ import html
 import random
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, connectProtocol
@@ -34,7 +36,7 @@ PROGRESS_INTERVAL = 0.1
 class LoadReport:
     """The outcome of :func:`lab.load_test`: throughput, latency percentiles, errors."""
 
-    def __init__(self, run):
+    def __init__(self, run: Any) -> None:
         self.connections = run.connections
         self.requests = run.completed
         self.expected = run.connections * run.requests
@@ -48,18 +50,18 @@ class LoadReport:
         self.latencies = sorted(run.latencies)
 
     @property
-    def throughput(self):
+    def throughput(self) -> float:
         """Completed requests per second (after every client connected)."""
         return self.requests / self.elapsed if self.elapsed > 0 else 0.0
 
-    def percentile(self, p):
+    def percentile(self, p: float) -> float:
         """The ``p``-th percentile latency in milliseconds (nearest rank)."""
         if not self.latencies:
             return float("nan")
         rank = min(len(self.latencies) - 1, max(0, round(p / 100 * len(self.latencies)) - 1))
         return self.latencies[rank] * 1000
 
-    def summary(self):
+    def summary(self) -> dict[str, Any]:
         """The headline numbers as a dict."""
         return {"connections": self.connections, "requests": self.requests,
                 "expected": self.expected, "errors": self.errors,
@@ -273,8 +275,10 @@ def _in_notebook():
     return shell is not None and hasattr(shell, "kernel")
 
 
-def load_test(target, connections=10, requests=100, payload=b"ping\n", until=None,
-              verify=False, timeout=60.0, progress=None):
+def load_test(target: Any, connections: int = 10, requests: int = 100,
+              payload: bytes | str | Callable[[int, int], bytes | str] = b"ping\n",
+              until: bytes | str | None = None, verify: bool = False, timeout: float = 60.0,
+              progress: Callable[[int, int], object] | bool | None = None) -> LoadReport:
     """Drive ``connections`` concurrent TCP clients, each sending ``requests`` requests.
 
     A request is ``payload`` (bytes, str, or ``payload(client, request)``);

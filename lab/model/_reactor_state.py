@@ -135,7 +135,8 @@ def _snapshot(include_internal):
 class ReactorState:
     """What the reactor was doing at one moment (see :func:`lab.reactor_state`)."""
 
-    def __init__(self, taken, reactor, running, timers, sockets, hidden, debug):
+    def __init__(self, taken: float, reactor: str, running: bool, timers: list[TimerInfo],
+                 sockets: list[SocketInfo], hidden: int, debug: bool) -> None:
         self.taken, self.reactor, self.running = taken, reactor, running
         self.delayed_calls = timers
         self.sockets = sockets
@@ -143,26 +144,26 @@ class ReactorState:
         self.debug = debug
 
     @property
-    def readers(self):
+    def readers(self) -> list[SocketInfo]:
         """Sockets the reactor waits to read from."""
         return [s for s in self.sockets if s.reading]
 
     @property
-    def writers(self):
+    def writers(self) -> list[SocketInfo]:
         """Sockets the reactor waits to write to (data queued for the network)."""
         return [s for s in self.sockets if s.writing]
 
     @property
-    def listening(self):
+    def listening(self) -> list[SocketInfo]:
         """Listening TCP ports and UDP ports."""
         return [s for s in self.sockets if s.kind in ("listening", "datagram")]
 
     @property
-    def connections(self):
+    def connections(self) -> list[SocketInfo]:
         """Open TCP connections, both server and client sides."""
         return [s for s in self.sockets if s.kind == "connection"]
 
-    def text(self):
+    def text(self) -> str:
         """The snapshot as plain text lines."""
         lines = [f"reactor {self.reactor} {'running' if self.running else 'stopped'}: "
                  f"{len(self.delayed_calls)} delayed calls ({self.hidden} internal hidden), "
@@ -191,7 +192,7 @@ def _rows(items, cells):
                    + "</tr>" for i in items)
 
 
-def render_html(state):
+def render_html(state: ReactorState) -> str:
     """The snapshot as HTML tables (used by the notebook display and the reactor view)."""
     head = html.escape(state.text().splitlines()[0])
     timers = _rows(state.delayed_calls, lambda t: (
@@ -215,7 +216,8 @@ def _empty_row(columns, text):
 
 
 
-def reactor_state(include_internal=False, timeout=bridge.DEFAULT_TIMEOUT):
+def reactor_state(include_internal: bool = False,
+                  timeout: float | None = bridge.DEFAULT_TIMEOUT) -> ReactorState:
     """A snapshot of pending DelayedCalls, readers, writers, listening ports and connections.
 
     Crochet's and the lab's own timers are hidden unless ``include_internal``;
@@ -231,6 +233,6 @@ def _set_debug(enabled):
     return DelayedCall.debug
 
 
-def debug_timers(enabled=True):
+def debug_timers(enabled: bool = True) -> bool:
     """Record where each new DelayedCall was created (Twisted's ``DelayedCall.debug``)."""
     return bridge.call(_set_debug, enabled)

@@ -10,6 +10,7 @@ only on change, so an idle watch costs next to nothing.
 
 import threading
 from collections import deque
+from collections.abc import Callable
 
 from twisted.internet.task import LoopingCall
 
@@ -21,7 +22,7 @@ __all__ = ["Watch", "watch", "LAB_TIMER_LABEL", "MAX_WATCHES"]
 # and views left on old outputs are never closed; past this many, the oldest
 # watch stops (its view still redraws on demand).
 MAX_WATCHES = 32
-_running = deque()
+_running: deque = deque()
 _running_lock = threading.Lock()
 
 # reactor_state() shows the lab's own timers under this label (and hides them by default).
@@ -31,7 +32,7 @@ LAB_TIMER_LABEL = "_lab_internal_timer"
 class Watch:
     """A running watch; ``stop()`` ends it (harmless twice)."""
 
-    def __init__(self, callback, interval):
+    def __init__(self, callback: Callable[[], object], interval: float) -> None:
         self.callback, self.interval = callback, interval
         self._loop = None
 
@@ -52,11 +53,11 @@ class Watch:
                 _running.remove(self)
 
     @property
-    def running(self):
+    def running(self) -> bool:
         """True until stopped."""
         return self._loop is not None
 
-    def stop(self):
+    def stop(self) -> None:
         """Stop calling back."""
         if bridge.in_reactor_thread():
             self._stop_in_reactor()
@@ -64,7 +65,7 @@ class Watch:
             bridge.call(self._stop_in_reactor)
 
 
-def watch(callback, interval=0.25):
+def watch(callback: Callable[[], object], interval: float = 0.25) -> Watch:
     """Call ``callback()`` through :func:`lab.bridge.deliver` every ``interval`` s.
 
     Returns a :class:`Watch`; ``stop()`` it when the view goes away.

@@ -93,7 +93,7 @@ class DependencyGraph(Mapping[str, tuple[str, ...]]):
         """(the graph less one edge of each cycle, missing names as nodes; the cycles found)."""
         graph = {n: tuple(needs) for n, needs in self._requires.items()}
         graph.update((n, ()) for n in self.missing())
-        found = []
+        found: list[tuple[str, ...]] = []
         while True:
             try:
                 graphlib.TopologicalSorter(graph).prepare()

@@ -15,8 +15,8 @@ _RACY_NS = int(RACY_SECONDS * 1e9)
 # of each plugin module when it was last let into sys.modules, and for the
 # modules that were "racy" then, a digest of their content.  A module with no
 # record is trusted as imported.
-module_signatures = {}
-racy_modules = {}
+module_signatures: dict[str, tuple[int, int]] = {}
+racy_modules: dict[str, bytes | None] = {}
 
 
 def stale_modules(current, removed):

@@ -2,8 +2,9 @@
 
 import os
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
+from typing import Any
 
 from zope.interface import providedBy
 
@@ -11,7 +12,7 @@ from lab.errors import DependencyCycle, MissingDependency, PluginError
 
 
 @dataclass(frozen=True)
-class PluginInfo(Mapping):
+class PluginInfo(Mapping[str, Any]):
     """What the registry knows of one plugin; read it as attributes or as a mapping.
 
     ``status`` is one of ``available``, ``loaded``, ``broken`` (its own error),
@@ -21,26 +22,26 @@ class PluginInfo(Mapping):
 
     name: str
     description: str
-    provides: tuple
-    requires: tuple
+    provides: tuple[str, ...]
+    requires: tuple[str, ...]
     module: str
-    file: str
+    file: str | None
     origin: str
     loaded: bool
     status: str
-    error: PluginError = None
-    transports: tuple = ()
-    attribute: str = None
+    error: PluginError | None = None
+    transports: tuple[str, ...] = ()
+    attribute: str | None = None
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: str) -> Any:
         if key not in self._keys():
             raise KeyError(key)
         return getattr(self, key)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._keys())
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._keys())
 
     @classmethod
@@ -52,12 +53,12 @@ class PluginInfo(Mapping):
 class ScanReport:
     """What a :meth:`PluginRegistry.rescan` changed: names added, removed, reloaded, broken."""
 
-    added: tuple = ()
-    removed: tuple = ()
-    reloaded: tuple = ()
-    broken: tuple = ()
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    reloaded: tuple[str, ...] = ()
+    broken: tuple[str, ...] = ()
 
-    def __str__(self):
+    def __str__(self) -> str:
         parts = [f"{len(v)} {k} ({', '.join(v)})" if v else f"0 {k}"
                  for k, v in (("added", self.added), ("removed", self.removed),
                               ("reloaded", self.reloaded), ("broken", self.broken))]
@@ -74,7 +75,7 @@ class Entry:
     attribute: str
     file: str
     origin: str
-    error: PluginError = None
+    error: PluginError | None = None
 
 
 # --------------------------------------------------------------------------

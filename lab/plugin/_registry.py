@@ -3,7 +3,9 @@
 import os
 import threading
 import weakref
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
+from typing import Any, TypeAlias
 
 from lab import display
 from lab.errors import DependencyCycle, MissingDependency, PluginError
@@ -11,9 +13,13 @@ from lab.interfaces import IProtocolPlugin
 from lab.plugin._dependencies import DependencyGraph, blocked_by, unknown_message
 from lab.plugin._packages import SHIPPED, Source, folder_package
 from lab.plugin._records import (
-    PluginInfo, ScanReport, copy_error, description_of, provides_of, requires_of, summary,
+    Entry, PluginInfo, ScanReport, copy_error, description_of, provides_of, requires_of, summary,
     trimmed_traceback)
 from lab.plugin._scan import scan
+
+
+# A folder of plugin modules, or several.
+Folders: TypeAlias = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 
 
 class PluginRegistry:
@@ -24,26 +30,26 @@ class PluginRegistry:
     Discovery is lazy: the first question scans, :meth:`rescan` scans again.
     """
 
-    def __init__(self, paths=(), *, shipped=True):
+    def __init__(self, paths: Folders = (), *, shipped: bool = True) -> None:
         self._lock = threading.RLock()
         self._sources = [Source(SHIPPED, SHIPPED.__name__)] if shipped else []
-        self._entries = {}
-        self._duplicates = []
-        self._graph = None
-        self._loaded = {}        # name -> the plugin object that was loaded
-        self._load_errors = {}   # name -> (plugin object, PluginError)
-        self._browser = None
-        self._observers = []
+        self._entries: dict[str, Entry] = {}
+        self._duplicates: list[PluginError] = []
+        self._graph: DependencyGraph | None = None
+        self._loaded: dict[str, Any] = {}   # name -> the plugin object that was loaded
+        self._load_errors: dict[str, tuple[Any, PluginError]] = {}  # name -> (plugin, error)
+        self._browser: Any = None
+        self._observers: list[Callable[[], Any]] = []
         self.add_paths(paths)
 
     # -- folders ----------------------------------------------------------
 
     @property
-    def paths(self):
+    def paths(self) -> tuple[str, ...]:
         """The user folders scanned, in the order they were added (real paths)."""
         return tuple(s.origin for s in self._sources if s.package is not SHIPPED)
 
-    def add_paths(self, paths):
+    def add_paths(self, paths: Folders) -> None:
         """Also scan these folders of plugin modules (already-added ones are ignored)."""
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
@@ -58,7 +64,7 @@ class PluginRegistry:
 
     # -- scanning ---------------------------------------------------------
 
-    def rescan(self):
+    def rescan(self) -> ScanReport:
         """Scan every folder again, picking up plugins written, edited or deleted since; return a report.
 
         A plugin that was loaded and whose module changed is loaded again, in its new version.
@@ -120,13 +126,13 @@ class PluginRegistry:
 
     # -- questions --------------------------------------------------------
 
-    def names(self):
+    def names(self) -> list[str]:
         """Every plugin name found, sorted (broken ones too; ask :meth:`info` for their status)."""
         with self._lock:
             self._ensure_scanned()
             return sorted(self._entries)
 
-    def get(self, name):
+    def get(self, name: str) -> Any:
         """The plugin object named ``name``, not loaded; raises PluginError if its module is broken."""
         with self._lock:
             entry = self._entry(name)
@@ -134,7 +140,7 @@ class PluginRegistry:
                 raise copy_error(entry.error)
             return entry.obj
 
-    def info(self, name):
+    def info(self, name: str) -> PluginInfo:
         """What is known of plugin ``name``: a :class:`PluginInfo`."""
         with self._lock:
             entry = self._entry(name)
@@ -155,19 +161,19 @@ class PluginRegistry:
                 attribute=entry.attribute,
             )
 
-    def infos(self):
+    def infos(self) -> list[PluginInfo]:
         """:meth:`info` of every plugin, in name order."""
         with self._lock:
             return [self.info(n) for n in self.names()]
 
-    def problems(self):
+    def problems(self) -> list[PluginError]:
         """Errors not tied to one plugin: duplicate names, unwritable caches, folders Twisted could not scan."""
         with self._lock:
             self._ensure_scanned()
             notes = [n for s in self._sources for n in s.notes]
             return notes + list(self._duplicates)
 
-    def graph(self):
+    def graph(self) -> DependencyGraph:
         """The dependency graph: plugin name -> the names it requires, with its order, cycles and layers."""
         with self._lock:
             self._ensure_scanned()
@@ -201,7 +207,7 @@ class PluginRegistry:
 
     # -- dependencies -----------------------------------------------------
 
-    def order(self, names):
+    def order(self, names: str | Iterable[str]) -> list[str]:
         """The load order of ``names`` and everything they require: dependencies first.
 
         Raises MissingDependency or DependencyCycle naming the chain (``a -> b -> a``).
@@ -210,7 +216,7 @@ class PluginRegistry:
 
     # -- loading ----------------------------------------------------------
 
-    def load(self, name):
+    def load(self, name: str) -> Any:
         """Load plugin ``name`` after its dependencies (in :meth:`order`); return the plugin object.
 
         Loading imports the implementation (``plugin.load()``) and, for a
@@ -246,7 +252,7 @@ class PluginRegistry:
         self._load_errors.pop(name, None)
         self._loaded[name] = entry.obj
 
-    def unload(self, name):
+    def unload(self, name: str) -> None:
         """Mark ``name`` unloaded (its implementation is resolved again on the next load).
 
         Refuses while a loaded plugin requires it: unload that one first.
@@ -265,7 +271,7 @@ class PluginRegistry:
 
     # -- telling views ----------------------------------------------------
 
-    def observe(self, callback):
+    def observe(self, callback: Callable[[], object]) -> None:
         """Call ``callback()`` after every load, unload and rescan (a bound method is held weakly)."""
         if hasattr(callback, "__self__"):
             self._observers.append(weakref.WeakMethod(callback))
@@ -286,7 +292,7 @@ class PluginRegistry:
 
     # -- display ----------------------------------------------------------
 
-    def browser(self):
+    def browser(self) -> Any:
         """The plugin browser widget over this registry (built once, on first use)."""
         if self._browser is None:
             self._browser = display.view("plugin registry", self)
@@ -352,7 +358,7 @@ _default = None
 _default_lock = threading.Lock()
 
 
-def plugins(paths=None):
+def plugins(paths: Folders | None = None) -> PluginRegistry:
     """The process-wide plugin registry (the same object on every call).
 
     ``paths`` (a folder or a list of folders of plugin modules) are *added* to

@@ -68,8 +68,8 @@ def _discover(source, folders, current, previous_names):
             entry = _adapt(cached, dropin.moduleName, source, current, folders)
             if entry is not None:
                 entries.append(entry)
-    for module, error in broken.items():
-        entries.extend(_broken_entries(module, error, source, current, previous_names))
+    for module, failure in broken.items():
+        entries.extend(_broken_entries(module, failure, source, current, previous_names))
     return entries, notes
 
 
@@ -178,7 +178,7 @@ def _invalid(plugin, name, module, attribute):
         "lab.ILabPlugin, then call rescan().", plugin=name)
 
 
-_member_table = []
+_member_table: list = []
 
 
 def _members():

@@ -6,6 +6,8 @@ when the client's version counter moves, so the kernel never blocks on a read.
 
 import html
 
+from typing import Any
+
 import ipywidgets as widgets
 
 from lab import model
@@ -46,9 +48,10 @@ def transcript_html(transcript, mode):
 class ClientConsole(widgets.VBox):
     """A client for one listener or endpoint: text or hex input, Send, Close, and a transcript."""
 
-    def __init__(self, target, live=True, interval=0.25):
+    def __init__(self, target: Any, live: bool = True, interval: float = 0.25) -> None:
         super().__init__()
-        self.target, self.client = target, None
+        self.target = target
+        self.client: Any = None
         self.input = widgets.Text(placeholder="type here, then Send", description="send",
                                   continuous_update=False,
                                   tooltip="Text, or hex digits in hex mode; Send connects if needed")
@@ -69,13 +72,13 @@ class ClientConsole(widgets.VBox):
         self.mode.observe(lambda _: self.refresh(force=True), names="value")
         self.children = (widgets.HBox((self.input, self.send_button, self.close_button)),
                          widgets.HBox((self.mode, self.line_ending)), self.message, self.transcript)
-        self._drawn = None
+        self._drawn: Any = None
         self._watch = model.watch(self.refresh, interval) if live else None
 
     def _error(self, error):
         self.message.value = error_html(error)
 
-    def connect(self):
+    def connect(self) -> Any:
         """Connect (again) to the target; errors show in the console."""
         try:
             self.client = model.connect(self.target)
@@ -86,7 +89,7 @@ class ClientConsole(widgets.VBox):
         self.refresh(force=True)
         return self.client
 
-    def send(self, text=None):
+    def send(self, text: str | None = None) -> None:
         """Send the input box (or ``text``) as text or hex; errors show in the console."""
         text = self.input.value if text is None else text
         try:
@@ -105,7 +108,7 @@ class ClientConsole(widgets.VBox):
         self.input.value = ""
         self.refresh(force=True)
 
-    def close_connection(self):
+    def close_connection(self) -> None:
         """Close the client's connection."""
         if self.client is not None:
             try:
@@ -116,7 +119,7 @@ class ClientConsole(widgets.VBox):
             self.message.value = "closed"
             self.refresh(force=True)
 
-    def refresh(self, force=False):
+    def refresh(self, force: bool = False) -> None:
         """Redraw the transcript if it changed."""
         if self.client is None:
             return
@@ -126,7 +129,7 @@ class ClientConsole(widgets.VBox):
         self._drawn = key
         self.transcript.value = transcript_html(self.client.transcript, self.mode.value)
 
-    def close(self):
+    def close(self) -> None:
         """Stop refreshing, then close the widget (the connection stays as it is)."""
         if self._watch is not None:
             self._watch.stop()

@@ -12,6 +12,8 @@ import html
 import time
 from collections import OrderedDict, deque
 
+from typing import Any
+
 import ipywidgets as widgets
 
 from lab import model
@@ -131,8 +133,9 @@ class _Decoding:
 class ConversationView(widgets.VBox):
     """Per connection, both directions of a listener's captured traffic, live."""
 
-    def __init__(self, listener, connection=None, mode="text", live=True, max_rows=200,
-                 interval=0.25):
+    def __init__(self, listener: Any, connection: int | None = None, mode: str = "text",
+                 live: bool = True, max_rows: int = 200,
+                 interval: float = 0.25) -> None:
         super().__init__()
         self.listener, self.capture, self.max_rows = listener, listener.capture, max_rows
         modes = ["text", "hex"] + (["decoded"] if self._decoder_factory() else [])
@@ -147,7 +150,7 @@ class ConversationView(widgets.VBox):
         self.status = widgets.HTML()
         self.body = widgets.HTML()
         self.render_seconds = 0.0
-        self._drawn_key = None
+        self._drawn_key: Any = None
         self._decoding = None
         for control in (self.mode, self.connection, self.paused):
             control.observe(lambda _: self.refresh(), names="value")  # unpausing catches up
@@ -178,7 +181,7 @@ class ConversationView(widgets.VBox):
         self.connection.options = options
         self.connection.value = current if current in [v for _, v in options] else None
 
-    def refresh(self):
+    def refresh(self) -> None:
         """Redraw if new events arrived or the choice changed (cheap when nothing did)."""
         if self.paused.value:
             return
@@ -224,7 +227,7 @@ class ConversationView(widgets.VBox):
         extra = f' &middot; <span style="color:#cf222e">{html.escape(note)}</span>' if note else ""
         return f"<small>{html.escape(text)}{errors}{extra}</small>"
 
-    def close(self):
+    def close(self) -> None:
         """Stop refreshing, then close the widget."""
         if self._watch is not None:
             self._watch.stop()

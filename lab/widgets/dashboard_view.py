@@ -9,6 +9,9 @@ debugging; every part is the same widget the notebooks show on its own.
 
 import html
 
+from collections.abc import Iterable
+from typing import Any
+
 import ipywidgets as widgets
 
 import lab
@@ -30,7 +33,7 @@ _HINT = '<i style="color:#57606a">{}</i>'
 class Dashboard(widgets.GridBox):
     """Every view of the lab in one widget, wired to one chosen listener."""
 
-    def __init__(self, listener=None, chains=()):
+    def __init__(self, listener: Any = None, chains: Iterable[Any] = ()) -> None:
         # Two columns when there is room for both, one under the other when not
         # (a notebook beside JupyterLab's file browser at 1280 px is ~850 px wide).
         super().__init__(layout=widgets.Layout(
@@ -63,11 +66,11 @@ class Dashboard(widgets.GridBox):
             self.chains.set_title(0, "chains")
 
     @property
-    def listener(self):
+    def listener(self) -> Any:
         """The listener whose traffic and client the tabs show, or None."""
         return self._listener
 
-    def select(self, listener):
+    def select(self, listener: Any) -> None:
         """Show ``listener`` (a Listener or a running listener's name) in the right-hand tabs."""
         if isinstance(listener, str):
             listener = model.get_listener(listener)
@@ -85,7 +88,7 @@ class Dashboard(widgets.GridBox):
         self.conversation_box.children = (title, ConversationView(listener))
         self.client_box.children = (widgets.HTML(title.value), ClientConsole(listener))
 
-    def add_chain(self, chain, title=None):
+    def add_chain(self, chain: Any, title: str | None = None) -> Any:
         """Add a traced or stepped chain (``lab.trace``/``lab.step``) to the Chains tab; return its view."""
         if not hasattr(chain, "subscribe"):
             raise TypeError(
@@ -101,7 +104,7 @@ class Dashboard(widgets.GridBox):
         self.tabs.selected_index = TAB_TITLES.index("Chains")
         return view
 
-    def close(self):
+    def close(self) -> None:
         """Stop every live view, then close."""
         for part in (self.listeners, self.plugins, self.reactor, self.conversation_box,
                      self.client_box, self.chains):
@@ -116,6 +119,6 @@ def _section(title, body):
                          body))
 
 
-def dashboard(listener=None, chains=()):
+def dashboard(listener: Any = None, chains: Iterable[Any] = ()) -> Dashboard:
     """A new :class:`Dashboard`, optionally showing ``listener`` and some chains."""
     return Dashboard(listener, chains)

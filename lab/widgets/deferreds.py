@@ -9,6 +9,8 @@ event reaches a view.
 import html
 import time
 
+from typing import Any
+
 import ipywidgets as widgets
 
 from lab import bridge
@@ -32,7 +34,7 @@ class ChainView(widgets.VBox):
     twin (``view.step_button.click()``), so tests need no browser.
     """
 
-    def __init__(self, chain):
+    def __init__(self, chain: Any) -> None:
         super().__init__()
         self.chain = chain
         self.ladder = widgets.HTML()
@@ -91,14 +93,14 @@ class ChainView(widgets.VBox):
         if message:
             self.status.value = message
 
-    def close(self):
+    def close(self) -> None:
         """Stop listening to the chain, then close the widget."""
         self.chain.unsubscribe(self._listener)
         super().close()
 
     # -- drawing ---------------------------------------------------------------
 
-    def refresh(self, select_current=False):
+    def refresh(self, select_current: bool = False) -> None:
         """Redraw the ladder, the stage picker and the detail pane from the chain as it is now."""
         stages = self.chain.stages
         self.stage_picker.max = max(0, len(stages) - 1)

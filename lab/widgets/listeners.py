@@ -6,6 +6,10 @@ count changed), so it stays live while other cells run.
 
 import html
 
+
+
+from typing import Any
+
 import ipywidgets as widgets
 
 import lab
@@ -42,7 +46,7 @@ def table_html(rows):
 class ListenersPanel(widgets.VBox):
     """Start and stop listeners, and see each one's connections and bytes live."""
 
-    def __init__(self, live=True, interval=0.5):
+    def __init__(self, live: bool = True, interval: float = 0.5) -> None:
         super().__init__()
         self.plugin = widgets.Dropdown(options=_plugin_names(), value=None,
                                        description="plugin", tooltip="The protocol to serve")
@@ -64,11 +68,11 @@ class ListenersPanel(widgets.VBox):
         self.children = (
             widgets.HBox((self.plugin, self.endpoint, self.start_button)),
             widgets.HBox((self.running, self.stop_button)), self.message, self.table)
-        self._drawn = None
+        self._drawn: Any = None
         self._watch = model.watch(self.refresh, interval) if live else None
         self.refresh()
 
-    def start(self):
+    def start(self) -> Any:
         """Start a listener from the chosen plugin and endpoint; show the result or the error."""
         try:
             listener = model.listen(self.plugin.value, self.endpoint.value.strip() or None)
@@ -80,7 +84,7 @@ class ListenersPanel(widgets.VBox):
         self.running.value = listener.name
         return listener
 
-    def stop(self, name=None):
+    def stop(self, name: str | None = None) -> None:
         """Stop the chosen (or named) listener."""
         name = name or self.running.value
         try:
@@ -91,7 +95,7 @@ class ListenersPanel(widgets.VBox):
         self.message.value = html.escape(f"stopped: {name}")
         self.refresh()
 
-    def refresh(self):
+    def refresh(self) -> None:
         """Redraw the table and the list of running listeners, if anything changed."""
         rows = model.listeners().rows()
         if rows == self._drawn:
@@ -104,7 +108,7 @@ class ListenersPanel(widgets.VBox):
             self.running.options = names
             self.running.value = keep or (names[-1] if names else None)
 
-    def close(self):
+    def close(self) -> None:
         """Stop refreshing, then close the widget."""
         if self._watch is not None:
             self._watch.stop()

@@ -11,6 +11,9 @@ and the edges of a cycle in red.
 
 import html
 
+from collections.abc import Mapping
+from typing import Any
+
 import ipywidgets as widgets
 
 from lab.errors import PluginError
@@ -33,7 +36,7 @@ ALONE_PER_ROW = 4  # unconnected plugins per row of the graph's top grid
 class PluginBrowser(widgets.VBox):
     """A view over a plugin registry: table, details, Load/Unload/Rescan, dependency graph."""
 
-    def __init__(self, registry):
+    def __init__(self, registry: Any) -> None:
         super().__init__()
         self.registry = registry
         self.summary = widgets.HTML()
@@ -62,15 +65,15 @@ class PluginBrowser(widgets.VBox):
 
     # -- requests from the buttons (each callable from code, as click() does)
 
-    def load(self):
+    def load(self) -> None:
         """Load the chosen plugin (dependencies first) and say what happened."""
         self._act(lambda name: self.registry.load(name), "loaded")
 
-    def unload(self):
+    def unload(self) -> None:
         """Unload the chosen plugin and say what happened."""
         self._act(lambda name: self.registry.unload(name), "unloaded")
 
-    def rescan(self):
+    def rescan(self) -> None:
         """Scan the plugin folders again and show what changed."""
         report = self.registry.rescan()
         self._say(html.escape(str(report)))
@@ -91,7 +94,7 @@ class PluginBrowser(widgets.VBox):
 
     # -- drawing
 
-    def refresh(self):
+    def refresh(self) -> None:
         """Redraw the table, the chooser, the details and the graph from the registry."""
         infos = self.registry.infos()
         self.summary.value = _summary_html(infos, self.registry.problems())
@@ -104,7 +107,7 @@ class PluginBrowser(widgets.VBox):
         statuses = {i.name: i.status for i in infos}
         self.graph.value = dependency_svg(self.registry.graph(), statuses)
 
-    def show_details(self):
+    def show_details(self) -> None:
         """Show the chosen plugin's module, file, origin, and its error with the traceback."""
         name = self.chooser.value
         self.details.value = _details_html(self.registry.info(name)) if name else ""
@@ -159,7 +162,7 @@ def _details_html(info):
 # --------------------------------------------------------------------------
 # the dependency graph, as SVG
 
-def dependency_svg(graph, statuses):
+def dependency_svg(graph: Any, statuses: Mapping[str, str]) -> str:
     """An SVG picture of a :class:`~lab.plugin.DependencyGraph`, its layers as columns.
 
     A plugin is drawn to the right of everything it requires, with an arrow to

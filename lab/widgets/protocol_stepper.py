@@ -14,6 +14,9 @@ import codecs
 import html
 from collections import deque
 
+from collections.abc import Callable
+from typing import Any
+
 import ipywidgets as widgets
 
 __all__ = ["ProtocolStepper", "parse_typed"]
@@ -54,11 +57,12 @@ class ProtocolStepper(widgets.VBox):
     :meth:`clear` (a fresh core, nothing fed).
     """
 
-    def __init__(self, core=None, data=b"", core_factory=_memcached_core):
+    def __init__(self, core: Any = None, data: bytes = b"",
+                 core_factory: Callable[[], Any] = _memcached_core) -> None:
         super().__init__()
         self._factory = core_factory
         self.core = core if core is not None else core_factory()
-        self.steps = deque(maxlen=MAX_STEPS_SHOWN)
+        self.steps: deque = deque(maxlen=MAX_STEPS_SHOWN)
         self.fed = bytearray()  # what was fed, for Reset (bounded by MAX_REPLAY)
         self.input = widgets.Textarea(
             value=data.decode("latin-1") if isinstance(data, bytes) else data,
@@ -91,7 +95,7 @@ class ProtocolStepper(widgets.VBox):
 
     # -- actions ------------------------------------------------------------
 
-    def feed(self, data=None):
+    def feed(self, data: Any = None) -> int:
         """Give bytes to the core: ``data``, or what is typed in the box (which then clears)."""
         if data is None:
             data = parse_typed(self.input.value, self.crlf.value)
@@ -103,11 +107,11 @@ class ProtocolStepper(widgets.VBox):
         self._render()
         return len(data)
 
-    def feed_capture(self, capture, connection):
+    def feed_capture(self, capture: Any, connection: int) -> int:
         """Feed what a client sent on ``connection`` of a listener's ``capture``."""
         return self.feed(capture.stream(connection, "in"))
 
-    def step(self):
+    def step(self) -> Any:
         """One event: parse it, run it, show it; returns the step (its event may be NEED_DATA)."""
         done = self.core.step()
         if repr(done.event) != "NEED_DATA":
@@ -115,7 +119,7 @@ class ProtocolStepper(widgets.VBox):
         self._render(last=done)
         return done
 
-    def run(self):
+    def run(self) -> Any:
         """Step until the core needs more data (or closes); return the steps taken."""
         taken = []
         for _ in range(MAX_RUN):
@@ -129,21 +133,21 @@ class ProtocolStepper(widgets.VBox):
         self._render(last=taken[-1] if taken else None)
         return taken
 
-    def reset(self):
+    def reset(self) -> None:
         """Start over: a fresh core (for memcached: an empty cache) fed the same bytes again."""
         self.core = self._factory()
         self.steps.clear()
         self.core.receive_data(bytes(self.fed))
         self._render()
 
-    def clear(self):
+    def clear(self) -> None:
         """Forget everything: a fresh core and nothing fed."""
         self.fed.clear()
         self.reset()
 
     # -- view -----------------------------------------------------------------
 
-    def state_summary(self):
+    def state_summary(self) -> dict[str, str]:
         """The parser's state as ``{name: text}`` (what the state panel shows)."""
         parser = getattr(self.core, "parser", None)
         if parser is None:

@@ -1,5 +1,9 @@
 """The reactor view: pending timers, sockets, listeners and connections, refreshed live."""
 
+
+
+from typing import Any
+
 import ipywidgets as widgets
 
 from lab import model
@@ -13,7 +17,7 @@ __all__ = ["ReactorView", "reactor_view"]
 class ReactorView(widgets.VBox):
     """A snapshot of the reactor, with Refresh, Auto-refresh, internal timers and creator stacks."""
 
-    def __init__(self, auto=True, interval=1.0):
+    def __init__(self, auto: bool = True, interval: float = 1.0) -> None:
         super().__init__()
         self.interval = interval
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh",
@@ -28,7 +32,7 @@ class ReactorView(widgets.VBox):
                                               "created (slower)")
         self.message = widgets.HTML()
         self.body = widgets.HTML()
-        self.state = None
+        self.state: Any = None
         self._watch = None
         self.refresh_button.on_click(lambda _: self.refresh())
         self.internal.observe(lambda _: self.refresh(), names="value")
@@ -39,7 +43,7 @@ class ReactorView(widgets.VBox):
         self.refresh()
         self.auto.value = auto
 
-    def refresh(self):
+    def refresh(self) -> None:
         """Take a snapshot and draw it; errors show in the view."""
         try:
             self.state = model.reactor_state(include_internal=self.internal.value)
@@ -63,7 +67,7 @@ class ReactorView(widgets.VBox):
             self.message.value = error_html(error)
         self.refresh()
 
-    def close(self):
+    def close(self) -> None:
         """Stop auto-refresh, then close the widget."""
         self._set_auto(False)
         super().close()

@@ -7,6 +7,8 @@ bridge, which is the first thing to check when the lab seems stuck.
 import html
 import time
 
+from typing import Any
+
 import ipywidgets as widgets
 
 import lab
@@ -17,7 +19,7 @@ __all__ = ["StatusPanel"]
 class StatusPanel(widgets.VBox):
     """Shows whether the reactor runs, with which versions, and pings it on request."""
 
-    def __init__(self, status=None):
+    def __init__(self, status: Any = None) -> None:
         super().__init__()
         self.status = status or lab.start()
         self.summary = widgets.HTML()
@@ -30,11 +32,11 @@ class StatusPanel(widgets.VBox):
         self.children = (self.summary, widgets.HBox((self.ping_button, self.result)))
         self.refresh()
 
-    def refresh(self):
+    def refresh(self) -> None:
         """Redraw the running/version summary."""
         self.summary.value = self.status._repr_html_()
 
-    def ping(self):
+    def ping(self) -> None:
         """Round-trip a no-op through the reactor; show the time or the error."""
         started = time.perf_counter()
         try:
