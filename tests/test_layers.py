@@ -34,11 +34,15 @@ LAYERS = {
     "lab/plugin/": (ERRORS + ("lab.interfaces", "lab.dropins", "lab.display"),
                     ("twisted.plugin", "twisted.logger", "zope.interface")),
     "lab/dropins/": (ERRORS + ("lab.interfaces",), ("twisted.plugin",)),
+    "lab/simulation/": (ERRORS + ("lab.protocols", "lab.adapters", "lab.interfaces", "lab.plugin",
+                                  "lab.display"), ("twisted", "zope.interface")),
+    "lab/inspect/": (ERRORS + ("lab.bridge", "lab.deferreds", "lab.display"), ("twisted",)),
     "lab/bridge.py": (ERRORS, ("crochet", "twisted")),
     "lab/model/": (ERRORS + ("lab.bridge", "lab.plugin", "lab.interfaces", "lab.adapters",
-                             "lab.protocols", "lab.display"), ("twisted",)),
+                             "lab.protocols", "lab.display", "lab.inspect"), ("twisted",)),
     "lab/widgets/": (ERRORS + ("lab", "lab.model", "lab.plugin", "lab.deferreds", "lab.protocols",
-                               "lab.display", "lab.interfaces", "lab.bridge"),
+                               "lab.display", "lab.interfaces", "lab.bridge", "lab.simulation",
+                               "lab.inspect"),
                      ("ipywidgets", "traitlets", "IPython.display")),
 }
 # Not in the table, but held to the same idea.
@@ -56,6 +60,8 @@ NEVER = {
     "lab/deferreds/": ("twisted.internet.reactor",),
     "lab/adapters/": ("twisted.internet.reactor",),
     "lab/model/": ("twisted.internet.reactor",),
+    "lab/simulation/": ("twisted.internet.reactor", "crochet"),
+    "lab/inspect/": ("twisted.internet.reactor",),
     "lab/widgets/": ("twisted.internet", "crochet"),
 }
 
@@ -75,6 +81,8 @@ FORBIDDEN = {
     "lab.display": ["twisted", "crochet", *BELOW_WIDGETS],
     "lab.bridge": ["lab.model", *BELOW_WIDGETS],
     "lab.model": ["twisted.internet.reactor", *BELOW_WIDGETS],
+    "lab.simulation": ["twisted.internet.reactor", "crochet", *BELOW_WIDGETS],
+    "lab.inspect": ["twisted.internet.reactor", *BELOW_WIDGETS],
     "lab.exercises": ["twisted", "crochet", *BELOW_WIDGETS],
 }
 
