@@ -94,7 +94,7 @@ class Gates:
             raise recorder.why_not_gated()
         self.stepping = True
         try:
-            while self.paused is not None and not before(self.position):
+            while self.paused is not None and not before(recorder.position(self.paused[0])):
                 slot = self.step()
                 ran.append(slot)
                 if after(slot):
