@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from lab.model._pcap import write_pcap
 
-__all__ = ["Event", "Connection", "ProtocolError", "Capture",
+__all__ = ["Event", "Connection", "ProtocolError", "LimitReached", "Capture",
            "DEFAULT_MAX_EVENTS", "DEFAULT_MAX_BYTES"]
 
 _now = time.time
@@ -26,6 +26,7 @@ DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 # Closed connections stay listed (for the conversation view) up to this many.
 MAX_CLOSED_CONNECTIONS = 10_000
 MAX_PROTOCOL_ERRORS = 50
+MAX_LIMIT_NOTES = 200
 
 
 class Event(NamedTuple):
@@ -56,18 +57,29 @@ class ProtocolError(NamedTuple):
     traceback: str
 
 
+class LimitReached(NamedTuple):
+    """A bound a connection reached (reading paused, bytes held, a line too long...)."""
+
+    connection: int
+    time: float
+    what: str
+
+
 class Connection:
-    """One captured connection: who, when, how many bytes each way, open or closed."""
+    """One captured connection: who, when, how many bytes each way, open or closed.
+
+    ``limits`` counts the bounds it reached (see :attr:`Capture.limits`).
+    """
 
     __slots__ = ("id", "transport", "peer", "local", "opened", "closed", "reason",
-                 "bytes_in", "bytes_out", "_tap")
+                 "bytes_in", "bytes_out", "limits", "_tap")
 
     def __init__(self, cid: int, transport: str, peer: tuple, local: tuple, tap: Any) -> None:
         self.id, self.transport, self.peer, self.local = cid, transport, peer, local
         self.opened = time.time()
         self.closed: float | None = None
         self.reason: str | None = None
-        self.bytes_in = self.bytes_out = 0
+        self.bytes_in = self.bytes_out = self.limits = 0
         self._tap = tap
 
     @property
@@ -78,7 +90,7 @@ class Connection:
     def copy(self) -> "Connection":
         """A snapshot that later traffic does not change."""
         twin = Connection(self.id, self.transport, self.peer, self.local, None)
-        for name in ("opened", "closed", "reason", "bytes_in", "bytes_out"):
+        for name in ("opened", "closed", "reason", "bytes_in", "bytes_out", "limits"):
             setattr(twin, name, getattr(self, name))
         return twin
 
@@ -111,6 +123,9 @@ class Capture:
         self.bytes_in = self.bytes_out = 0  # every byte seen, kept or not
         # exceptions the protocol raised
         self.errors: deque[ProtocolError] = deque(maxlen=MAX_PROTOCOL_ERRORS)
+        # bounds connections reached, newest last, and how many times (kept or not)
+        self.limits: deque[LimitReached] = deque(maxlen=MAX_LIMIT_NOTES)
+        self.limited = 0
         self._events: deque[tuple] = deque()
         self._bytes = 0
         self._seq = 0
@@ -169,6 +184,15 @@ class Capture:
         text = "".join(traceback.format_exception(error)).rstrip()
         with self._lock:
             self.errors.append(ProtocolError(cid, where, f"{type(error).__name__}: {error}", text))
+
+    def limit_reached(self, cid: int, what: str) -> None:
+        """Note that a connection reached a bound (it alone pays for it)."""
+        with self._lock:
+            conn = self._connections.get(cid)
+            if conn is not None:
+                conn.limits += 1
+            self.limited += 1
+            self.limits.append(LimitReached(cid, _now(), what))
 
     def closed(self, cid: int, reason: str) -> None:
         """Note that a connection closed, and why."""

@@ -109,7 +109,8 @@ class Listener:
         return {"name": self.name, "plugin": self.plugin_name or "", "endpoint": self.endpoint,
                 "running": self.running, "connections": cap.connection_count,
                 "open": cap.open_count, "bytes_in": cap.bytes_in, "bytes_out": cap.bytes_out,
-                "events": len(cap), "dropped": cap.dropped, "errors": len(cap.errors)}
+                "events": len(cap), "dropped": cap.dropped, "errors": len(cap.errors),
+                "limited": cap.limited}
 
     def decoder(self) -> Any:
         """A fresh conversation decoder from the plugin, or None."""
@@ -199,7 +200,7 @@ class ListenerTable(list):
     """A list of listeners that shows itself as a table in a notebook."""
 
     COLUMNS = ("name", "plugin", "endpoint", "running", "connections", "open",
-               "bytes_in", "bytes_out", "events", "dropped", "errors")
+               "bytes_in", "bytes_out", "events", "dropped", "errors", "limited")
 
     def rows(self) -> list[dict[str, Any]]:
         """One stats dict per listener."""
