@@ -163,7 +163,7 @@ against a listener:"""),
     ("code", """\
 import pathlib, tempfile
 
-pcap = chat.capture.write_pcap(pathlib.Path(tempfile.gettempdir()) / "chat.pcap")
+pcap = chat.capture.write_pcap(pathlib.Path(tempfile.gettempdir()) / "chat.pcap", overwrite=True)
 print("wrote", pcap.name, pcap.stat().st_size, "bytes")
 
 fresh = lab.listen("chat", name="chat-replay")  # a new room, where 'bob' is free

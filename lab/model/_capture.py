@@ -321,10 +321,13 @@ class Capture:
         """How many connections are open now."""
         return len(self._open)
 
-    def write_pcap(self, path: "str | os.PathLike[str]", connection: int | None = None
-                   ) -> pathlib.Path:
-        """Write the kept events as a ``.pcap`` file Wireshark and tshark open; return the path."""
-        return write_pcap(self, path, connection)
+    def write_pcap(self, path: "str | os.PathLike[str]", connection: int | None = None,
+                   overwrite: bool = False) -> pathlib.Path:
+        """Write the kept events as a ``.pcap`` file Wireshark and tshark open; return the path.
+
+        An existing file (or a link) at ``path`` is an error unless ``overwrite=True``.
+        """
+        return write_pcap(self, path, connection, overwrite)
 
     def __repr__(self):
         state = "on" if self.enabled else "off"
