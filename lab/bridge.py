@@ -15,13 +15,13 @@ handle here is a lock released by the reactor thread, nothing more.
 import _thread
 import asyncio
 import inspect
-import math
 import sys
 import threading
 import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from lab._checks import checked_timeout
 from lab.errors import LabTimeout, ReactorNotRunning, WrongThread
 
 __all__ = [
@@ -205,28 +205,6 @@ def _ensure_started():
 
 # --------------------------------------------------------------------------
 # call / submit
-
-
-def checked_timeout(timeout: object, name: str = "timeout") -> float:
-    """``timeout`` as a float of seconds, or a TypeError/ValueError that says what to pass.
-
-    Checked before anything is submitted: ``None`` and infinity would let a
-    busy reactor hang the kernel, a negative number means nothing, and a
-    huge one overflows the lock's wait.
-    """
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(
-            f"{name} must be a number of seconds such as {name}=30, not "
-            f"{type(timeout).__name__} {timeout!r}")
-    if not math.isfinite(timeout) or not 0 <= timeout <= _MAX_TIMEOUT:
-        raise ValueError(
-            f"{name} must be between 0 and {_MAX_TIMEOUT:.0f} seconds, not {timeout!r}; "
-            f"pass e.g. {name}=30, and a larger number for slow work.")
-    return float(timeout)
-
-
-# A week: longer than any notebook cell should block, far below the lock's limit.
-_MAX_TIMEOUT = 7 * 24 * 3600.0
 
 
 class Handle:

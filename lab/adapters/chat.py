@@ -7,11 +7,14 @@ from twisted.internet.protocol import Factory
 from twisted.protocols.basic import LineReceiver
 from zope.interface import implementer
 
+from lab._checks import checked_count
 from lab.protocols.chat import ChatDecoder, ChatRoom
 
 __all__ = ["ChatProtocol", "ChatFactory", "ChatDecoder", "DEFAULT_MAX_LINE"]
 
 DEFAULT_MAX_LINE = 512
+MAX_LINE_LIMIT = 1024 * 1024
+MAX_MEMBERS_LIMIT = 100_000
 
 
 @implementer(IPushProducer)
@@ -76,8 +79,9 @@ class ChatFactory(Factory):
     noisy = False
 
     def __init__(self, max_line=DEFAULT_MAX_LINE, max_members=1000):
-        self.max_line = int(max_line)
-        self.room = ChatRoom(max_members=int(max_members))
+        self.max_line = checked_count(max_line, "max_line", 1, MAX_LINE_LIMIT, DEFAULT_MAX_LINE)
+        max_members = checked_count(max_members, "max_members", 1, MAX_MEMBERS_LIMIT, 1000)
+        self.room = ChatRoom(max_members=max_members)
         self.members = {}
         self.ids = count(1)
 

@@ -15,10 +15,11 @@ from itertools import islice
 from collections.abc import Callable, Collection
 from typing import Any, NamedTuple
 
+from lab._checks import checked_bool, checked_count, checked_timeout
 from lab.model._pcap import write_pcap
 
 __all__ = ["Event", "Connection", "ProtocolError", "LimitReached", "Capture",
-           "DEFAULT_MAX_EVENTS", "DEFAULT_MAX_BYTES"]
+           "check_connection", "DEFAULT_MAX_EVENTS", "DEFAULT_MAX_BYTES"]
 
 _now = time.time
 DEFAULT_MAX_EVENTS = 200_000
@@ -27,6 +28,10 @@ DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 MAX_CLOSED_CONNECTIONS = 10_000
 MAX_PROTOCOL_ERRORS = 50
 MAX_LIMIT_NOTES = 200
+# The largest ring buffer a listener may ask for: bounded memory means a bound.
+MAX_CAPTURE_EVENTS = 10_000_000
+MAX_CAPTURE_BYTES = 1024 * 1024 * 1024
+_KINDS = ("connect", "in", "out", "close")
 
 
 class Event(NamedTuple):
@@ -100,6 +105,29 @@ class Connection:
                 f"in={self.bytes_in} out={self.bytes_out} {state}>")
 
 
+def check_connection(cid, optional=False):
+    if optional and cid is None:
+        return
+    if isinstance(cid, bool) or not isinstance(cid, int):
+        raise TypeError(f"a connection is its id number (see capture.connections()), "
+                        f"not {type(cid).__name__} {cid!r}")
+
+
+def _check_kinds(kinds):
+    if kinds is None:
+        return
+    if isinstance(kinds, (str, bytes)) or not all(k in _KINDS for k in _iterable(kinds)):
+        raise ValueError(f"kinds is a tuple of {', '.join(map(repr, _KINDS))}, such as "
+                         f"kinds=('in',), not {kinds!r}")
+
+
+def _iterable(value):
+    try:
+        return list(value)
+    except TypeError:
+        return [object()]
+
+
 def _where(address):
     host, port = address
     return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
@@ -116,8 +144,9 @@ class Capture:
 
     def __init__(self, max_events: int = DEFAULT_MAX_EVENTS, max_bytes: int = DEFAULT_MAX_BYTES,
                  enabled: bool = True) -> None:
-        if max_events < 1 or max_bytes < 1:
-            raise ValueError("max_events and max_bytes must be at least 1")
+        checked_count(max_events, "max_events", 1, MAX_CAPTURE_EVENTS, DEFAULT_MAX_EVENTS)
+        checked_count(max_bytes, "max_bytes", 1, MAX_CAPTURE_BYTES, DEFAULT_MAX_BYTES)
+        checked_bool(enabled, "enabled")
         self.max_events, self.max_bytes, self.enabled = max_events, max_bytes, enabled
         self.dropped = 0
         self.bytes_in = self.bytes_out = 0  # every byte seen, kept or not
@@ -246,6 +275,9 @@ class Capture:
     def events(self, connection: int | None = None, since: int = 0,
                kinds: Collection[str] | None = None) -> list[Event]:
         """A list of the kept events, optionally of one connection, after ``since`` (a seq)."""
+        check_connection(connection, optional=True)
+        checked_count(since, "since", 0, example=0)
+        _check_kinds(kinds)
         with self._lock:
             first = self._seq - len(self._events) + 1
             skip = max(0, since + 1 - first)
@@ -258,6 +290,8 @@ class Capture:
 
     def tail(self, count: int, connection: int | None = None) -> list[Event]:
         """The last ``count`` events (of one connection if given), oldest first."""
+        checked_count(count, "count", 0, example=20)
+        check_connection(connection, optional=True)
         with self._lock:
             if connection is None:
                 found = list(islice(reversed(self._events), count))
@@ -278,6 +312,7 @@ class Capture:
 
     def connection(self, cid: int) -> Connection:
         """A snapshot of one connection; ``KeyError`` with a hint if unknown."""
+        check_connection(cid)
         with self._lock:
             conn = self._connections.get(cid)
         if conn is None:
@@ -285,7 +320,10 @@ class Capture:
         return conn.copy()
 
     def stream(self, connection: int, direction: str = "in") -> bytes:
-        """The kept bytes of one direction of a connection, joined."""
+        """The kept bytes of one direction of a connection (``"in"`` or ``"out"``), joined."""
+        if direction not in ("in", "out"):
+            raise ValueError(f"direction is 'in' (what the client sent) or 'out' (what the "
+                             f"server sent), not {direction!r}")
         return b"".join(e.data for e in self.events(connection, kinds=(direction,)))
 
     def wait_for(self, predicate: Callable[["Capture"], object], timeout: float = 5.0) -> bool:
@@ -293,6 +331,10 @@ class Capture:
 
         Useful after a client closes: the server sees the close a moment later.
         """
+        if not callable(predicate):
+            raise TypeError(f"wait_for() needs a function of the capture, such as "
+                            f"lambda c: c.open_count == 0, not {predicate!r}")
+        timeout = checked_timeout(timeout)
         deadline = time.monotonic() + timeout
         while not predicate(self):
             if time.monotonic() >= deadline:

@@ -138,8 +138,11 @@ def is_loopback(host: object) -> bool:
 
 
 def _port(value, description):
+    text = str(value).strip()
     try:
-        port = int(str(value).strip())
+        if not (text.isascii() and text.isdigit()):
+            raise ValueError(text)
+        port = int(text)
     except (TypeError, ValueError):
         raise EndpointError(
             f"{description!r}: the port {value!r} is not a number; {_EXAMPLES}.") from None
@@ -149,8 +152,11 @@ def _port(value, description):
 
 
 def _backlog(value, description):
+    text = str(value).strip()
     try:
-        backlog = int(str(value).strip())
+        if not (text.isascii() and text.isdigit()):
+            raise ValueError(text)
+        backlog = int(text)
     except (TypeError, ValueError):
         raise EndpointError(
             f"{description!r}: backlog {value!r} is not a number; write e.g. backlog=1024."

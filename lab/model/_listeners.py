@@ -23,7 +23,8 @@ from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 
 from lab import bridge
 from lab.adapters.wiretap import WiretapDatagram, WiretapFactory
-from lab.model._capture import DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, Capture, Connection
+from lab.model._capture import (DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, Capture, Connection,
+                                check_connection)
 from lab.model._client import Client, replay
 from lab.model._endpoints import (ClientSpec, ServerSpec, check_unix_path, escape_host,
                                   is_loopback, parse_server)
@@ -161,6 +162,7 @@ class Listener:
 
     def stop(self, timeout: float | None = bridge.DEFAULT_TIMEOUT) -> Any:
         """Stop listening, drop open connections, and free the port (harmless twice)."""
+        timeout = bridge.checked_timeout(timeout)
         if bridge.in_reactor_thread():
             return self._stop_in_reactor()
         bridge.call(self._stop_in_reactor, timeout=timeout)
@@ -182,6 +184,7 @@ class Listener:
 
         Returns the :class:`lab.Client` that sent it, so its replies can be read.
         """
+        check_connection(connection)
         return replay(self.capture, connection, target or self, timeout)
 
     # -- display ------------------------------------------------------------------
