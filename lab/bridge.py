@@ -21,6 +21,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from lab._checks import checked_timeout
 from lab.errors import LabTimeout, ReactorNotRunning, WrongThread
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "Handle",
     "LabStatus",
     "DEFAULT_TIMEOUT",
+    "checked_timeout",
 ]
 
 DEFAULT_TIMEOUT = 30.0
@@ -213,7 +215,7 @@ class Handle:
     """
 
     __slots__ = ("_fn", "_args", "_kwargs", "_lock", "_value", "_error",
-                 "_remote_traceback", "_deferred", "_callbacks", "_done")
+                 "_remote_traceback", "_deferred", "_callbacks", "_done", "_ticket")
 
     def __init__(self, fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> None:
         self._fn, self._args, self._kwargs = fn, args, kwargs
@@ -222,6 +224,10 @@ class Handle:
         self._value = self._error = self._remote_traceback = self._deferred = None
         self._callbacks: list[Callable[[Handle], object]] = []
         self._done = False
+        # Whoever pops the one ticket decides: the reactor thread (the work
+        # starts) or a waiter that timed out first (it never will).  list.pop
+        # is atomic, so no lock is needed for that race.
+        self._ticket = [True]
 
     def __repr__(self):
         name = getattr(self._fn, "__qualname__", repr(self._fn))
@@ -234,7 +240,21 @@ class Handle:
 
     # -- reactor side --------------------------------------------------------
 
+    @property
+    def started(self) -> bool:
+        """True once the reactor thread has begun the work (it cannot be taken back then)."""
+        return not self._ticket and not self.abandoned
+
+    @property
+    def abandoned(self) -> bool:
+        """True when a timeout came first, so the work never started and never will."""
+        return self._error is _ABANDONED
+
     def _run(self):
+        try:
+            self._ticket.pop()
+        except IndexError:  # the waiter gave up first: this work must not start
+            return
         try:
             result = self._fn(*self._args, **self._kwargs)
         except BaseException as error:  # noqa: BLE001 - every error goes to the caller
@@ -279,6 +299,9 @@ class Handle:
 
     def outcome(self) -> Any:
         """The result, or raise the error, of finished work."""
+        if self._error is _ABANDONED:
+            raise LabTimeout("this work timed out before it started, so it never ran.",
+                             started=False)
         if self._error is not None:
             raise _with_remote_note(self._error, self._remote_traceback)
         return self._value
@@ -286,22 +309,52 @@ class Handle:
     def wait(self, timeout: float | None = DEFAULT_TIMEOUT) -> Any:
         """Block until done and return the result or raise its error.
 
-        On timeout the work is cancelled and :class:`lab.LabTimeout` raised.
+        On timeout :class:`lab.LabTimeout` is raised, and it says which of two
+        things happened: the work had not started (then it never will), or
+        it had started and is still running (then it was not stopped; a
+        Deferred it returned is asked to cancel).
         """
+        timeout = checked_timeout(timeout)
         if not self._done and in_reactor_thread():
             raise WrongThread(
                 "wait() was called in the reactor thread, where blocking would "
                 "deadlock. In reactor code, add a callback to the Deferred instead."
             )
-        if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
-            self.cancel()
-            name = getattr(self._fn, "__qualname__", repr(self._fn))
-            raise LabTimeout(
-                f"{name} did not finish in the reactor within {timeout} s, so it was "
-                "cancelled. Pass a larger timeout=, or use lab.submit() and wait later."
-            )
+        if not self._lock.acquire(timeout=timeout):
+            error = self._timed_out(f"within {timeout:g} s")
+            if error is not None:
+                raise error
+            return self.outcome()
         self._lock.release()
         return self.outcome()
+
+    def _timed_out(self, when: str) -> "LabTimeout | None":
+        """Give up waiting: stop the work from starting, or say that it runs on."""
+        name = getattr(self._fn, "__qualname__", repr(self._fn))
+        if self.abandon():
+            return LabTimeout(
+                f"{name} did not start in the reactor {when} (the reactor was busy), so it "
+                "was dropped and will not run: nothing was done. Pass a larger timeout=, or "
+                "find what keeps the reactor busy (lab.reactor_state()).", started=False)
+        if self._lock.acquire(blocking=False):  # finished in the meantime
+            self._lock.release()
+            return None
+        self.cancel()
+        asked = (" Its Deferred was asked to cancel, which stops the work only if that "
+                 "Deferred supports cancelling." if self._deferred is not None else "")
+        return LabTimeout(
+            f"{name} started in the reactor but did not finish {when}; it is still running "
+            f"and was not stopped.{asked} Check its effect before retrying, pass a larger "
+            "timeout=, or use lab.submit() and wait on the handle later.", started=True)
+
+    def abandon(self) -> bool:
+        """Make sure work that has not started never starts; return True if it had not."""
+        try:
+            self._ticket.pop()
+        except IndexError:
+            return False
+        self._fail(_ABANDONED, None)
+        return True
 
     def cancel(self) -> None:
         """Cancel the work's Deferred (in the reactor thread); no-op once done."""
@@ -311,6 +364,9 @@ class Handle:
     def _cancel_in_reactor(self):
         if not self._done and self._deferred is not None:
             self._deferred.cancel()
+
+
+_ABANDONED = LabTimeout("abandoned before it started")
 
 
 def _is_deferred(value):
@@ -352,9 +408,11 @@ def call(fn: Callable[..., Any], *args: Any, timeout: float | None = DEFAULT_TIM
 
     Errors raised there are re-raised here with their type, message and the
     reactor-side traceback.  Raises :class:`lab.LabTimeout` after ``timeout``
-    seconds (cancelling the work), and :class:`lab.WrongThread` if called from
-    the reactor thread itself.
+    seconds: work that had not started then never starts; work that had
+    started is reported as still running.  Raises :class:`lab.WrongThread` if
+    called from the reactor thread itself.
     """
+    timeout = checked_timeout(timeout)
     if in_reactor_thread():
         raise WrongThread(
             "lab.call() was called from the reactor thread, where waiting would "
@@ -390,11 +448,9 @@ class _Awaitable:
         try:
             await asyncio.wait_for(asyncio.shield(future), self._timeout)
         except asyncio.TimeoutError:
-            handle.cancel()
-            raise LabTimeout(
-                f"waited {self._timeout} s without a result, so the work was cancelled; "
-                "pass a larger timeout= to lab.wait()."
-            ) from None
+            error = handle._timed_out(f"within {self._timeout:g} s of lab.wait()")
+            if error is not None:
+                raise error from None
         return handle.outcome()
 
 
@@ -414,7 +470,7 @@ def wait(target: Any, timeout: float | None = DEFAULT_TIMEOUT) -> Awaitable[Any]
             f"lab.wait() takes a Deferred or a lab.Handle, not {type(target).__name__}; "
             "for a function, use lab.submit(fn) and wait for its handle."
         )
-    return _Awaitable(target, timeout)
+    return _Awaitable(target, checked_timeout(timeout))
 
 
 # --------------------------------------------------------------------------

@@ -6,8 +6,8 @@
 
 ``serve`` runs a protocol plugin's server without Jupyter, on the same
 listener machinery the notebooks use, until SIGINT or SIGTERM.  When the
-server is ready it prints exactly one line, ``listening on HOST:PORT``, so
-scripts can wait for it and read the port.
+server is ready it prints exactly one line, ``listening on HOST:PORT`` (or
+``listening on unix:PATH``), so scripts can wait for it and read the port.
 """
 
 import argparse
@@ -47,6 +47,8 @@ def _parser():
                        metavar="NAME=VALUE", help="an option for the plugin's factory")
     serve.add_argument("--allow-remote", action="store_true",
                        help="allow an interface other than loopback")
+    serve.add_argument("--backlog", type=int, default=None,
+                       help="listen queue length for stream endpoints (default 1024)")
     serve.add_argument("--no-capture", action="store_true",
                        help="do not record traffic (for benchmarks)")
     return parser
@@ -84,6 +86,8 @@ def _serve(args):
     options = dict(args.option)
     if args.no_capture:
         options["capture"] = False
+    if args.backlog is not None:
+        options["backlog"] = args.backlog
     try:
         if args.endpoint is not None:
             options["endpoint"] = args.endpoint
@@ -91,7 +95,8 @@ def _serve(args):
     except (lab.LabError, ValueError, TypeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"listening on {listener.host}:{listener.port}", flush=True)
+    where = f"unix:{listener.path}" if listener.path else f"{listener.host}:{listener.port}"
+    print(f"listening on {where}", flush=True)
     while not stop.wait(0.5):  # a timed wait so that signals are handled promptly
         pass
     listener.stop()

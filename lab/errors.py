@@ -19,7 +19,16 @@ class LabError(Exception):
 
 
 class LabTimeout(LabError, TimeoutError):
-    """Work handed to the reactor did not finish in time; it was cancelled."""
+    """Work handed to the reactor did not finish in time.
+
+    ``started`` says whether it had begun: False means it was dropped before
+    it ran (nothing happened); True means it is still running and was not
+    stopped; None when that does not apply (e.g. a reply that did not come).
+    """
+
+    def __init__(self, message, *, started=None):
+        super().__init__(message)
+        self.started = started
 
 
 class WrongThread(LabError, RuntimeError):

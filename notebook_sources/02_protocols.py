@@ -163,7 +163,7 @@ against a listener:"""),
     ("code", """\
 import pathlib, tempfile
 
-pcap = chat.capture.write_pcap(pathlib.Path(tempfile.gettempdir()) / "chat.pcap")
+pcap = chat.capture.write_pcap(pathlib.Path(tempfile.gettempdir()) / "chat.pcap", overwrite=True)
 print("wrote", pcap.name, pcap.stat().st_size, "bytes")
 
 fresh = lab.listen("chat", name="chat-replay")  # a new room, where 'bob' is free
@@ -204,6 +204,42 @@ Stop what you no longer need; the rest stops when the kernel shuts down (or all 
     ("code", """\
 target.stop()
 print("still running:", sorted(listener.name for listener in lab.listeners()))"""),
+    ("md", """\
+## Safe by default
+
+A listener binds loopback unless you pass `allow_remote=True`, however the endpoint is written.
+A client that sends without reading its replies cannot fill the kernel's memory: the wiretap
+stops reading from it until it reads (Twisted's producer/consumer back-pressure), and the
+capture says so in `limits` (the panel's *limited* column). A call that times out before the
+reactor started it never runs; one that did start is reported as still running."""),
+    ("code", """\
+import select, socket, threading
+
+try:
+    lab.listen("echo", r"tcp:0:backlog=50\\:interface=0.0.0.0", name="wide")
+except lab.LabError as error:
+    print("refused:", type(error).__name__)
+
+guarded = lab.listen("echo", name="guarded")
+hog = socket.create_connection(("127.0.0.1", guarded.port))   # sends, never reads
+hog.setblocking(False)
+sent = 0
+while sent < 256 * 1024 * 1024 and select.select([], [hog], [], 1.0)[1]:
+    sent += hog.send(b"x" * 65536)
+print(f"the client got {sent / 2**20:.0f} MiB in, then the server stopped reading")
+print("limits:", guarded.capture.limits[0].what)
+hog.close()
+
+gate, ran = threading.Event(), []
+lab.submit(gate.wait, 5)                        # keep the reactor busy for a moment
+try:
+    lab.call(ran.append, "late", timeout=0.2)
+except lab.LabTimeout as error:
+    print("started?", error.started)
+gate.set()
+lab.call(lambda: None)
+print("ran:", ran)
+guarded.stop()"""),
 ]
 
 

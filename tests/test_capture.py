@@ -102,7 +102,7 @@ def test_pcap_of_memcached_text_traffic_decodes_in_tshark(cleanup, tmp_path, art
     listener = lab.listen("memcached")
     converse(listener, (b"set greeting 0 0 5\r\nhello\r\n", b"STORED\r\n"),
              (b"get greeting\r\n", b"END\r\n"))
-    path = listener.capture.write_pcap(artifacts / "memcache-text.pcap")
+    path = listener.capture.write_pcap(artifacts / "memcache-text.pcap", overwrite=True)
     out = tshark("-r", str(path), "-d", f"tcp.port=={listener.port},memcache",
                  "-Y", "memcache", "-T", "fields", "-e", "memcache.command",
                  "-e", "memcache.response", "-e", "memcache.key", "-e", "memcache.value")

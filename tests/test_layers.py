@@ -24,7 +24,7 @@ LAB = ROOT / "lab"
 # The layer table of DEVELOPERS.md, as data: (folders or modules of the layer,
 # lab modules it may import, other packages it may import).  The standard
 # library is always allowed; a layer may import its own modules.
-ERRORS = ("lab.errors", "lab._version")
+ERRORS = ("lab.errors", "lab._version", "lab._checks")  # _checks: argument checks, stdlib only
 LAYERS = {
     "lab/protocols/": (ERRORS, ()),
     "lab/deferreds/": (ERRORS + ("lab.display",),
@@ -49,6 +49,7 @@ LAYERS = {
 OTHERS = {
     "lab/errors.py": ((), ()),
     "lab/_version.py": ((), ()),
+    "lab/_checks.py": ((), ()),
     "lab/display.py": (ERRORS, ()),
     "lab/exercises/": (ERRORS, ()),
     "lab/__init__.py": (ERRORS + ("lab.display",), ()),

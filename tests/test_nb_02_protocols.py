@@ -104,3 +104,11 @@ def test_the_load_target_is_stopped_and_the_others_keep_serving(notebook):
     """The last cell stops the load test's listener; the ones the panels show keep running."""
     text = cell_text(find_cell(notebook, "target.stop()"))
     assert "load-target" not in text and "'seed-echo'" in text
+
+
+def test_safe_by_default(notebook):
+    """A smuggled interface is refused, a never-reading client is paused and said so, a late call never runs."""
+    text = cell_text(find_cell(notebook, 'name="guarded"'))
+    assert "refused: EndpointError" in text
+    assert "then the server stopped reading" in text and "limits: reading paused" in text
+    assert "started? False" in text and "ran: []" in text

@@ -6,7 +6,17 @@ __all__ = ["Echo", "EchoFactory", "EchoDatagram"]
 
 
 class Echo(Protocol):
-    """Writes every chunk it receives back to the same connection."""
+    """Writes every chunk it receives back to the same connection.
+
+    A client that sends without reading would make the echoes pile up in
+    memory; so the connection is its own producer: when the echoes waiting
+    pass the transport's buffer size, Twisted pauses it (echo stops reading
+    from that client) and resumes it once the client has read them.
+    """
+
+    def connectionMade(self):
+        """Stop reading while the echoes are not being read."""
+        self.transport.registerProducer(self.transport, True)
 
     def dataReceived(self, data):
         """Send the bytes straight back."""

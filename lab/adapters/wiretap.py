@@ -13,11 +13,25 @@ The wiretap records nothing itself: it calls a *recorder* (the model's
     opened(transport, peer, local, tap) -> connection id
     record(kind, connection, data)
     closed(connection, reason)
+
+and may have ``protocol_error(connection, where, error)`` and
+``limit_reached(connection, what)``.
+
+Back-pressure, for any wrapped protocol: the wiretap registers itself as a
+streaming producer of its transport.  When the replies waiting for a peer
+pass the transport's buffer size (the peer is not reading them), Twisted
+pauses it, and the wiretap stops reading from that peer (and pauses the
+wrapped protocol's own producer, if it registered one); when the peer
+catches up, both resume.  A protocol that writes unprompted (timers,
+broadcasts) while its peer is paused may queue :data:`MAX_HELD_BYTES` more;
+past that the connection is dropped, and the recorder told why.  So a
+client that never reads costs the process a bounded amount, and only that
+client loses anything.
 """
 
 from collections import OrderedDict
 
-from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.internet.protocol import DatagramProtocol
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from zope.interface import implementer
@@ -34,6 +48,9 @@ CONNECT, IN, OUT, CLOSE = "connect", "in", "out", "close"
 # Why a bound: a UDP server sees a "connection" per peer address, and a
 # stream of spoofed or random peers must not grow the table without limit.
 MAX_DATAGRAM_PEERS = 4096
+# Bytes a protocol may still write to a peer whose reading is paused
+# (beyond the transport's own 64 KiB buffer) before that connection is dropped.
+MAX_HELD_BYTES = 1024 * 1024
 
 
 def address_of(address):
@@ -56,6 +73,12 @@ def _note_error(recorder, connection, where, error):
         note(connection, where, error)
 
 
+def _note_limit(recorder, connection, what):
+    note = getattr(recorder, "limit_reached", None)
+    if note is not None:
+        note(connection, what)
+
+
 def reason_text(reason):
     """A one-line description of why a connection closed."""
     value = getattr(reason, "value", reason)
@@ -74,17 +97,27 @@ class WiretapProtocol(ProtocolWrapper):
     """
 
     tap_id = None
+    _held = None  # bytes written while the peer is paused; None while it reads
+    _user_producer = None  # (producer, streaming) the wrapped protocol registered
+    _close_reason = None
+    _pauses = 0
 
     def makeConnection(self, transport):
-        """Record the connection before the wrapped protocol can write anything."""
+        """Record the connection and take on back-pressure before the wrapped protocol starts.
+
+        A wrapped ``connectionMade`` that raises is recorded and its
+        connection closed (Twisted would log it and leave the socket open).
+        """
         recorder = self.factory.recorder
         self.tap_id = recorder.opened(
             "tcp", address_of(transport.getPeer()), address_of(transport.getHost()), self)
+        transport.registerProducer(_Flow(self), True)
         try:
             ProtocolWrapper.makeConnection(self, transport)
         except Exception as error:
             _note_error(recorder, self.tap_id, "connectionMade", error)
-            raise
+            self._close_reason = f"closed: connectionMade raised {type(error).__name__}"
+            self.abort()
 
     def dataReceived(self, data):
         """Record bytes in, then hand them to the wrapped protocol."""
@@ -104,7 +137,70 @@ class WiretapProtocol(ProtocolWrapper):
         # Record first: a direct send can reach the peer (and a test or user
         # reading the capture) before this method returns.
         self.factory.recorder.record(OUT, self.tap_id, data)
+        if self._held is not None and self._hold(len(data)):
+            return
         send_now(self.transport, data)
+
+    def _hold(self, size):
+        """Count bytes queued for a paused peer; drop the connection past the bound."""
+        self._held += size
+        if self._held <= MAX_HELD_BYTES:
+            return False
+        if self._close_reason is None:
+            what = (f"the peer read nothing while {MAX_HELD_BYTES // 1024} KiB more replies "
+                    "waited; connection dropped")
+            _note_limit(self.factory.recorder, self.tap_id, what)
+            self._close_reason = "dropped: " + what
+            self.abort()
+        return True
+
+    # -- back-pressure --------------------------------------------------------
+
+    def registerProducer(self, producer, streaming):
+        """Keep the wrapped protocol's producer: the wiretap's own flow drives it."""
+        if not streaming:  # a pull producer needs the transport's calls itself
+            self.transport.unregisterProducer()
+            self.transport.registerProducer(producer, streaming)
+            self._user_producer = (producer, False)
+            return
+        if self._user_producer is not None:
+            raise RuntimeError(f"Cannot register producer {producer}, because producer "
+                               f"{self._user_producer[0]} was never unregistered.")
+        self._user_producer = (producer, True)
+        if self._held is not None:
+            producer.pauseProducing()
+
+    def unregisterProducer(self):
+        """Forget the wrapped protocol's producer (the wiretap's flow stays)."""
+        user, self._user_producer = self._user_producer, None
+        if user is not None and not user[1] and self.transport.connected:
+            self.transport.unregisterProducer()
+            self.transport.registerProducer(_Flow(self), True)
+
+    def _paused(self):
+        """The peer is not reading what we send: stop reading from it."""
+        if self._held is None:
+            self._held = 0
+        self._pauses += 1
+        if self._pauses == 1:
+            _note_limit(self.factory.recorder, self.tap_id,
+                        "reading paused: replies are waiting for the peer to read them "
+                        "(resumes when it does)")
+        self.transport.pauseProducing()
+        if self._user_producer is not None and self._user_producer[1]:
+            self._user_producer[0].pauseProducing()
+
+    def _resumed(self):
+        """The peer caught up: read from it again."""
+        self._held = None
+        if self._close_reason is None:
+            self.transport.resumeProducing()
+        if self._user_producer is not None and self._user_producer[1]:
+            self._user_producer[0].resumeProducing()
+
+    def _stopped(self):
+        if self._user_producer is not None and self._user_producer[1]:
+            self._user_producer[0].stopProducing()
 
     def writeSequence(self, data):
         """Record the joined bytes out as one event."""
@@ -112,7 +208,7 @@ class WiretapProtocol(ProtocolWrapper):
 
     def connectionLost(self, reason):
         """Record the close and its reason, then tell the wrapped protocol."""
-        self.factory.recorder.closed(self.tap_id, reason_text(reason))
+        self.factory.recorder.closed(self.tap_id, self._close_reason or reason_text(reason))
         ProtocolWrapper.connectionLost(self, reason)
 
     def readConnectionLost(self):
@@ -131,6 +227,28 @@ class WiretapProtocol(ProtocolWrapper):
         """Drop the connection now (used when its listener stops)."""
         abort = getattr(self.transport, "abortConnection", None)
         (abort or self.transport.loseConnection)()
+
+
+@implementer(IPushProducer)
+class _Flow:
+    """What the transport pauses and resumes: the wiretap of one connection."""
+
+    __slots__ = ("tap",)
+
+    def __init__(self, tap):
+        self.tap = tap
+
+    def pauseProducing(self):
+        """The transport's buffer is full."""
+        self.tap._paused()
+
+    def resumeProducing(self):
+        """The transport's buffer drained."""
+        self.tap._resumed()
+
+    def stopProducing(self):
+        """The connection is going away."""
+        self.tap._stopped()
 
 
 class WiretapFactory(WrappingFactory):
@@ -191,9 +309,14 @@ class WiretapDatagram(DatagramProtocol):
         return cid
 
     def datagramReceived(self, data, addr):
-        """Record a datagram in, then hand it to the wrapped protocol."""
-        self.recorder.record(IN, self._peer(addr), data)
-        self.wrapped.datagramReceived(data, addr)
+        """Record a datagram in, then hand it to the wrapped protocol (recording what it raises)."""
+        cid = self._peer(addr)
+        self.recorder.record(IN, cid, data)
+        try:
+            self.wrapped.datagramReceived(data, addr)
+        except Exception as error:
+            _note_error(self.recorder, cid, "datagramReceived", error)
+            raise
 
     def record_out(self, data, addr):
         """Record a datagram the wrapped protocol sent to ``addr``."""

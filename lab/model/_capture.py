@@ -15,10 +15,11 @@ from itertools import islice
 from collections.abc import Callable, Collection
 from typing import Any, NamedTuple
 
+from lab._checks import checked_bool, checked_count, checked_timeout
 from lab.model._pcap import write_pcap
 
-__all__ = ["Event", "Connection", "ProtocolError", "Capture",
-           "DEFAULT_MAX_EVENTS", "DEFAULT_MAX_BYTES"]
+__all__ = ["Event", "Connection", "ProtocolError", "LimitReached", "Capture",
+           "check_connection", "DEFAULT_MAX_EVENTS", "DEFAULT_MAX_BYTES"]
 
 _now = time.time
 DEFAULT_MAX_EVENTS = 200_000
@@ -26,6 +27,11 @@ DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 # Closed connections stay listed (for the conversation view) up to this many.
 MAX_CLOSED_CONNECTIONS = 10_000
 MAX_PROTOCOL_ERRORS = 50
+MAX_LIMIT_NOTES = 200
+# The largest ring buffer a listener may ask for: bounded memory means a bound.
+MAX_CAPTURE_EVENTS = 10_000_000
+MAX_CAPTURE_BYTES = 1024 * 1024 * 1024
+_KINDS = ("connect", "in", "out", "close")
 
 
 class Event(NamedTuple):
@@ -56,18 +62,29 @@ class ProtocolError(NamedTuple):
     traceback: str
 
 
+class LimitReached(NamedTuple):
+    """A bound a connection reached (reading paused, bytes held, a line too long...)."""
+
+    connection: int
+    time: float
+    what: str
+
+
 class Connection:
-    """One captured connection: who, when, how many bytes each way, open or closed."""
+    """One captured connection: who, when, how many bytes each way, open or closed.
+
+    ``limits`` counts the bounds it reached (see :attr:`Capture.limits`).
+    """
 
     __slots__ = ("id", "transport", "peer", "local", "opened", "closed", "reason",
-                 "bytes_in", "bytes_out", "_tap")
+                 "bytes_in", "bytes_out", "limits", "_tap")
 
     def __init__(self, cid: int, transport: str, peer: tuple, local: tuple, tap: Any) -> None:
         self.id, self.transport, self.peer, self.local = cid, transport, peer, local
         self.opened = time.time()
         self.closed: float | None = None
         self.reason: str | None = None
-        self.bytes_in = self.bytes_out = 0
+        self.bytes_in = self.bytes_out = self.limits = 0
         self._tap = tap
 
     @property
@@ -78,7 +95,7 @@ class Connection:
     def copy(self) -> "Connection":
         """A snapshot that later traffic does not change."""
         twin = Connection(self.id, self.transport, self.peer, self.local, None)
-        for name in ("opened", "closed", "reason", "bytes_in", "bytes_out"):
+        for name in ("opened", "closed", "reason", "bytes_in", "bytes_out", "limits"):
             setattr(twin, name, getattr(self, name))
         return twin
 
@@ -86,6 +103,29 @@ class Connection:
         state = "open" if self.is_open else f"closed ({self.reason})"
         return (f"<Connection #{self.id} {self.transport} {_where(self.peer)} "
                 f"in={self.bytes_in} out={self.bytes_out} {state}>")
+
+
+def check_connection(cid, optional=False):
+    if optional and cid is None:
+        return
+    if isinstance(cid, bool) or not isinstance(cid, int):
+        raise TypeError(f"a connection is its id number (see capture.connections()), "
+                        f"not {type(cid).__name__} {cid!r}")
+
+
+def _check_kinds(kinds):
+    if kinds is None:
+        return
+    if isinstance(kinds, (str, bytes)) or not all(k in _KINDS for k in _iterable(kinds)):
+        raise ValueError(f"kinds is a tuple of {', '.join(map(repr, _KINDS))}, such as "
+                         f"kinds=('in',), not {kinds!r}")
+
+
+def _iterable(value):
+    try:
+        return list(value)
+    except TypeError:
+        return [object()]
 
 
 def _where(address):
@@ -104,13 +144,17 @@ class Capture:
 
     def __init__(self, max_events: int = DEFAULT_MAX_EVENTS, max_bytes: int = DEFAULT_MAX_BYTES,
                  enabled: bool = True) -> None:
-        if max_events < 1 or max_bytes < 1:
-            raise ValueError("max_events and max_bytes must be at least 1")
+        checked_count(max_events, "max_events", 1, MAX_CAPTURE_EVENTS, DEFAULT_MAX_EVENTS)
+        checked_count(max_bytes, "max_bytes", 1, MAX_CAPTURE_BYTES, DEFAULT_MAX_BYTES)
+        checked_bool(enabled, "enabled")
         self.max_events, self.max_bytes, self.enabled = max_events, max_bytes, enabled
         self.dropped = 0
         self.bytes_in = self.bytes_out = 0  # every byte seen, kept or not
         # exceptions the protocol raised
         self.errors: deque[ProtocolError] = deque(maxlen=MAX_PROTOCOL_ERRORS)
+        # bounds connections reached, newest last, and how many times (kept or not)
+        self.limits: deque[LimitReached] = deque(maxlen=MAX_LIMIT_NOTES)
+        self.limited = 0
         self._events: deque[tuple] = deque()
         self._bytes = 0
         self._seq = 0
@@ -170,6 +214,15 @@ class Capture:
         with self._lock:
             self.errors.append(ProtocolError(cid, where, f"{type(error).__name__}: {error}", text))
 
+    def limit_reached(self, cid: int, what: str) -> None:
+        """Note that a connection reached a bound (it alone pays for it)."""
+        with self._lock:
+            conn = self._connections.get(cid)
+            if conn is not None:
+                conn.limits += 1
+            self.limited += 1
+            self.limits.append(LimitReached(cid, _now(), what))
+
     def closed(self, cid: int, reason: str) -> None:
         """Note that a connection closed, and why."""
         with self._lock:
@@ -222,6 +275,9 @@ class Capture:
     def events(self, connection: int | None = None, since: int = 0,
                kinds: Collection[str] | None = None) -> list[Event]:
         """A list of the kept events, optionally of one connection, after ``since`` (a seq)."""
+        check_connection(connection, optional=True)
+        checked_count(since, "since", 0, example=0)
+        _check_kinds(kinds)
         with self._lock:
             first = self._seq - len(self._events) + 1
             skip = max(0, since + 1 - first)
@@ -234,6 +290,8 @@ class Capture:
 
     def tail(self, count: int, connection: int | None = None) -> list[Event]:
         """The last ``count`` events (of one connection if given), oldest first."""
+        checked_count(count, "count", 0, example=20)
+        check_connection(connection, optional=True)
         with self._lock:
             if connection is None:
                 found = list(islice(reversed(self._events), count))
@@ -254,6 +312,7 @@ class Capture:
 
     def connection(self, cid: int) -> Connection:
         """A snapshot of one connection; ``KeyError`` with a hint if unknown."""
+        check_connection(cid)
         with self._lock:
             conn = self._connections.get(cid)
         if conn is None:
@@ -261,7 +320,10 @@ class Capture:
         return conn.copy()
 
     def stream(self, connection: int, direction: str = "in") -> bytes:
-        """The kept bytes of one direction of a connection, joined."""
+        """The kept bytes of one direction of a connection (``"in"`` or ``"out"``), joined."""
+        if direction not in ("in", "out"):
+            raise ValueError(f"direction is 'in' (what the client sent) or 'out' (what the "
+                             f"server sent), not {direction!r}")
         return b"".join(e.data for e in self.events(connection, kinds=(direction,)))
 
     def wait_for(self, predicate: Callable[["Capture"], object], timeout: float = 5.0) -> bool:
@@ -269,6 +331,10 @@ class Capture:
 
         Useful after a client closes: the server sees the close a moment later.
         """
+        if not callable(predicate):
+            raise TypeError(f"wait_for() needs a function of the capture, such as "
+                            f"lambda c: c.open_count == 0, not {predicate!r}")
+        timeout = checked_timeout(timeout)
         deadline = time.monotonic() + timeout
         while not predicate(self):
             if time.monotonic() >= deadline:
@@ -297,10 +363,13 @@ class Capture:
         """How many connections are open now."""
         return len(self._open)
 
-    def write_pcap(self, path: "str | os.PathLike[str]", connection: int | None = None
-                   ) -> pathlib.Path:
-        """Write the kept events as a ``.pcap`` file Wireshark and tshark open; return the path."""
-        return write_pcap(self, path, connection)
+    def write_pcap(self, path: "str | os.PathLike[str]", connection: int | None = None,
+                   overwrite: bool = False) -> pathlib.Path:
+        """Write the kept events as a ``.pcap`` file Wireshark and tshark open; return the path.
+
+        An existing file (or a link) at ``path`` is an error unless ``overwrite=True``.
+        """
+        return write_pcap(self, path, connection, overwrite)
 
     def __repr__(self):
         state = "on" if self.enabled else "off"

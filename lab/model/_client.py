@@ -18,6 +18,7 @@ from twisted.internet.endpoints import (HostnameEndpoint, TCP4ClientEndpoint,
                                         TCP6ClientEndpoint, connectProtocol)
 
 from lab import bridge
+from lab._checks import checked_data, checked_timeout
 from lab.adapters.clients import DatagramClient, StreamClient
 from lab.errors import LabTimeout, WrongThread
 from lab.model._endpoints import ClientSpec, parse_client
@@ -179,6 +180,7 @@ class Client:
         bridge.call(self._write, _as_bytes(data), timeout=timeout)
 
     def _wait(self, ready, timeout):
+        timeout = checked_timeout(timeout)
         if bridge.in_reactor_thread():
             raise WrongThread("Client reads block; call them from a notebook cell, "
                               "not from reactor code.")
@@ -204,9 +206,7 @@ class Client:
     def read_until(self, delimiter: bytes | str, timeout: float | None = DEFAULT_READ_TIMEOUT
                    ) -> bytes:
         """Bytes up to and including ``delimiter``; :class:`lab.LabTimeout` if it does not come."""
-        wanted = _as_bytes(delimiter)
-        if not wanted:
-            raise ValueError("read_until() needs a non-empty delimiter, e.g. b'\\r\\n'")
+        wanted = checked_data(delimiter, "delimiter", "b'\\r\\n'")
         with self._cond:
             found = self._wait(lambda: self._has(wanted) or self.closed_reason is not None,
                                timeout)
@@ -301,6 +301,7 @@ def connect(target: Any, timeout: float = 5.0) -> Client:
     Returns a :class:`Client`.  Raises :class:`lab.model.ClientError` if the
     connection is refused or times out.
     """
+    timeout = checked_timeout(timeout, positive=True)
     client = Client(target_spec(target))
     try:
         return bridge.call(_connect_in_reactor, client, timeout, timeout=timeout + 5)

@@ -23,10 +23,12 @@ from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 
 from lab import bridge
 from lab.adapters.wiretap import WiretapDatagram, WiretapFactory
-from lab.model._capture import DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, Capture, Connection
+from lab.model._capture import (DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, Capture, Connection,
+                                check_connection)
 from lab.model._client import Client, replay
-from lab.model._endpoints import ClientSpec, ServerSpec, escape_host, parse_server
-from lab.model._errors import ClientError, EndpointError, ListenError
+from lab.model._endpoints import (ClientSpec, ServerSpec, check_unix_path, escape_host,
+                                  is_loopback, parse_server)
+from lab.model._errors import ClientError, EndpointError, ListenError, RemoteNotAllowed
 from lab.plugin import plugins
 
 __all__ = ["Listener", "ListenerTable", "listen", "listeners", "stop_all", "get_listener"]
@@ -43,12 +45,13 @@ class Listener:
     """
 
     def __init__(self, name: str, spec: ServerSpec, plugin: Any, options: dict[str, Any],
-                 capture: Capture) -> None:
+                 capture: Capture, allow_remote: bool = False) -> None:
         self.name = name
         self.spec = spec
         self.plugin = plugin
         self.options = dict(options)
         self.capture = capture
+        self.allow_remote = allow_remote
         self.host, self.port = spec.interface, spec.port
         self._port = None
 
@@ -59,7 +62,22 @@ class Listener:
         """The endpoint string it listens on, with the port actually bound."""
         if self.spec.kind in ("tcp", "tcp6", "ssl", "udp"):
             return f"{self.spec.kind}:{self.port}:interface={escape_host(self.host)}"
+        if self.spec.kind == "unix":
+            return f"unix:{self.path}"
         return self.spec.text
+
+    @property
+    def path(self) -> str:
+        """The socket file of a ``unix:`` listener ("" for network listeners)."""
+        return self.spec.path
+
+    @property
+    def address(self) -> str:
+        """Where clients reach it: ``HOST:PORT``, or the socket path of a ``unix:`` listener."""
+        if self.spec.kind == "unix":
+            return self.path
+        host = f"[{self.host}]" if ":" in str(self.host) else self.host
+        return f"{host}:{self.port}"
 
     @property
     def transport(self) -> str:
@@ -92,7 +110,8 @@ class Listener:
         return {"name": self.name, "plugin": self.plugin_name or "", "endpoint": self.endpoint,
                 "running": self.running, "connections": cap.connection_count,
                 "open": cap.open_count, "bytes_in": cap.bytes_in, "bytes_out": cap.bytes_out,
-                "events": len(cap), "dropped": cap.dropped, "errors": len(cap.errors)}
+                "events": len(cap), "dropped": cap.dropped, "errors": len(cap.errors),
+                "limited": cap.limited}
 
     def decoder(self) -> Any:
         """A fresh conversation decoder from the plugin, or None."""
@@ -106,15 +125,25 @@ class Listener:
         if self.transport == "udp":
             tap = WiretapDatagram(server, self.capture)
             return self._started(reactor.listenUDP(self.port, tap, interface=self.host))
+        if self.spec.kind == "unix":
+            check_unix_path(self.spec.path)
         endpoint = serverFromString(reactor, self.spec.text)
         started = maybeDeferred(endpoint.listen, WiretapFactory(server, self.capture))
         return started.addCallback(self._started)
 
     def _started(self, port):
-        self._port = port
         address = port.getHost()
-        self.host = getattr(address, "host", self.host)
-        self.port = getattr(address, "port", getattr(address, "name", self.port))
+        host = getattr(address, "host", None)
+        if host is not None and not self.allow_remote and not is_loopback(host):
+            # Why check again: the endpoint was judged before binding; this is
+            # the address the socket really has, whatever the string said.
+            port.stopListening()
+            raise RemoteNotAllowed(
+                f"{self.spec.text!r} bound {host}, which is not loopback, so it was closed "
+                "at once. Pass allow_remote=True if other machines may connect.")
+        self._port = port
+        if host is not None:
+            self.host, self.port = host, address.port
         return self
 
     def _stop_in_reactor(self):
@@ -133,6 +162,7 @@ class Listener:
 
     def stop(self, timeout: float | None = bridge.DEFAULT_TIMEOUT) -> Any:
         """Stop listening, drop open connections, and free the port (harmless twice)."""
+        timeout = bridge.checked_timeout(timeout)
         if bridge.in_reactor_thread():
             return self._stop_in_reactor()
         bridge.call(self._stop_in_reactor, timeout=timeout)
@@ -154,6 +184,7 @@ class Listener:
 
         Returns the :class:`lab.Client` that sent it, so its replies can be read.
         """
+        check_connection(connection)
         return replay(self.capture, connection, target or self, timeout)
 
     # -- display ------------------------------------------------------------------
@@ -172,7 +203,7 @@ class ListenerTable(list):
     """A list of listeners that shows itself as a table in a notebook."""
 
     COLUMNS = ("name", "plugin", "endpoint", "running", "connections", "open",
-               "bytes_in", "bytes_out", "events", "dropped", "errors")
+               "bytes_in", "bytes_out", "events", "dropped", "errors", "limited")
 
     def rows(self) -> list[dict[str, Any]]:
         """One stats dict per listener."""
@@ -250,23 +281,30 @@ def _fixed_builder(server, transport):
 # public verbs
 
 
-def listen(plugin_or_factory: Any, endpoint: str | None = None, name: str | None = None,
+def listen(plugin_or_factory: Any, endpoint: str | int | None = None, name: str | None = None,
            allow_remote: bool = False, *, capture: bool = True,
            max_events: int = DEFAULT_MAX_EVENTS, max_bytes: int = DEFAULT_MAX_BYTES,
-           timeout: float | None = bridge.DEFAULT_TIMEOUT, **options: Any) -> Listener:
+           backlog: int | None = None, timeout: float = bridge.DEFAULT_TIMEOUT,
+           **options: Any) -> Listener:
     """Start a wiretapped server and return its :class:`Listener`.
 
     ``plugin_or_factory`` is a plugin name (``"echo"``), a Factory, a Protocol
     class or a DatagramProtocol.  ``endpoint`` is a Twisted endpoint string
-    (``"tcp:0"``, ``"tcp:8000"``, ``"udp:0"``); it listens on 127.0.0.1 unless
-    ``allow_remote=True``.  A running listener with the same ``name`` is
-    stopped first.  ``options`` go to the plugin's factory.
+    (``"tcp:0"``, ``"tcp:8000"``, ``"tcp6:0"``, ``"udp:0"``,
+    ``"unix:/path"``); it listens on loopback (a ``unix:`` socket only you
+    can open) unless ``allow_remote=True``.  ``backlog`` is the listen queue
+    of stream listeners (default 1024, as a server would use).  A running
+    listener with the same ``name`` is stopped first.  ``options`` go to the
+    plugin's factory.
     """
+    timeout = bridge.checked_timeout(timeout)
+    _check_listen_arguments(name, capture, max_events, max_bytes)
     plugin, default_name, default_endpoint, build = _describe(plugin_or_factory)
-    spec = parse_server(endpoint if endpoint is not None else default_endpoint, allow_remote)
+    spec = parse_server(endpoint if endpoint is not None else default_endpoint, allow_remote,
+                        backlog)
     server = build(spec.transport, options)
     listener = Listener(name or default_name, spec, plugin, options,
-                        Capture(max_events, max_bytes, enabled=capture))
+                        Capture(max_events, max_bytes, enabled=capture), allow_remote)
     _install_shutdown_hook()
     with _registry_lock:
         old = _registry.get(listener.name)
@@ -278,10 +316,24 @@ def listen(plugin_or_factory: Any, endpoint: str | None = None, name: str | None
     return listener
 
 
+def _check_listen_arguments(name, capture, max_events, max_bytes):
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise TypeError(f"name must be a non-empty string such as 'my-echo', not {name!r}")
+    if type(capture) is not bool:
+        raise TypeError(f"capture must be True or False, not {capture!r}")
+    for label, value in (("max_events", max_events), ("max_bytes", max_bytes)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{label} must be a whole number of at least 1, not {value!r}")
+
+
 def _start(listener, server, timeout):
     try:
         bridge.call(listener._start_in_reactor, server, timeout=timeout)
     except CannotListenError as error:
+        if listener.spec.kind == "unix":
+            raise ListenError(
+                f"cannot listen on the socket {listener.path!r}: {error.socketError}. Choose "
+                "another path, in a folder of yours.") from None
         raise ListenError(
             f"cannot listen on {listener.spec.text}: {error.socketError}. Choose another "
             "port, or port 0 for any free one.") from None

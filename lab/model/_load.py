@@ -20,6 +20,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, c
 from twisted.internet.task import LoopingCall
 
 from lab import bridge, display
+from lab._checks import checked_bool, checked_count, checked_data, checked_timeout
 from lab.adapters.clients import StreamClient
 from lab.model._client import target_spec
 from lab.model._errors import ClientError
@@ -28,6 +29,8 @@ from lab.model._watch import LAB_TIMER_LABEL
 __all__ = ["LoadReport", "load_test"]
 
 MAX_CONNECTING = 64
+MAX_CONNECTIONS = 10_000
+MAX_REQUESTS = 10_000_000
 MAX_LATENCY_SAMPLES = 100_000
 MAX_ERROR_SAMPLES = 10
 PROGRESS_INTERVAL = 0.1
@@ -86,7 +89,7 @@ class LoadReport:
 
 
 def _as_bytes(value):
-    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    return checked_data(value, "payload")
 
 
 class _Run:
@@ -270,6 +273,20 @@ def _start(run, timeout):
     return run.deferred
 
 
+def _max_connections():
+    """At most :data:`MAX_CONNECTIONS`, and at most what the descriptor limit leaves room for.
+
+    Each connection to a listener in this process costs two descriptors (the
+    client's and the server's), and the kernel needs some for itself.
+    """
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(1, min(MAX_CONNECTIONS, (soft - 64) // 2))
+
+
 def _in_notebook():
     shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
     return shell is not None and hasattr(shell, "kernel")
@@ -288,13 +305,20 @@ def load_test(target: Any, connections: int = 10, requests: int = 100,
     through :func:`lab.bridge.deliver`; in a notebook a progress bar is shown
     unless ``progress=False``.  Returns a :class:`LoadReport`.
     """
+    connections = checked_count(connections, "connections", 1, _max_connections(), 10)
+    requests = checked_count(requests, "requests", 1, MAX_REQUESTS, 100)
+    if not callable(payload):
+        payload = checked_data(payload, "payload")
+    if until is not None:
+        until = checked_data(until, "until", "b'\\n'")
+    checked_bool(verify, "verify")
+    if not (progress is None or progress is False or callable(progress)):
+        raise TypeError(f"progress is None (a bar in a notebook), False (none) or a function "
+                        f"progress(done, total), not {progress!r}")
+    timeout = checked_timeout(timeout, positive=True)
     spec = target_spec(target)
     if spec.transport != "tcp":
         raise ClientError("load_test drives TCP clients; give it a TCP listener or endpoint.")
-    if connections < 1 or requests < 1:
-        raise ValueError("connections and requests must be at least 1")
-    if until is not None:
-        until = _as_bytes(until)
     if progress is None and _in_notebook():
         progress = display.view("load progress", connections * requests)
     elif progress is False:

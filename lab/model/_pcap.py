@@ -10,8 +10,10 @@ that "validate checksums" stays quiet.
 """
 
 import ipaddress
+import os
 import pathlib
 import struct
+import tempfile
 
 __all__ = ["write_pcap", "pcap_bytes"]
 
@@ -141,8 +143,38 @@ def pcap_bytes(capture, connection=None):
     return b"".join(parts)
 
 
-def write_pcap(capture, path, connection=None):
-    """Write :func:`pcap_bytes` to ``path``; return the path."""
+def write_pcap(capture, path, connection=None, overwrite=False):
+    """Write :func:`pcap_bytes` to ``path``; return the path.
+
+    It never follows a symbolic link, and it never replaces an existing file
+    unless ``overwrite=True`` (then the old file is replaced in one rename,
+    so a link at ``path`` is replaced, not written through).
+    """
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise TypeError(f"write_pcap() needs a file path such as 'traffic.pcap', not {path!r}")
+    if type(overwrite) is not bool:
+        raise TypeError(f"overwrite must be True or False, not {overwrite!r}")
     path = pathlib.Path(path)
-    path.write_bytes(pcap_bytes(capture, connection))
+    data = pcap_bytes(capture, connection)
+    if not overwrite:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except FileExistsError:
+            raise FileExistsError(
+                f"{str(path)!r} already exists (or is a link); choose another name, or pass "
+                "overwrite=True to replace it.") from None
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        return path
+    if path.is_dir():
+        raise IsADirectoryError(f"{str(path)!r} is a folder; give a file name inside it.")
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
     return path

@@ -223,6 +223,9 @@ def reactor_state(include_internal: bool = False,
     Crochet's and the lab's own timers are hidden unless ``include_internal``;
     ``hidden`` says how many.
     """
+    if type(include_internal) is not bool:
+        raise TypeError(f"include_internal must be True or False, not {include_internal!r}")
+    timeout = bridge.checked_timeout(timeout)
     if bridge.in_reactor_thread():
         return _snapshot(include_internal)
     return bridge.call(_snapshot, include_internal, timeout=timeout)

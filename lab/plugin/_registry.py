@@ -53,6 +53,9 @@ class PluginRegistry:
         """Also scan these folders of plugin modules (already-added ones are ignored)."""
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
+        if isinstance(paths, bytes) or not hasattr(paths, "__iter__"):
+            raise TypeError(f"paths is a folder or a list of folders of plugin modules, not "
+                            f"{type(paths).__name__} {paths!r}")
         with self._lock:
             for folder in paths:
                 real = _checked_folder(folder)
@@ -316,6 +319,12 @@ class PluginRegistry:
 # small helpers of the registry
 
 def _checked_folder(folder):
+    if not isinstance(folder, (str, os.PathLike)) or not str(os.fspath(folder)).strip():
+        # Why refuse "": realpath("") is the current folder, which would be
+        # scanned and its modules imported.
+        raise PluginError(
+            f"a plugin folder is a path such as 'my_plugins', not {folder!r}; write the "
+            "folder's name (use '.' if you really mean the current folder).")
     real = os.path.realpath(os.fspath(folder))
     if not os.path.isdir(real):
         raise PluginError(

@@ -121,4 +121,10 @@ def _section(title, body):
 
 def dashboard(listener: Any = None, chains: Iterable[Any] = ()) -> Dashboard:
     """A new :class:`Dashboard`, optionally showing ``listener`` and some chains."""
+    if listener is not None and not isinstance(listener, (str, model.Listener)):
+        raise TypeError(f"dashboard() shows a Listener (or a running listener's name), not "
+                        f"{type(listener).__name__} {listener!r}")
+    if isinstance(listener, str) and not listener.strip():
+        raise ValueError("dashboard() needs a listener's name, not an empty string; see "
+                         "lab.listeners() for the running ones.")
     return Dashboard(listener, chains)

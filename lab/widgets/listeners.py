@@ -34,7 +34,7 @@ def _plugin_names():
 def table_html(rows):
     """The listeners' stats as an HTML table."""
     columns = ("name", "plugin", "endpoint", "open", "connections", "bytes_in",
-               "bytes_out", "events", "dropped", "errors")
+               "bytes_out", "events", "dropped", "errors", "limited")
     head = "".join(f"<th>{c.replace('_', ' ')}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r[c]))}</td>" for c in columns)
                    + "</tr>" for r in rows)
