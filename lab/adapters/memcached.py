@@ -17,8 +17,8 @@ from zope.interface import implementer
 
 from lab.adapters._send import send_now
 from lab.protocols.memcached import (DEFAULT_ITEM_SIZE_MAX, DEFAULT_MAX_LINE,
-                                     DEFAULT_MEMORY_LIMIT, MEMCACHED_VERSION, Connection,
-                                     Engine, Store)
+                                     DEFAULT_MEMORY_LIMIT, DEFAULT_REPLY_LIMIT,
+                                     MEMCACHED_VERSION, Connection, Engine, Store)
 
 __all__ = ["MemcachedProtocol", "MemcachedFactory"]
 
@@ -37,6 +37,10 @@ class MemcachedProtocol(Protocol):
     """
 
     connection = None
+    _blocked = False  # the transport's buffer is full: replies are not being read
+    _later = None  # the delayed call that goes on with buffered requests
+    _held = False  # reading stopped until the requests already buffered have run
+    _eof = False  # the client half-closed while requests were still buffered
 
     def connectionMade(self):
         """Refuse the connection past ``max_connections``, as memcached's maxconns_fast does."""
@@ -52,32 +56,67 @@ class MemcachedProtocol(Protocol):
         self.transport.registerProducer(self, True)
 
     def pauseProducing(self):
-        """The client is not reading replies: stop reading its requests."""
+        """The client is not reading replies: stop reading its requests and running them."""
+        self._blocked = True
         self.transport.pauseProducing()
 
     def resumeProducing(self):
-        """Replies drained: read requests again."""
-        self.transport.resumeProducing()
+        """Replies drained: go on with buffered requests, then read again."""
+        self._blocked = False
+        if self._held:
+            self._schedule()
+        else:
+            self.transport.resumeProducing()
 
     def stopProducing(self):
         """The connection is going away; nothing to stop."""
 
     def dataReceived(self, data):
-        """Run every complete command; write all replies at once; close if the core says so."""
+        """Run the complete commands (up to the reply limit); write their replies at once."""
         connection = self.connection
         if connection is None:
             return
-        reply = connection.feed(data)
+        self._answer(connection, connection.feed(data, self.factory.reply_limit))
+
+    def _answer(self, connection, reply):
         if reply:
             send_now(self.transport, reply)  # now, not a reactor turn later
         if connection.closed is not None:
             self.connection = None
             self.factory.engine.connections["curr"] -= 1
             self.transport.loseConnection()
+        elif connection.more:
+            # Requests are left (a yield, or the reply limit): read nothing more until they
+            # have run, on a later reactor turn, so other connections get their turn.
+            if not self._held:
+                self._held = True
+                self.transport.pauseProducing()
+            if not self._blocked:
+                self._schedule()
+        elif self._held:
+            self._held = False
+            if self._eof:
+                self.transport.loseConnection()
+            elif not self._blocked:
+                self.transport.resumeProducing()
+
+    def _schedule(self):
+        if self._later is None or not self._later.active():
+            self._later = self.factory.reactor().callLater(0, self._continue)
+
+    def _continue(self):
+        self._later = None
+        connection = self.connection
+        if connection is None or self._blocked:
+            return
+        self._answer(connection, connection.run(self.factory.reply_limit))
 
     def readConnectionLost(self):
         """The client will send nothing more: answer what came, then close."""
-        self.transport.loseConnection()
+        if self._held:
+            self._eof = True  # close once the buffered requests have run
+        else:
+            self.transport.loseConnection()
 
     def writeConnectionLost(self):
         """The client stopped reading: nothing more can be sent, so close."""
@@ -85,28 +124,53 @@ class MemcachedProtocol(Protocol):
 
     def connectionLost(self, reason):
         """Forget the connection in the server's counts."""
+        if self._later is not None and self._later.active():
+            self._later.cancel()
         if self.connection is not None:
+            self.connection.close()
             self.connection = None
             self.factory.engine.connections["curr"] -= 1
 
 
 class MemcachedFactory(Factory):
-    """A memcached server: one cache (engine and store) shared by all its connections."""
+    """A memcached server: one cache (engine and store) shared by all its connections.
+
+    The options are the plugin's (``lab/plugins/memcached.py`` describes
+    each); the integer ones must be positive.
+    """
 
     protocol = MemcachedProtocol
     noisy = False
 
     def __init__(self, memory_limit=DEFAULT_MEMORY_LIMIT, item_size_max=DEFAULT_ITEM_SIZE_MAX,
                  max_connections=1024, max_line=DEFAULT_MAX_LINE, version=MEMCACHED_VERSION,
-                 clock=time.time):
+                 clock=time.time, reqs_per_event=20, evictions=1,
+                 reply_limit=DEFAULT_REPLY_LIMIT, pending_limit=None):
+        if pending_limit is None:
+            pending_limit = memory_limit
         for name, value in (("memory_limit", memory_limit), ("item_size_max", item_size_max),
-                            ("max_connections", max_connections), ("max_line", max_line)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"memcached option {name} must be a positive integer of "
-                                 f"bytes/connections, not {value!r}.")
-        store = Store(clock=clock, memory_limit=memory_limit, item_size_max=item_size_max)
-        self.engine = Engine(store, version=str(version), max_connections=max_connections)
+                            ("max_connections", max_connections), ("max_line", max_line),
+                            ("reqs_per_event", reqs_per_event), ("reply_limit", reply_limit),
+                            ("pending_limit", pending_limit)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"memcached option {name} must be a positive integer, "
+                                 f"not {value!r}.")
+        if evictions not in (0, 1):  # True and False are 1 and 0
+            raise ValueError(f"memcached option evictions must be 1 (evict least recently used "
+                             f"items) or 0 (answer out of memory, like memcached -M), "
+                             f"not {evictions!r}.")
+        store = Store(clock=clock, memory_limit=memory_limit, item_size_max=item_size_max,
+                      evictions=bool(evictions), pending_limit=pending_limit)
+        self.engine = Engine(store, version=str(version), max_connections=max_connections,
+                             reqs_per_event=reqs_per_event)
         self.max_line = max_line
+        self.reply_limit = reply_limit
+
+    @staticmethod
+    def reactor():
+        """The reactor that runs the connections (for going on with buffered requests)."""
+        from twisted.internet import reactor
+        return reactor
 
     @property
     def store(self):

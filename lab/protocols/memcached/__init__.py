@@ -17,7 +17,7 @@ Three pieces, each usable alone:
     connection.run()   # -> b"STORED\\r\\nVALUE k 0 2\\r\\nhi\\r\\nEND\\r\\n"
 """
 
-from lab.protocols.memcached._connection import Connection, Step
+from lab.protocols.memcached._connection import DEFAULT_REPLY_LIMIT, Connection, Step
 from lab.protocols.memcached._decoder import ConversationDecoder
 from lab.protocols.memcached._engine import MEMCACHED_VERSION, Engine
 from lab.protocols.memcached._events import (NEED_DATA, Closed, Command, MetaSet, Rejected,
@@ -30,5 +30,5 @@ __all__ = [
     "Parser", "Engine", "Store", "Item", "Connection", "Step", "ConversationDecoder",
     "NEED_DATA", "Command", "Storage", "MetaSet", "Rejected", "Closed",
     "KEY_MAX_LENGTH", "MEMCACHED_VERSION", "DEFAULT_MEMORY_LIMIT", "DEFAULT_ITEM_SIZE_MAX",
-    "DEFAULT_MAX_LINE",
+    "DEFAULT_MAX_LINE", "DEFAULT_REPLY_LIMIT",
 ]

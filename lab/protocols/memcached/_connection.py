@@ -4,14 +4,12 @@ from lab.protocols.memcached._engine import Engine
 from lab.protocols.memcached._events import NEED_DATA, Closed, Command, DropsUnsent
 from lab.protocols.memcached._parser import DEFAULT_MAX_LINE, Parser
 
-__all__ = ["Connection", "Step"]
+__all__ = ["Connection", "Step", "DEFAULT_REPLY_LIMIT"]
 
-# memcached sends queued replies after the 21st command of a read, then after every 20
-# more (its reqs_per_event), and at once after a retrieval or mn; replies it has not
-# sent yet are lost when it closes on junk or refuses a multi-get's long key.
-_FIRST_FLUSH, _FLUSH_EVERY = 21, 20
 # Commands whose complete answer memcached writes out immediately (conn_mwrite).
 _SENT_AT_ONCE = frozenset((b"get", b"gets", b"gat", b"gats", b"bget", b"mn"))
+# Bytes of replies one ``run`` produces before it stops and lets the transport drain.
+DEFAULT_REPLY_LIMIT = 256 * 1024
 
 
 class Step:
@@ -42,8 +40,15 @@ class Connection:
 
     def __init__(self, engine=None, *, max_line=DEFAULT_MAX_LINE):
         self.engine = engine if engine is not None else Engine()
-        self.parser = Parser(item_size_max=self.engine.store.item_size_max, max_line=max_line)
+        self.parser = Parser(item_size_max=self.engine.store.item_size_max, max_line=max_line,
+                             budget=self.engine.store)
         self.closed = None  # the Closed event, once there is one
+        self.more = False  # the last run() stopped at its limit with input left
+        self._resume = False  # the next run starts in memcached's conn_new_cmd
+
+    def close(self):
+        """The connection is gone: give back what its unfinished request held."""
+        self.parser.release()
 
     def receive_data(self, data):
         """Bytes from the client."""
@@ -62,45 +67,87 @@ class Connection:
         self.engine.traffic["written"] += len(reply)
         return Step(event, reply)
 
-    def run(self):
-        """Run every complete event buffered; return all reply bytes, joined.
+    def run(self, limit=None):
+        """Run the complete events buffered, as memcached runs one read event; return the replies.
 
-        This is the adapter's fast path: the same events as :meth:`step`,
-        without building a :class:`Step` for each.
+        This follows memcached's ``drive_machine``: each command spends one of
+        ``engine.reqs_per_event`` turns; queued replies are sent when a get
+        completes, when input runs out and when the turns are used up; with
+        no turn left and nothing to send the connection *yields*
+        (``conn_yields``) and the rest waits for the next :meth:`run`.
+        Replies queued but not sent are lost when the server closes on junk
+        or refuses a multi-get's long key, as in memcached.
+
+        ``limit`` bounds the reply bytes one call produces: past it the call
+        stops at the next point where everything is sent, like memcached
+        waiting for its socket to drain.  ``more`` then says whether buffered
+        input is left for another call.
         """
-        parser, replies, sent, count = self.parser, [], 0, 0
-        next_event, execute, get_one = parser.next_event, self.engine.execute, self.engine.get_one
+        parser, engine = self.parser, self.engine
+        next_event, execute, get_one = parser.next_event, engine.execute, engine.get_one
+        out, unsent, size = [], [], 0
+        turns = engine.reqs_per_event
+        resume = self._resume
+        self._resume = self.more = False
         while True:
+            if resume:  # memcached's conn_new_cmd
+                resume = False
+                if limit is not None and size >= limit and not unsent:
+                    self._resume = True  # as memcached, go on once the replies are sent
+                    self.more = parser.buffered > 0
+                    break
+                turns -= 1
+                if turns < 0:
+                    if unsent:
+                        out += unsent
+                        unsent = []
+                        resume = True
+                        continue
+                    engine.counters["conn_yields"] += 1
+                    self._resume = True
+                    self.more = parser.buffered > 0
+                    break
             key = parser.simple_get()
             if key is not None:
-                replies.append(get_one(key))
-                sent = len(replies)  # a get's reply is sent at once
-            else:
-                event = next_event()
-                if event is NEED_DATA:
-                    break
-                if type(event) is Closed:
-                    self.closed = event
-                    if event.reason != "quit":  # closing on junk loses the unsent replies
-                        del replies[sent:]
-                    break
-                reply = execute(event)
-                if type(reply) is DropsUnsent:
-                    del replies[sent:]
-                replies.append(reply)
-                if type(event) is Command and event.tokens[0] in _SENT_AT_ONCE \
-                        and reply.endswith(b"N\r\n"):  # END or MN: a complete answer
-                    sent = len(replies)
-            count += 1
-            if count >= _FIRST_FLUSH and (count - _FIRST_FLUSH) % _FLUSH_EVERY == 0:
-                sent = len(replies)
-        out = b"".join(replies)
-        self.engine.traffic["written"] += len(out)
-        return out
+                reply = get_one(key)
+                size += len(reply)
+                out += unsent
+                out.append(reply)
+                unsent = []
+                resume = True
+                continue
+            event = next_event()
+            if event is NEED_DATA:
+                if unsent:  # flush, then one more turn is spent before waiting
+                    out += unsent
+                    unsent = []
+                    turns -= 1
+                    if turns < 0:
+                        engine.counters["conn_yields"] += 1
+                        self._resume = True
+                break
+            if type(event) is Closed:
+                self.closed = event
+                if event.reason == "quit":  # closing on junk loses the unsent replies
+                    out += unsent
+                break
+            reply = execute(event)
+            size += len(reply)
+            if type(reply) is DropsUnsent:
+                unsent = []
+            unsent.append(reply)
+            if type(event) is Command and event.tokens[0] in _SENT_AT_ONCE \
+                    and (reply[-5:] == b"END\r\n" or reply == b"MN\r\n"):  # a complete answer
+                out += unsent
+                unsent = []
+            resume = True
+        data = b"".join(out)
+        engine.traffic["written"] += len(data)
+        return data
 
-    def feed(self, data):
-        """``receive_data(data)`` then ``run()``: the reply bytes for this input."""
-        key = self.parser.whole_get(data)
+    def feed(self, data, limit=None):
+        """``receive_data(data)`` then ``run(limit)``: the reply bytes for this input."""
+        key = None if self._resume else self.parser.whole_get(data)
         if key is not None:  # the commonest request, alone in its segment
             reply = self.engine.get_one(key)
             traffic = self.engine.traffic
@@ -108,4 +155,4 @@ class Connection:
             traffic["written"] += len(reply)
             return reply
         self.receive_data(data)
-        return self.run()
+        return self.run(limit)

@@ -13,7 +13,7 @@ import time
 from lab.protocols.memcached._cnum import strtol, strtoul, strtoull
 from lab.protocols.memcached._events import Command, DropsUnsent, MetaSet, Rejected, Storage
 from lab.protocols.memcached._meta_engine import MetaCommandsMixin
-from lab.protocols.memcached._store import Item, Store
+from lab.protocols.memcached._store import Item, Store, item_total_size
 from lab.protocols.memcached._stats import StatsMixin
 
 __all__ = ["Engine", "MEMCACHED_VERSION"]
@@ -57,7 +57,11 @@ class Engine(MetaCommandsMixin, StatsMixin):
     """Runs memcached commands on one shared :class:`Store`; one engine serves every connection."""
 
     def __init__(self, store=None, *, version=MEMCACHED_VERSION, max_connections=1024,
-                 clock=time.time):
+                 clock=time.time, reqs_per_event=20):
+        if not isinstance(reqs_per_event, int) or reqs_per_event < 1:
+            raise ValueError(f"reqs_per_event must be a positive integer (memcached -R), "
+                             f"not {reqs_per_event!r}.")
+        self.reqs_per_event = reqs_per_event
         self.store = store if store is not None else Store(clock=clock)
         self.version = version
         self.max_connections = max_connections
@@ -96,8 +100,9 @@ class Engine(MetaCommandsMixin, StatsMixin):
         if kind is MetaSet:
             return self.meta_set(event)
         if kind is Rejected:
+            if event.counter is not None:
+                self.count(event.counter)
             if event.unlink is not None:
-                self.count("store_too_large")
                 self.store.unlink(event.unlink)
             return event.reply
         return b""
@@ -207,7 +212,8 @@ class Engine(MetaCommandsMixin, StatsMixin):
             if match not in ("none", "match"):
                 return EXISTS, None
             value = old.value + item.value if command == "append" else item.value + old.value
-            if not store.size_ok(len(old.key), len(value), old.flags):
+            if not store.size_ok(len(old.key), len(value), old.flags) \
+                    or not store.fits(item_total_size(len(old.key), len(value), old.flags)):
                 return NOT_STORED, None
             item = Item(old.key, value, old.flags, old.exptime)
         return STORED, store.link(item)

@@ -113,13 +113,15 @@ class Rejected:
 
     ``unlink`` names a key the engine must delete first (memcached drops the
     old value when a ``set`` is too large); ``swallow`` counts the data bytes
-    the parser will skip after this reply.
+    the parser will skip after this reply; ``counter`` names the statistic a
+    refused item counts in (``store_too_large``, ``store_no_memory`` or None).
     """
 
-    __slots__ = ("reason", "reply", "unlink", "swallow")
+    __slots__ = ("reason", "reply", "unlink", "swallow", "counter")
 
-    def __init__(self, reason, reply, unlink=None, swallow=0):
+    def __init__(self, reason, reply, unlink=None, swallow=0, counter=None):
         self.reason, self.reply, self.unlink, self.swallow = reason, reply, unlink, swallow
+        self.counter = counter
 
     def __repr__(self):
         return f"Rejected({self.reason!r}, reply={self.reply!r}, swallow={self.swallow})"

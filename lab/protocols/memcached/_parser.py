@@ -33,6 +33,23 @@ _STORAGE = {b"set": "set", b"add": "add", b"replace": "replace", b"append": "app
             b"prepend": "prepend", b"cas": "cas"}
 _RETRIEVAL = frozenset((b"get", b"gets", b"gat", b"gats", b"bget"))
 _BAD_FORMAT = b"CLIENT_ERROR bad command line format\r\n"
+_NO_MEMORY = b"SERVER_ERROR out of memory storing object\r\n"
+
+
+# memcached dispatches on the first letter, then on the whole name: a name with one of these
+# first letters (or an m and two letters) answers ERROR when unknown; only other unknown
+# names are checked for HTTP (process_command_ascii's last branch).
+_ERROR_LETTERS = frozenset(b"gsacidt")
+_OTHER_NAMES = frozenset((b"replace", b"prepend", b"bget", b"flush_all", b"version", b"quit",
+                          b"lru_crawler", b"watch", b"verbosity", b"lru", b"misbehave",
+                          b"extstore"))
+
+
+def _unknown(name):
+    """Whether memcached's dispatch reaches its final branch for this command name."""
+    if name[0] in _ERROR_LETTERS or (name[0] == 109 and len(name) == 2):  # m
+        return False
+    return name not in _OTHER_NAMES
 
 
 def _line(text):
@@ -47,8 +64,14 @@ class Parser:
     ``buffered`` how many bytes wait in it.
     """
 
-    def __init__(self, *, item_size_max=DEFAULT_ITEM_SIZE_MAX, max_line=DEFAULT_MAX_LINE):
+    def __init__(self, *, item_size_max=DEFAULT_ITEM_SIZE_MAX, max_line=DEFAULT_MAX_LINE,
+                 budget=None):
         self.item_size_max = item_size_max
+        # Memory for data blocks still arriving: budget.reserve(n) -> bool when a storage
+        # command line arrives (memcached allocates the item then), budget.release(n) once
+        # the block is complete or the connection closes.  None holds blocks without a bound.
+        self.budget = budget
+        self._reserved = 0
         self.max_line = max_line
         self._buf = b""
         self._pos = 0
@@ -186,6 +209,7 @@ class Parser:
     def close(self, reason):
         """Stop parsing: drop the buffer and return the :class:`Closed` event."""
         self.state, self._buf, self._pos, self._pending = _CLOSED, b"", 0, None
+        self.release()
         return Closed(reason)
 
     def _next_data(self):
@@ -196,6 +220,8 @@ class Parser:
         block = self._buf[start:start + need]
         self._pos = start + need
         event, self._pending, self._need, self.state = self._pending, None, 0, _LINE
+        if self._reserved:
+            self.release()
         if block[-2:] != b"\r\n":
             # memcached: the text commands honour noreply here, ms does not.
             quiet = type(event) is Storage and event.noreply
@@ -237,6 +263,8 @@ class Parser:
             return self._meta_set(tokens, ntokens)
         if name == b"quit":
             return self.close("quit")
+        if tokens[-1][:5] == b"HTTP/" and _unknown(name):
+            return self.close("a request that looks like HTTP")
         return Command(tokens, truncated)
 
     def _storage(self, name, tokens, ntokens):
@@ -261,7 +289,11 @@ class Parser:
         if item_total_size(len(key), vlen, flags) > self.item_size_max:
             reply = b"" if noreply else b"SERVER_ERROR object too large for cache\r\n"
             return self._reject_block("item larger than item_size_max", reply, vlen + 2,
-                                      key if name == "set" else None)
+                                      key if name == "set" else None, "store_too_large")
+        if not self._reserve(item_total_size(len(key), vlen, flags)):
+            reply = b"" if noreply else _NO_MEMORY
+            return self._reject_block("no memory for the item", reply, vlen + 2,
+                                      key if name == "set" else None, "store_no_memory")
         return self._await_block(Storage(name, key, flags, exptime, cas, None, noreply),
                                  vlen + 2)
 
@@ -286,7 +318,10 @@ class Parser:
         if not self.item_size_ok(meta.key, vlen - 2, meta.client_flags):
             return self._reject_block("item larger than item_size_max",
                                       b"SERVER_ERROR object too large for cache\r\n",
-                                      vlen, meta.key)
+                                      vlen, meta.key, "store_too_large")
+        if not self._reserve(item_total_size(len(meta.key), vlen - 2, meta.client_flags)):
+            return self._reject_block("no memory for the item", _NO_MEMORY, vlen, meta.key,
+                                      "store_no_memory")
         return self._await_block(MetaSet(meta.key, tokens, meta, _MODES[meta.mode], None), vlen)
 
     @staticmethod
@@ -306,9 +341,23 @@ class Parser:
     def _rejected(self, reason, reply, noreply):
         return Rejected(reason, b"" if noreply else reply)
 
-    def _reject_block(self, reason, reply, swallow, unlink=None):
+    def _reserve(self, size):
+        if self.budget is None:
+            return True
+        if not self.budget.reserve(size):
+            return False
+        self._reserved = size
+        return True
+
+    def release(self):
+        """Give back the memory reserved for a data block still arriving (if any)."""
+        if self._reserved:
+            self.budget.release(self._reserved)
+            self._reserved = 0
+
+    def _reject_block(self, reason, reply, swallow, unlink=None, counter=None):
         self.state, self._need = _SWALLOW, swallow
-        return Rejected(reason, reply, unlink, swallow)
+        return Rejected(reason, reply, unlink, swallow, counter)
 
     def _await_block(self, event, need):
         self.state, self._pending, self._need = _DATA, event, need

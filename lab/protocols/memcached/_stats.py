@@ -137,6 +137,7 @@ class StatsMixin:
         values = {name: 0 for name in GENERAL}
         values.update({name: self.counters.get(name, 0) for name in _COUNTED})
         values.update(_TAIL_DEFAULTS)
+        values["conn_yields"] = self.counters.get("conn_yields", 0)
         values.update(
             pid=self.pid, uptime=int(store.clock() - store.started), time=int(store.clock()),
             version=self.version, libevent="none (Twisted)", pointer_size=64,
@@ -156,7 +157,8 @@ class StatsMixin:
         store = self.store
         ours = {"maxbytes": store.memory_limit, "maxconns": self.max_connections,
                 "verbosity": self.verbosity, "oldest": store.oldest_live,
-                "item_size_max": store.item_size_max}
+                "item_size_max": store.item_size_max, "reqs_per_event": self.reqs_per_event,
+                "evictions": "on" if store.evictions else "off"}
         return [(name, ours.get(name, default)) for name, default in SETTINGS]
 
     def _by_class(self):

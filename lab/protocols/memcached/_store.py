@@ -65,7 +65,7 @@ class Store:
     """Items by key in LRU order (least recent first), bounded by ``memory_limit`` bytes."""
 
     def __init__(self, *, clock=time.time, memory_limit=DEFAULT_MEMORY_LIMIT,
-                 item_size_max=DEFAULT_ITEM_SIZE_MAX):
+                 item_size_max=DEFAULT_ITEM_SIZE_MAX, evictions=True, pending_limit=None):
         if item_size_max < 1024:
             raise ValueError(f"item_size_max={item_size_max} is below memcached's minimum "
                              "of 1024 bytes; pass a larger item_size_max.")
@@ -76,6 +76,11 @@ class Store:
                 "raise memory_limit.")
         self.clock = clock
         self.memory_limit = memory_limit
+        self.evictions = evictions  # False: memcached -M, refuse new items when memory is full
+        # Items whose data is still arriving (memcached allocates them when their command line
+        # arrives): their sizes, reserved by reserve() and given back by release().
+        self.pending = 0
+        self.pending_limit = memory_limit if pending_limit is None else pending_limit
         self.item_size_max = item_size_max
         self.started = clock()
         self.process_started = int(self.started) - _FIRST_TICK
@@ -175,7 +180,7 @@ class Store:
         old = self.items.pop(item.key, None)
         if old is not None:
             self.bytes -= old.size
-        if self.bytes + item.size > self.memory_limit:
+        if self.bytes + item.size > self.memory_limit and self.evictions:
             self._make_room(item.size)
         self.cas_id += 1
         item.cas = self.cas_id
@@ -184,6 +189,27 @@ class Store:
         self.bytes += item.size
         self.stats["total_items"] += 1
         return item
+
+    def reserve(self, size):
+        """Hold ``size`` bytes for an item whose data is arriving; False when there is no room.
+
+        All connections' incomplete items together stay under ``pending_limit``;
+        without evictions they also count against ``memory_limit``.
+        """
+        if self.pending + size > self.pending_limit:
+            return False
+        if not self.evictions and self.bytes + self.pending + size > self.memory_limit:
+            return False
+        self.pending += size
+        return True
+
+    def release(self, size):
+        """Give back bytes held by :meth:`reserve`."""
+        self.pending -= size
+
+    def fits(self, size):
+        """Whether an item of ``size`` more bytes can be stored (always, with evictions)."""
+        return self.evictions or self.bytes + size <= self.memory_limit
 
     def resize(self, item, value):
         """Change an item's value in place (incr/decr of same length keeps its size)."""
