@@ -73,6 +73,22 @@ def real_memcached(*extra):
 @contextlib.contextmanager
 def lab_server(*options, capture=False):
     """Run ``python -m lab serve memcached`` in a subprocess; yield ``(host, port)``."""
+    with lab_server_process(*options, capture=capture) as (host, port, _):
+        yield host, port
+
+
+def rss(pid):
+    """The resident memory of process ``pid`` in bytes (from /proc)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+@contextlib.contextmanager
+def lab_server_process(*options, capture=False):
+    """Like :func:`lab_server`, yielding ``(host, port, pid)``."""
     args = [sys.executable, "-m", "lab", "serve", "memcached", "tcp:0:interface=127.0.0.1"]
     for option in options:
         args += ["--option", option]
@@ -89,7 +105,7 @@ def lab_server(*options, capture=False):
                 errors.seek(0)
                 raise RuntimeError(f"lab serve did not start: {line!r} {errors.read()!r}")
             host, _, port = line.split()[-1].rpartition(":")
-            yield host, int(port)
+            yield host, int(port), proc.pid
         finally:
             proc.terminate()
             try:
@@ -129,3 +145,81 @@ def ask(port, data, until, timeout=EXCHANGE_TIMEOUT):
                 break
             reply += chunk
         return reply
+
+
+# -- hostile clients (shared by tests/test_memcached_hostile.py and bench/memcached_memory.py) --
+
+
+def _connect(port):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=EXCHANGE_TIMEOUT)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    return sock
+
+
+def never_reading_gets(port, value_size=1000000, request_bytes=65536, clients=4):
+    """Clients that pipeline ``get``s of a large value and never read; the open sockets.
+
+    Each sends ``request_bytes`` of ``get big`` lines (about 9,000 gets, gigabytes of
+    replies) in one go.  The caller keeps the sockets open while it measures, then
+    closes them.
+    """
+    ask(port, b"set big 0 0 %d\r\n%s\r\n" % (value_size, b"x" * value_size), b"\r\n")
+    line = b"get big\r\n"
+    requests = line * (request_bytes // len(line))
+    socks = []
+    for _ in range(clients):
+        sock = _connect(port)
+        sock.settimeout(2)
+        try:
+            sock.sendall(requests)
+        except TimeoutError:  # the server stopped reading: back-pressure reached the client
+            pass
+        socks.append(sock)
+    return socks
+
+
+def stalled_sets(port, count=1000, size=900000, sent=450000):
+    """``count`` connections each start a ``set`` of ``size`` bytes, send ``sent`` of them, stall.
+
+    Returns the open sockets; the caller closes them.
+    """
+    chunk = b"x" * sent
+    socks = []
+    for n in range(count):
+        sock = _connect(port)
+        sock.settimeout(EXCHANGE_TIMEOUT)
+        sock.sendall(b"set stalled%d 0 0 %d\r\n" % (n, size) + chunk)
+        socks.append(sock)
+    return socks
+
+
+def round_trip(port):
+    """Seconds a fresh client takes for one set and one get (checks the answers)."""
+    started = time.monotonic()
+    reply = ask(port, b"set probe 0 0 5\r\nhello\r\nget probe\r\n", b"END\r\n")
+    assert reply == b"STORED\r\nVALUE probe 0 5\r\nhello\r\nEND\r\n", reply
+    return time.monotonic() - started
+
+
+def fill_tiny_items(port, megabytes):
+    """Store tiny items (1-byte values, 10-byte keys) until about ``megabytes`` MiB of them."""
+    count = megabytes * 1048576 // 96  # memcached's smallest chunk is 96 bytes
+    with _connect(port) as sock:
+        batch = 2000
+        for start in range(0, count, batch):
+            sock.sendall(b"".join(b"set t%09d 0 0 1 noreply\r\nx\r\n" % n
+                                  for n in range(start, min(start + batch, count))))
+        sock.sendall(b"mn\r\n")
+        reply = b""
+        while not reply.endswith(b"MN\r\n"):
+            reply += sock.recv(65536)
+    return count
+
+
+def settle_rss(pid, seconds=1.0):
+    """The largest RSS of ``pid`` seen over ``seconds`` (sampled every 50 ms)."""
+    deadline, peak = time.monotonic() + seconds, 0
+    while time.monotonic() < deadline:
+        peak = max(peak, rss(pid))
+        time.sleep(0.05)
+    return peak

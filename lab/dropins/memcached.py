@@ -15,5 +15,15 @@ memcached = protocol_plugin(
         "max_connections": "simultaneous connections; more are refused (default 1024)",
         "max_line": "longest multi-get line buffered, in bytes (default 256 KiB)",
         "version": "version string the server reports (default 1.6.18)",
+        "reqs_per_event": "commands one connection runs before yielding to the others, like "
+                          "memcached -R; each yield counts in conn_yields (default 20)",
+        "evictions": "1: evict least recently used items when memory is full; 0: refuse with "
+                     "SERVER_ERROR out of memory, counted in store_no_memory, like memcached "
+                     "-M (default 1)",
+        "reply_limit": "bytes of replies made from one read before waiting for the client to "
+                       "read them (default 256 KiB)",
+        "pending_limit": "bytes of items whose data is still arriving, over all connections; "
+                         "past it a set is refused with SERVER_ERROR out of memory "
+                         "(default: memory_limit)",
     },
 )
