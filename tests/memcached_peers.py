@@ -54,14 +54,20 @@ def wait_connectable(port, proc=None, timeout=10.0):
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
+# The LRU the lab implements: memcached's flat one, without the maintainer thread (which
+# moves items between segments in the background, at times no test can predict).
+FLAT_LRU = ("-o", "no_lru_maintainer")
+
+
 @contextlib.contextmanager
 def real_memcached(*extra):
-    """Run Debian's memcached on a free loopback port (``-U 0``); yield the port."""
+    """Run Debian's memcached on a free loopback port (``-U 0``) with a flat LRU; yield the port."""
     binary = require("memcached")
     port = free_port()
     user = ["-u", "root"] if os.geteuid() == 0 else []
     proc = subprocess.Popen([binary, "-p", str(port), "-l", "127.0.0.1", "-U", "0", *user,
-                             *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             *FLAT_LRU, *extra], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     try:
         wait_connectable(port, proc)
         yield port

@@ -96,10 +96,10 @@ EDGE_CASES = {
                       b"lru_crawler bogus\r\nlru tune 10 25 0.1 2.0\r\nlru mode flat\r\n"
                       b"lru temp_ttl 10\r\nlru\r\ncache_memlimit 100\r\ncache_memlimit 1\r\n"
                       b"cache_memlimit x\r\nmn\r\n",
-    # memcached dumps its COLD LRU, empty right after a set; the lab (one LRU) lists every
-    # item, so only the errors and an empty class are compared.
-    "stats cachedump": b"set a 0 0 1\r\nx\r\nstats cachedump 5 0\r\nstats cachedump\r\n"
-                       b"stats cachedump x y\r\nstats cachedump 99 1\r\n",
+    # A flat LRU is memcached's COLD one, which cachedump lists, most recent first.
+    "stats cachedump": b"set a 0 0 1\r\nx\r\nset b 0 0 2\r\nxy\r\nget a\r\n"
+                       b"stats cachedump 1 0\r\nstats cachedump 1 1\r\nstats cachedump 5 0\r\n"
+                       b"stats cachedump\r\nstats cachedump x y\r\nstats cachedump 99 1\r\n",
     "mg": b"set a 5 100 2\r\nhi\r\nmg a\r\nmg a v\r\nmg a s t f c k h l v\r\nmg a h l\r\n"
           b"mg a Oabc q k\r\nmg miss Oabc q k\r\nmg miss Oabc k\r\nmg a u h\r\nmg a T30 t\r\n"
           b"mg a O" + b"x" * 40 + b"\r\nmg a !\r\nmg a v v\r\nmg a Tx\r\nmg\r\nmg a\xff\r\nmn\r\n",

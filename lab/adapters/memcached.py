@@ -145,7 +145,8 @@ class MemcachedFactory(Factory):
     def __init__(self, memory_limit=DEFAULT_MEMORY_LIMIT, item_size_max=DEFAULT_ITEM_SIZE_MAX,
                  max_connections=1024, max_line=DEFAULT_MAX_LINE, version=MEMCACHED_VERSION,
                  clock=time.time, reqs_per_event=20, evictions=1,
-                 reply_limit=DEFAULT_REPLY_LIMIT, pending_limit=None):
+                 reply_limit=DEFAULT_REPLY_LIMIT, pending_limit=None, lru_crawler=1,
+                 crawl_interval=60):
         if pending_limit is None:
             pending_limit = memory_limit
         for name, value in (("memory_limit", memory_limit), ("item_size_max", item_size_max),
@@ -155,6 +156,14 @@ class MemcachedFactory(Factory):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"memcached option {name} must be a positive integer, "
                                  f"not {value!r}.")
+        if lru_crawler not in (0, 1):
+            raise ValueError(f"memcached option lru_crawler must be 1 (crawler on, like "
+                             f"memcached's default) or 0 (like -o no_lru_crawler), "
+                             f"not {lru_crawler!r}.")
+        if isinstance(crawl_interval, bool) or not isinstance(crawl_interval, (int, float)) \
+                or not 0 <= crawl_interval < 1e9:
+            raise ValueError(f"memcached option crawl_interval must be seconds between "
+                             f"background crawls (0: none), not {crawl_interval!r}.")
         if evictions not in (0, 1):  # True and False are 1 and 0
             raise ValueError(f"memcached option evictions must be 1 (evict least recently used "
                              f"items) or 0 (answer out of memory, like memcached -M), "
@@ -163,8 +172,26 @@ class MemcachedFactory(Factory):
                       evictions=bool(evictions), pending_limit=pending_limit)
         self.engine = Engine(store, version=str(version), max_connections=max_connections,
                              reqs_per_event=reqs_per_event)
+        self.engine.crawler.enabled = bool(lru_crawler)
         self.max_line = max_line
         self.reply_limit = reply_limit
+        self.crawl_interval = crawl_interval
+        self._crawls = None
+
+    def startFactory(self):
+        """Start the background crawl that reclaims expired items (every ``crawl_interval`` s)."""
+        if self.crawl_interval and self._crawls is None:
+            from twisted.internet.task import LoopingCall
+
+            self._crawls = LoopingCall(self.engine.crawler.background)
+            self._crawls.clock = self.reactor()
+            self._crawls.start(self.crawl_interval, now=False)
+
+    def stopFactory(self):
+        """Stop the background crawl."""
+        if self._crawls is not None and self._crawls.running:
+            self._crawls.stop()
+        self._crawls = None
 
     @staticmethod
     def reactor():

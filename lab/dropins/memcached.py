@@ -25,5 +25,10 @@ memcached = protocol_plugin(
         "pending_limit": "bytes of items whose data is still arriving, over all connections; "
                          "past it a set is refused with SERVER_ERROR out of memory "
                          "(default: memory_limit)",
+        "lru_crawler": "1: the LRU crawler runs (lru_crawler crawl/metadump, background "
+                       "crawls), as memcached's default; 0: off, like -o no_lru_crawler "
+                       "(default 1)",
+        "crawl_interval": "seconds between background crawls that reclaim expired items, "
+                          "counted in crawler_reclaimed; 0: none (default 60)",
     },
 )

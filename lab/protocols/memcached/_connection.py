@@ -131,6 +131,8 @@ class Connection:
                 if event.reason == "quit":  # closing on junk loses the unsent replies
                     out += unsent
                 break
+            if type(event) is Command and event.tokens[0] == b"lru_crawler":
+                engine.pipelined = bool(unsent)  # metadump refuses to follow queued replies
             reply = execute(event)
             size += len(reply)
             if type(reply) is DropsUnsent:

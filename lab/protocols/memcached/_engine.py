@@ -11,10 +11,11 @@ import os
 import time
 
 from lab.protocols.memcached._cnum import strtol, strtoul, strtoull
+from lab.protocols.memcached._crawler import LruCrawler
 from lab.protocols.memcached._events import Command, DropsUnsent, MetaSet, Rejected, Storage
 from lab.protocols.memcached._meta_engine import MetaCommandsMixin
-from lab.protocols.memcached._store import Item, Store, item_total_size
-from lab.protocols.memcached._stats import StatsMixin
+from lab.protocols.memcached._store import Item, Store
+from lab.protocols.memcached._stats import PrefixStats, StatsMixin
 
 __all__ = ["Engine", "MEMCACHED_VERSION"]
 
@@ -26,7 +27,8 @@ _CHUNKED_OVER = 524288  # memcached stores bigger items in chunks; incr refuses 
 ERROR = b"ERROR\r\n"
 BAD_FORMAT = b"CLIENT_ERROR bad command line format\r\n"
 STORED, NOT_STORED, EXISTS, NOT_FOUND = "STORED", "NOT_STORED", "EXISTS", "NOT_FOUND"
-_REPLIES = {r: r.encode() + b"\r\n" for r in (STORED, NOT_STORED, EXISTS, NOT_FOUND)}
+NO_MEMORY = "SERVER_ERROR out of memory storing object"
+_REPLIES = {r: r.encode() + b"\r\n" for r in (STORED, NOT_STORED, EXISTS, NOT_FOUND, NO_MEMORY)}
 
 
 def _keyed(tokens, ntokens):
@@ -70,6 +72,10 @@ class Engine(MetaCommandsMixin, StatsMixin):
         self.connections = {"curr": 0, "total": 0, "rejected": 0}
         self.traffic = {"read": 0, "written": 0}
         self.counters = collections.defaultdict(int)
+        self.detail = PrefixStats()
+        self.crawler = LruCrawler(self.store)
+        self.pipelined = False  # replies are queued, not yet sent, before this command
+        self._unlink_on_no_memory = False
         self._handlers = {
             b"get": self._get, b"gets": self._gets, b"gat": self._gat, b"gats": self._gats,
             b"bget": self._get, b"touch": self._touch, b"incr": self._incr,
@@ -134,10 +140,13 @@ class Engine(MetaCommandsMixin, StatsMixin):
         counters = self.counters
         counters["cmd_get"] += 1
         item = self.store.get(key)
+        if self.detail.enabled:
+            self.detail.record(key, "get", item is not None)
         if item is None:
             counters["get_misses"] += 1
             return b"END\r\n"
         counters["get_hits"] += 1
+        self.store.slab_counters[item.cls]["get_hits"] += 1
         return b"VALUE %s %d %d\r\n%s\r\nEND\r\n" % (key, item.flags, len(item.value),
                                                      item.value)
 
@@ -149,11 +158,14 @@ class Engine(MetaCommandsMixin, StatsMixin):
             if len(key) > KEY_MAX_LENGTH:
                 return DropsUnsent(BAD_FORMAT)
             item = get(key)
+            if self.detail.enabled:
+                self.detail.record(key, "get", item is not None)
             counters[kind[0]] += 1
             if item is None:
                 counters[kind[1]] += 1
                 continue
             counters[kind[2]] += 1
+            self.store.slab_counters[item.cls][kind[2]] += 1
             if touch is not None:
                 item.exptime = touch
             cas = b" %d" % item.cas if with_cas else b""
@@ -167,10 +179,14 @@ class Engine(MetaCommandsMixin, StatsMixin):
     def store_text(self, event):
         """A text storage command with its data: STORED, NOT_STORED, EXISTS or NOT_FOUND."""
         self.counters["cmd_set"] += 1
+        if self.detail.enabled:
+            self.detail.record(event.key, "set")
         exptime = event.exptime
         item = Item(event.key, event.data, event.flags,
                     self.store.realtime(exptime) if exptime else 0)
         result, _ = self.store_item(item, event.name, event.cas)
+        if result != NO_MEMORY:
+            self.store.slab_counters[self.store.slab_class(item.size)]["cmd_set"] += 1
         return b"" if event.noreply else _REPLIES[result]
 
     def store_item(self, item, command, cas_in, cas_stale=False):
@@ -179,7 +195,8 @@ class Engine(MetaCommandsMixin, StatsMixin):
         old = store.get(item.key, update=False)
         if old is None:
             if command in ("add", "set"):
-                return STORED, store.link(item)
+                self._unlink_on_no_memory = command == "set"
+                return self._link(item)
             if command == "cas":
                 self.count("cas_misses")
                 return NOT_FOUND, None
@@ -198,25 +215,38 @@ class Engine(MetaCommandsMixin, StatsMixin):
         store = self.store
         if command == "add":
             store.update(old)
-            store.items.move_to_end(old.key)
             return NOT_STORED, None
         if command == "cas":
             if match == "bad" or match == "none":
                 self.count("cas_badval")
+                store.slab_counters[old.cls]["cas_badval"] += 1
                 return EXISTS, None
             self.count("cas_hits")
+            store.slab_counters[old.cls]["cas_hits"] += 1
             if match == "stale":
                 item.exptime, item.stale, item.token_sent = old.exptime, True, old.token_sent
-            return STORED, store.link(item)
+            self._unlink_on_no_memory = False
+            return self._link(item)
+        self._unlink_on_no_memory = command == "set"
         if command in ("append", "prepend"):
             if match not in ("none", "match"):
                 return EXISTS, None
             value = old.value + item.value if command == "append" else item.value + old.value
-            if not store.size_ok(len(old.key), len(value), old.flags) \
-                    or not store.fits(item_total_size(len(old.key), len(value), old.flags)):
+            if not store.size_ok(len(old.key), len(value), old.flags):
                 return NOT_STORED, None
-            item = Item(old.key, value, old.flags, old.exptime)
-        return STORED, store.link(item)
+            stored = store.link(Item(old.key, value, old.flags, old.exptime))
+            return (STORED, stored) if stored is not None else (NOT_STORED, None)
+        return self._link(item)
+
+    def _link(self, item):
+        """Link a new item; out of memory (evictions off, nothing to reclaim) is said."""
+        stored = self.store.link(item)
+        if stored is None:
+            self.count("store_no_memory")
+            if item.key in self.store.items and self._unlink_on_no_memory:
+                self.store.unlink(item.key)  # memcached drops the old value of a failed set
+            return NO_MEMORY, None
+        return STORED, stored
 
     # -- simple commands ----------------------------------------------------
 
@@ -233,6 +263,7 @@ class Engine(MetaCommandsMixin, StatsMixin):
             self.count("touch_misses")
             return _reply(b"NOT_FOUND", noreply)
         self.count("touch_hits")
+        self.store.slab_counters[item.cls]["touch_hits"] += 1
         item.exptime = self.store.realtime(exptime)
         return _reply(b"TOUCHED", noreply)
 
@@ -255,6 +286,8 @@ class Engine(MetaCommandsMixin, StatsMixin):
         if status == "non_numeric":
             return _reply(b"CLIENT_ERROR cannot increment or decrement non-numeric value",
                           noreply)
+        if status == "no_memory":
+            return _reply(b"SERVER_ERROR out of memory", noreply)
         self.count("incr_misses" if incr else "decr_misses")
         return _reply(b"NOT_FOUND", noreply)
 
@@ -278,6 +311,7 @@ class Engine(MetaCommandsMixin, StatsMixin):
             return "non_numeric", None, item
         value = (value + delta) % _U64 if incr else max(value - delta, 0)
         self.count("incr_hits" if incr else "decr_hits")
+        store.slab_counters[item.cls]["incr_hits" if incr else "decr_hits"] += 1
         text = b"%d" % value
         if len(text) <= len(item.value):
             item.cas = store.next_cas()
@@ -285,6 +319,8 @@ class Engine(MetaCommandsMixin, StatsMixin):
             store.update(item)
             return "ok", text, item
         fresh = store.link(Item(item.key, text, item.flags, item.exptime))
+        if fresh is None:
+            return "no_memory", None, item
         item.cas = fresh.cas  # memcached answers with the old item, its cas overwritten
         return "ok", text, item
 
@@ -301,10 +337,14 @@ class Engine(MetaCommandsMixin, StatsMixin):
         key = tokens[1]
         if len(key) > KEY_MAX_LENGTH:
             return _reply(BAD_FORMAT[:-2], noreply)
-        if self.store.get(key, update=False) is None:
+        if self.detail.enabled:
+            self.detail.record(key, "delete")
+        item = self.store.get(key, update=False)
+        if item is None:
             self.count("delete_misses")
             return _reply(b"NOT_FOUND", noreply)
         self.count("delete_hits")
+        self.store.slab_counters[item.cls]["delete_hits"] += 1
         self.store.unlink(key)
         return _reply(b"DELETED", noreply)
 
@@ -350,31 +390,19 @@ class Engine(MetaCommandsMixin, StatsMixin):
         return _reply(b"OK" if level <= 2 else b"ERROR", noreply)
 
     def _lru(self, tokens, ntokens):
-        """``lru tune|mode|temp_ttl ...``: accepted; the lab has a single LRU."""
+        """``lru tune ...`` is accepted; ``mode`` and ``temp_ttl`` are refused (no LRU maintainer)."""
         if ntokens < 3:
             return ERROR
         noreply = _noreply(tokens)
         word, ok = tokens[1], False
         if word == b"tune" and ntokens >= 7:
             ok = None not in (strtoul(tokens[2]), strtoul(tokens[3]))
-        elif word == b"mode" and ntokens >= 4:
-            ok = tokens[2] in (b"flat", b"segmented")
-        elif word == b"temp_ttl" and ntokens >= 4:
-            ok = strtol(tokens[2]) is not None
+        # mode and temp_ttl need memcached's LRU maintainer, which the lab does not run.
         return _reply(b"OK" if ok else b"ERROR", noreply)
 
     def _lru_crawler(self, tokens, ntokens):
-        """``lru_crawler sleep|tocrawl <n>``: accepted; the lab runs no crawler thread."""
-        if ntokens == 4 and tokens[1] in (b"sleep", b"tocrawl"):
-            value = strtoul(tokens[2])
-            if value is None:
-                return BAD_FORMAT
-            if tokens[1] == b"sleep" and value > 1000000:
-                return b"CLIENT_ERROR sleep must be one second or less\r\n"
-            return b"OK\r\n"
-        if ntokens == 4 and tokens[1] in (b"crawl", b"metadump"):
-            return b"CLIENT_ERROR lru crawler disabled\r\n"
-        return ERROR
+        """``lru_crawler enable|disable|crawl|metadump|sleep|tocrawl``: see :class:`LruCrawler`."""
+        return self.crawler.command(tokens, ntokens, self.pipelined)
 
     def _memlimit(self, tokens, ntokens):
         if ntokens not in (3, 4):
@@ -387,7 +415,7 @@ class Engine(MetaCommandsMixin, StatsMixin):
             return _reply(b"MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m", noreply)
         if megabytes > 1000000000:
             return _reply(b"MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes", noreply)
-        self.store.memory_limit = megabytes * 1024 * 1024
+        self.store.set_memory_limit(megabytes * 1024 * 1024)
         return _reply(b"OK", noreply)
 
 

@@ -17,6 +17,7 @@ KEY_MAX_LENGTH = 250
 ERROR = b"ERROR\r\n"
 BAD_FORMAT = b"CLIENT_ERROR bad command line format\r\n"
 _META_CODES = {"STORED": b"HD", "NOT_STORED": b"NS", "EXISTS": b"EX", "NOT_FOUND": b"NF"}
+_NO_MEMORY = "SERVER_ERROR out of memory storing object"
 
 
 def _u32(value):
@@ -58,7 +59,7 @@ class MetaCommandsMixin:
         created = False
         if item is None and meta.vivify:
             item = store.link(Item(meta.key, b"", 0, 0))
-            created = True
+            created = item is not None
         if item is None:
             self.count("get_misses")
             self.count("cmd_get")
@@ -92,6 +93,7 @@ class MetaCommandsMixin:
         if meta.locked and not meta.no_update:
             self.store.bump(item)
         self.count("get_hits")
+        self.store.slab_counters[item.cls]["get_hits"] += 1
         self.count("cmd_get")
         head = b"".join(flags) + b"\r\n"
         return head + item.value + b"\r\n" if meta.value else head
@@ -105,6 +107,7 @@ class MetaCommandsMixin:
             if code == 84:  # T
                 item.exptime = store.realtime(meta.exptime)
                 self.count("touch_hits")
+                store.slab_counters[item.cls]["touch_hits"] += 1
             elif code == 78 and created:  # N
                 item.exptime = store.realtime(meta.autoviv_exptime)
                 won = True
@@ -142,6 +145,9 @@ class MetaCommandsMixin:
         item.key_binary = meta.key_binary
         stale = meta.set_stale and command == "cas"
         result, stored = self.store_item(item, command, meta.req_cas, stale)
+        if result == _NO_MEMORY:
+            return b"SERVER_ERROR out of memory storing object\r\n"
+        store.slab_counters[store.slab_class(item.size)]["cmd_set"] += 1
         if result == "STORED" and meta.no_reply:
             return b""
         out = [_META_CODES[result]]
@@ -181,6 +187,7 @@ class MetaCommandsMixin:
             item.cas = store.next_cas()
         else:
             self.count("delete_hits")
+            store.slab_counters[item.cls]["delete_hits"] += 1
             store.unlink(meta.key)
         return b"" if meta.no_reply else b"HD" + echo + b"\r\n"
 
@@ -196,9 +203,13 @@ class MetaCommandsMixin:
         created, head = False, None
         if status == "non_numeric":
             return b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
+        if status == "no_memory":
+            return b"SERVER_ERROR out of memory\r\n"
         if status == "not_found" and meta.vivify:
             value = b"%d" % meta.initial
             item = self.store.link(Item(meta.key, value, 0, 0))
+            if item is None:
+                return b"SERVER_ERROR out of memory\r\n"
             created = True
         elif status == "not_found":
             self.count("incr_misses" if incr else "decr_misses")
