@@ -1,6 +1,7 @@
 """memcaslap against the lab's memcached and a real ``memcached -t 1``, interleaved, in one run.
 
     .venv/bin/python bench/memcached.py [--seconds 2] [--rounds 5] [--concurrency 16]
+                                        [--baseline DIR]
 
 Four servers get the same memcaslap load (``-T 1 -c 16``, its default 9:1
 get/set mix with ~1 KB values) round by round, so machine noise hits them
@@ -77,6 +78,16 @@ def start_lab():
 def start_lab_factory():
     """The plugin's factory on a plain reactor (no listener, no wiretap); ``(proc, port)``."""
     return _start_this_file("--lab-server")
+
+
+def start_baseline(tree):
+    """The plugin's factory of another checkout ``tree``, on a plain reactor; ``(proc, port)``."""
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    proc = subprocess.Popen([sys.executable, str(tree / "bench" / "memcached.py"),
+                             "--lab-server", str(port)], cwd=tree, env=env)
+    _wait(port, proc)
+    return proc, port
 
 
 def lab_server(port):
@@ -190,6 +201,9 @@ def main():
     parser.add_argument("--naive-server", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--lab-server", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--floor-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also load the lab server of another checkout (e.g. `git archive "
+                             "main | tar -x -C DIR`) in the same rounds, and print lab / baseline")
     args = parser.parse_args()
     if args.floor_server:
         return floor_server(args.floor_server)
@@ -200,6 +214,8 @@ def main():
     servers = {"lab": start_lab_factory(), "lab serve (cli)": start_lab(),
                "memcached -t 1": start_memcached(), "naive": start_naive(),
                "twisted floor": start_floor()}
+    if args.baseline:
+        servers["lab @baseline"] = start_baseline(pathlib.Path(args.baseline).resolve())
     results = {name: [] for name in servers}
     order = list(servers)
     try:
@@ -236,6 +252,9 @@ def report(results, args):
     print(f"  twisted floor / memcached = {_ratio(results, 'twisted floor', mc):.2f}  "
           "(no parsing, no cache: the ceiling for a Twisted-reactor server)")
     print(f"  lab / twisted floor = {_ratio(results, 'lab', 'twisted floor'):.2f}")
+    if "lab @baseline" in results:
+        print(f"  lab / lab @baseline = {_ratio(results, 'lab', 'lab @baseline'):.2f}  "
+              f"(this checkout against {args.baseline})")
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ class MemcachedProtocol(Protocol):
         connection = self.connection
         if connection is None:
             return
-        self._answer(connection, connection.feed(data, self.factory.reply_limit))
+        self._answer(connection, connection.feed_event(data, self.factory.reply_limit))
 
     def _answer(self, connection, reply):
         if reply:
@@ -109,7 +109,7 @@ class MemcachedProtocol(Protocol):
         connection = self.connection
         if connection is None or self._blocked:
             return
-        self._answer(connection, connection.run(self.factory.reply_limit))
+        self._answer(connection, connection.run_event(self.factory.reply_limit))
 
     def readConnectionLost(self):
         """The client will send nothing more: answer what came, then close."""

@@ -67,7 +67,18 @@ class Connection:
         self.engine.traffic["written"] += len(reply)
         return Step(event, reply)
 
-    def run(self, limit=None):
+    def run(self):
+        """Run every complete event buffered; return all reply bytes, joined.
+
+        The same as calling :meth:`run_event` until no input is left: what a
+        server does over as many turns of its event loop as it takes.
+        """
+        out = [self.run_event()]
+        while self.more:
+            out.append(self.run_event())
+        return b"".join(out)
+
+    def run_event(self, limit=None):
         """Run the complete events buffered, as memcached runs one read event; return the replies.
 
         This follows memcached's ``drive_machine``: each command spends one of
@@ -147,8 +158,12 @@ class Connection:
         engine.traffic["written"] += len(data)
         return data
 
-    def feed(self, data, limit=None):
-        """``receive_data(data)`` then ``run(limit)``: the reply bytes for this input."""
+    def feed(self, data):
+        """``receive_data(data)`` then ``run()``: the reply bytes for this input."""
+        return self.feed_event(data) + (self.run() if self.more else b"")
+
+    def feed_event(self, data, limit=None):
+        """``receive_data(data)`` then ``run_event(limit)``: what one read of ``data`` answers."""
         key = None if self._resume else self.parser.whole_get(data)
         if key is not None:  # the commonest request, alone in its segment
             reply = self.engine.get_one(key)
@@ -157,4 +172,4 @@ class Connection:
             traffic["written"] += len(reply)
             return reply
         self.receive_data(data)
-        return self.run(limit)
+        return self.run_event(limit)

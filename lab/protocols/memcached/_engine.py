@@ -184,9 +184,11 @@ class Engine(MetaCommandsMixin, StatsMixin):
         exptime = event.exptime
         item = Item(event.key, event.data, event.flags,
                     self.store.realtime(exptime) if exptime else 0)
+        store = self.store
+        cls = item.cls = store.slab_class(item.size)
         result, _ = self.store_item(item, event.name, event.cas)
         if result != NO_MEMORY:
-            self.store.slab_counters[self.store.slab_class(item.size)]["cmd_set"] += 1
+            store.slab_counters[cls]["cmd_set"] += 1
         return b"" if event.noreply else _REPLIES[result]
 
     def store_item(self, item, command, cas_in, cas_stale=False):

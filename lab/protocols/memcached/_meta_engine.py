@@ -147,7 +147,7 @@ class MetaCommandsMixin:
         result, stored = self.store_item(item, command, meta.req_cas, stale)
         if result == _NO_MEMORY:
             return b"SERVER_ERROR out of memory storing object\r\n"
-        store.slab_counters[store.slab_class(item.size)]["cmd_set"] += 1
+        store.slab_counters[item.cls or store.slab_class(item.size)]["cmd_set"] += 1
         if result == "STORED" and meta.no_reply:
             return b""
         out = [_META_CODES[result]]

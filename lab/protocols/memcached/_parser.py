@@ -290,7 +290,8 @@ class Parser:
             reply = b"" if noreply else b"SERVER_ERROR object too large for cache\r\n"
             return self._reject_block("item larger than item_size_max", reply, vlen + 2,
                                       key if name == "set" else None, "store_too_large")
-        if not self._reserve(item_total_size(len(key), vlen, flags)):
+        if len(self._buf) - self._pos < vlen + 2 \
+                and not self._reserve(item_total_size(len(key), vlen, flags)):
             reply = b"" if noreply else _NO_MEMORY
             return self._reject_block("no memory for the item", reply, vlen + 2,
                                       key if name == "set" else None, "store_no_memory")
@@ -319,7 +320,8 @@ class Parser:
             return self._reject_block("item larger than item_size_max",
                                       b"SERVER_ERROR object too large for cache\r\n",
                                       vlen, meta.key, "store_too_large")
-        if not self._reserve(item_total_size(len(meta.key), vlen - 2, meta.client_flags)):
+        if len(self._buf) - self._pos < vlen \
+                and not self._reserve(item_total_size(len(meta.key), vlen - 2, meta.client_flags)):
             return self._reject_block("no memory for the item", _NO_MEMORY, vlen, meta.key,
                                       "store_no_memory")
         return self._await_block(MetaSet(meta.key, tokens, meta, _MODES[meta.mode], None), vlen)
@@ -342,6 +344,7 @@ class Parser:
         return Rejected(reason, b"" if noreply else reply)
 
     def _reserve(self, size):
+        """Hold memory for a data block that has not fully arrived; False if there is none."""
         if self.budget is None:
             return True
         if not self.budget.reserve(size):

@@ -17,6 +17,7 @@ LRU, then evicts its least recently used item, or, without evictions
 
 import time
 from collections import OrderedDict
+from bisect import bisect_left
 from itertools import islice
 
 __all__ = ["Item", "Store", "slab_classes", "item_total_size", "MiB",
@@ -147,10 +148,7 @@ class Store:
 
     def slab_class(self, size):
         """The slab class id memcached would store an item of ``size`` bytes in."""
-        for index, chunk in enumerate(self.classes, 1):
-            if size <= chunk:
-                return index
-        return len(self.classes)
+        return min(bisect_left(self.classes, size) + 1, len(self.classes))
 
     @staticmethod
     def chunks(size):
@@ -216,8 +214,10 @@ class Store:
         Memory for it comes from its slab class (reclaiming or evicting in
         that class if needed); None when there is none to be had.
         """
-        cls = item.cls = self.slab_class(item.size)
-        if not self.allocate(cls, self.chunks(item.size)):
+        cls = item.cls
+        if not cls:
+            cls = item.cls = self.slab_class(item.size)
+        if not self.allocate(cls, 1 if item.size <= SLAB_CHUNK_MAX else self.chunks(item.size)):
             return None
         old = self.items.get(item.key)
         if old is not None:
@@ -260,7 +260,7 @@ class Store:
     def _free(self, item):
         del self.items[item.key]
         del self.lrus[item.cls][item.key]
-        self.used_chunks[item.cls] -= self.chunks(item.size)
+        self.used_chunks[item.cls] -= 1 if item.size <= SLAB_CHUNK_MAX else self.chunks(item.size)
         self.bytes -= item.size
 
     # -- slab memory --------------------------------------------------------
@@ -272,6 +272,14 @@ class Store:
         tries the class's free chunks and a new page; failing that it evicts
         (with evictions on) and tries again.  False when memory cannot be had.
         """
+        if not self.oldest_live \
+                and self.pages[cls] * self.per_page[cls] - self.used_chunks[cls] >= chunks:
+            lru = self.lrus[cls]  # fast path: a free chunk and nothing expired at the tail
+            tail = next(iter(lru.values())) if lru else None
+            if tail is None or not tail.exptime \
+                    or tail.exptime >= int(self.clock() - self.started) + _FIRST_TICK:
+                self.used_chunks[cls] += chunks
+                return True
         tries, allocated = 0, False
         while tries < _ALLOC_TRIES:
             self._pull_tail(cls, evict=False)
@@ -307,8 +315,12 @@ class Store:
         lru = self.lrus[cls]
         if not lru:
             return 0
-        counters, removed = self.class_stats[cls], 0
         now = int(self.clock() - self.started) + _FIRST_TICK
+        if not evict or not self.evictions:  # the common case: a live item at the tail
+            tail = next(iter(lru.values()))
+            if not (tail.exptime and tail.exptime < now) and not self.oldest_live:
+                return 0
+        counters, removed = self.class_stats[cls], 0
         for item in list(islice(lru.values(), _TAIL_TRIES)):
             if (item.exptime and item.exptime < now) or (
                     self.oldest_live and self._is_flushed(item, now)):
