@@ -74,6 +74,51 @@ for request in [b"set k 0 0 notanumber\\r\\nab\\r\\n",       # bad command line,
                 b"ms n 2 T0 F3\\r\\nhi\\r\\nmg n v c f t k\\r\\nmg nope v\\r\\nmn\\r\\n"]:
     print(repr(request), "->", Connection(Engine(Store())).feed(request))"""),
     ("md", """\
+## Where the memory goes: slab classes, eviction, the crawler
+
+memcached does not evict "the oldest item". Its memory limit is cut into 1 MiB **pages**, and each
+page belongs to one **slab class**: a chunk size (96 bytes, 120, 152, ... up to 512 KiB). An item
+takes one chunk of the smallest class it fits in, and each class keeps its own LRU. When a class
+has no free chunk and no page is left to give it, *that class* evicts its least recently used
+item, even if other classes sit on free chunks. The lab's store does the same arithmetic, so the
+same sets evict the same items as a real memcached:"""),
+    ("code", """\
+def stats(conn, group=b""):
+    \"\"\"The server's `stats [group]` as a dict of names to values.\"\"\"
+    reply = conn.feed(b"stats" + group + b"\\r\\n").decode()
+    return dict(line.split(" ")[1:3] for line in reply.splitlines() if line.startswith("STAT "))
+
+
+cache_memory = Connection(Engine(Store(clock=clock, memory_limit=8 * 1024 * 1024)))
+big = b"x" * 100_000                        # ~100 kB values: ten to a page in class 32
+cache_memory.feed(b"".join(b"set big%d 0 0 %d\\r\\n%s\\r\\n" % (n, len(big), big) for n in range(100)))
+cache_memory.feed(b"".join(b"set small%d 0 0 1 noreply\\r\\nx\\r\\n" % n for n in range(12000)))
+slabs, items = stats(cache_memory, b" slabs"), stats(cache_memory, b" items")
+for cls in ("1", "32"):
+    print(f"class {cls}: chunk {slabs[cls + ':chunk_size']} B, {slabs[cls + ':total_pages']} pages, "
+          f"{items['items:' + cls + ':number']} items, {items['items:' + cls + ':evicted']} evicted")
+print("total_malloced:", slabs["total_malloced"], "| limit:", 8 * 1024 * 1024)"""),
+    ("md", """\
+The 100 big values needed ten pages and got eight: twenty were evicted. The small items' class got
+its first page even past the limit (memcached always grants a class one page), and evicts once
+that page is full. A lesson for real caches: a workload whose value sizes change over time can
+leave memory stranded in the wrong classes ("slab calcification").
+
+Expired items also hold memory until something notices them: a `get` of that key, an allocation
+in their class that finds them at the LRU's tail, or the **LRU crawler**. `lru_crawler metadump`
+lists what the cache holds (key, expiry, last access, cas, fetched, class, size) and
+`lru_crawler crawl` reclaims what has expired:"""),
+    ("code", """\
+crawled = Connection(Engine(Store(clock=clock)))
+crawled.feed(b"set page:home 0 60 5\\r\\nhello\\r\\nset page:about 0 0 3\\r\\nabc\\r\\n"
+             b"set session:42 0 10 1\\r\\nx\\r\\nget page:home\\r\\n")
+print(crawled.feed(b"lru_crawler metadump all\\r\\n").decode())
+clock.now += 11                              # session:42 has expired, but is still stored
+print("items before the crawl:", stats(crawled)["curr_items"])
+print("crawl:", crawled.feed(b"lru_crawler crawl all\\r\\n"))
+print("items after:", stats(crawled)["curr_items"],
+      "| crawler_reclaimed:", stats(crawled, b" items")["items:1:crawler_reclaimed"])"""),
+    ("md", """\
 ## The server as a plugin
 
 The plugin declaration is one module-level object; the factory is imported only when used.

@@ -43,6 +43,23 @@ def test_memcached_errors_and_arithmetic(notebook):
     assert "VA 2 c1 f3 t-1 kn\\r\\nhi\\r\\nEN\\r\\nMN\\r\\n" in text
 
 
+def test_slab_classes_evict_their_own_items(notebook):
+    """The slab cell shows each class's pages and evictions, and memcached's free first page."""
+    text = cell_text(find_cell(notebook, "cache_memory = Connection"))
+    assert "class 1: chunk 96 B, 1 pages, 10922 items, 1078 evicted" in text
+    assert "class 32: chunk 103496 B, 8 pages, 80 items, 20 evicted" in text
+    assert "total_malloced: 9437184 | limit: 8388608" in text
+
+
+def test_crawler_lists_and_reclaims_expired_items(notebook):
+    """metadump lists the three items; after the TTL the crawl reclaims the expired one."""
+    text = cell_text(find_cell(notebook, "crawled = Connection"))
+    assert "key=page%3Ahome exp=1700000090 la=1700000030 cas=1 fetch=yes cls=1 size=73" in text
+    assert "key=session%3A42 exp=1700000040" in text
+    assert "items before the crawl: 3" in text
+    assert "items after: 2 | crawler_reclaimed: 1" in text
+
+
 def test_real_clients_work(notebook):
     """pymemcache and python-memcached store and read through the lab's server."""
     text = cell_text(find_cell(notebook, "PyMemcache((cache.host"))
