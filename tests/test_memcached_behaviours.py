@@ -262,3 +262,27 @@ def test_stats_list_what_stats_settings_says_runs(lab_reactor, crawler):
     for name in ("lru_crawler", "lru_maintainer_thread", "lru_segmented", "dump_enabled",
                  "evictions", "reqs_per_event", "detail_enabled", "hash_algorithm"):
         assert real_settings[name] == our_settings[name], name
+
+
+def test_background_crawl_reclaims_expired_items(lab_reactor):
+    """With crawl_interval set, expired items leave memory with no client asking for them."""
+    with in_process_lab(crawl_interval=1) as port:
+        exchange(port, b"".join(b"set k%d 0 1 100 noreply\r\n%s\r\n" % (n, b"x" * 100)
+                                for n in range(50)) + b"set keep 0 0 1\r\nx\r\n")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and stats(port)["curr_items"] != b"1":
+            time.sleep(0.2)
+        assert stats(port)["curr_items"] == b"1"
+        assert stats(port)["crawler_reclaimed"] == b"50"
+        assert int(stats(port)["lru_crawler_starts"]) >= 1
+
+
+def test_pipelined_large_gets_are_all_answered_in_order(lab_reactor):
+    """Gets of a 1 MB value pipelined past the reply limit all come back, as from memcached."""
+    value = bytes(range(256)) * 3900
+    data = (b"set big 0 0 %d\r\n%s\r\n" % (len(value), value) + b"get big\r\n" * 12
+            + b"gets big\r\nversion\r\n" * 3)
+    (real, real_stats, _), (ours, our_stats, _) = run_both([data])
+    assert real == ours
+    assert ours[0].count(value) == 15
+    assert real_stats["conn_yields"] == our_stats["conn_yields"]

@@ -209,3 +209,13 @@ def _read_until(sock, end):
         chunks.append(chunk)
         tail = (tail + chunk)[-len(end):]
     return b"".join(chunks)
+
+
+def test_adapter_without_a_reactor_runs_a_long_pipeline():
+    """On a transport with no reactor behind it, thousands of pipelined commands all get answers."""
+    protocol = MemcachedFactory().buildProtocol(None)
+    transport = StringTransport()
+    protocol.makeConnection(transport)
+    protocol.dataReceived(b"version\r\n" * 50000)
+    assert transport.value() == b"VERSION 1.6.18\r\n" * 50000
+    assert protocol.factory.engine.counters["conn_yields"] == 2500

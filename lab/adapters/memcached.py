@@ -13,6 +13,7 @@ import time
 
 from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.task import LoopingCall
 from zope.interface import implementer
 
 from lab.adapters._send import send_now
@@ -21,6 +22,17 @@ from lab.protocols.memcached import (DEFAULT_ITEM_SIZE_MAX, DEFAULT_MAX_LINE,
                                      MEMCACHED_VERSION, Connection, Engine, Store)
 
 __all__ = ["MemcachedProtocol", "MemcachedFactory"]
+
+
+def _reactor_of(transport):
+    """The reactor behind a transport (through wrappers such as the wiretap), or None.
+
+    None for a transport with no reactor behind it (a test's StringTransport).
+    """
+    while transport is not None and not hasattr(transport, "callLater"):
+        found = getattr(transport, "reactor", None)
+        transport = found if found is not None else getattr(transport, "transport", None)
+    return transport
 
 _TOO_MANY = b"ERROR Too many open connections\r\n"
 
@@ -41,6 +53,7 @@ class MemcachedProtocol(Protocol):
     _later = None  # the delayed call that goes on with buffered requests
     _held = False  # reading stopped until the requests already buffered have run
     _eof = False  # the client half-closed while requests were still buffered
+    _draining = _again = False  # going on without a reactor (a test's StringTransport)
 
     def connectionMade(self):
         """Refuse the connection past ``max_connections``, as memcached's maxconns_fast does."""
@@ -53,6 +66,7 @@ class MemcachedProtocol(Protocol):
         counts["curr"] += 1
         counts["total"] += 1
         self.connection = Connection(self.factory.engine, max_line=self.factory.max_line)
+        self.factory.start_crawls(_reactor_of(self.transport))
         self.transport.registerProducer(self, True)
 
     def pauseProducing(self):
@@ -102,7 +116,19 @@ class MemcachedProtocol(Protocol):
 
     def _schedule(self):
         if self._later is None or not self._later.active():
-            self._later = self.factory.reactor().callLater(0, self._continue)
+            reactor = _reactor_of(self.transport)
+            if reactor is None:  # no event loop to come back from: go on now, in a loop
+                self._again = True
+                if not self._draining:
+                    self._draining = True
+                    try:
+                        while self._again:
+                            self._again = False
+                            self._continue()
+                    finally:
+                        self._draining = False
+                return
+            self._later = reactor.callLater(0, self._continue)
 
     def _continue(self):
         self._later = None
@@ -178,13 +204,14 @@ class MemcachedFactory(Factory):
         self.crawl_interval = crawl_interval
         self._crawls = None
 
-    def startFactory(self):
-        """Start the background crawl that reclaims expired items (every ``crawl_interval`` s)."""
-        if self.crawl_interval and self._crawls is None:
-            from twisted.internet.task import LoopingCall
+    def start_crawls(self, reactor):
+        """Start the background crawl that reclaims expired items (every ``crawl_interval`` s).
 
+        Called with the connections' reactor when the first client connects.
+        """
+        if self.crawl_interval and self._crawls is None and reactor is not None:
             self._crawls = LoopingCall(self.engine.crawler.background)
-            self._crawls.clock = self.reactor()
+            self._crawls.clock = reactor
             self._crawls.start(self.crawl_interval, now=False)
 
     def stopFactory(self):
@@ -193,11 +220,6 @@ class MemcachedFactory(Factory):
             self._crawls.stop()
         self._crawls = None
 
-    @staticmethod
-    def reactor():
-        """The reactor that runs the connections (for going on with buffered requests)."""
-        from twisted.internet import reactor
-        return reactor
 
     @property
     def store(self):
