@@ -5,7 +5,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from lab.simulation._errors import BadTime
+from lab.simulator._errors import BadTime
 
 __all__ = ["Link", "Pending", "Happened", "LogEntry", "Log", "Ran", "short", "clean_text"]
 
@@ -191,13 +191,13 @@ class Log:
 
     def diff(self, other):
         """None if the logs are equal, else a sentence naming the first entry that differs."""
-        if self.seed != other.seed:
-            return f"seeds differ: {self.seed!r} and {other.seed!r}"
         for mine, theirs in zip(self.entries, other.entries):
             if mine != theirs:
                 return f"first difference at event {mine.index}:\n  {mine}\n  {theirs}"
         if len(self) != len(other):
             return f"one log is longer: {len(self)} and {len(other)} events"
+        if self.seed != other.seed:
+            return f"the same events, but the seeds differ: {self.seed!r} and {other.seed!r}"
         return None
 
     def text(self, last=None):
@@ -217,7 +217,7 @@ class Log:
         return cls(data["seed"], [LogEntry(**e) for e in data["entries"]], data.get("dropped", 0))
 
     def __repr__(self):
-        return f"<lab.simulation.Log seed={self.seed!r}: {len(self)} events>"
+        return f"<lab.simulator.Log seed={self.seed!r}: {len(self)} events>"
 
 
 @dataclass(frozen=True, repr=False)

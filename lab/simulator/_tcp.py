@@ -24,8 +24,8 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from lab.simulation._errors import ConnectionGone
-from lab.simulation._values import short
+from lab.simulator._errors import ConnectionGone
+from lab.simulator._values import short
 
 __all__ = ["Network", "Connection", "Message"]
 
@@ -358,7 +358,7 @@ class Connection:
         return "open"
 
     def __repr__(self):
-        return (f"<lab.simulation.Connection #{self.id} {self.to_server.name} "
+        return (f"<lab.simulator.Connection #{self.id} {self.to_server.name} "
                 f"port {self.server.port}: {self.state}>")
 
 
@@ -396,7 +396,7 @@ class Port:
         return IPv4Address("TCP", self.host.address, self.number)
 
     def __repr__(self):
-        return f"<lab.simulation.Port {self.host.name}:{self.number}>"
+        return f"<lab.simulator.Port {self.host.name}:{self.number}>"
 
 
 @implementer(IConnector)
@@ -593,5 +593,10 @@ class Network:
 
 def _own_clock(protocol, host):
     """Protocols using TimeoutMixin ask the global reactor for timers; give them the host's clock."""
-    if isinstance(protocol, TimeoutMixin) and "callLater" not in vars(protocol):
-        protocol.callLater = host.callLater
+    for _ in range(8):  # through wrappers (endpoints wrap the protocol they connect)
+        if isinstance(protocol, TimeoutMixin) and "callLater" not in vars(protocol):
+            protocol.callLater = host.callLater
+        protocol = getattr(protocol, "wrappedProtocol", None) or getattr(
+            protocol, "_wrappedProtocol", None)
+        if protocol is None:
+            return

@@ -22,14 +22,14 @@ holds and partitions.  Processes, threads and real sockets raise
 This package never imports the real reactor, crochet or ipywidgets.
 """
 
-from lab.simulation._errors import (BadTime, ConnectionGone, NotIdle, QueueEmpty, ReplayDiverged,
+from lab.simulator._errors import (BadTime, ConnectionGone, NotIdle, QueueEmpty, ReplayDiverged,
                                     RunawayLoop, SimulationError, UnknownHost, Unsupported)
-from lab.simulation._diagram import SequenceDiagram
-from lab.simulation._helpers import Client, Listener
-from lab.simulation._reactor import Host
-from lab.simulation._tcp import Connection
-from lab.simulation._values import Happened, Link, Log, LogEntry, Pending, Ran
-from lab.simulation._world import Simulation, simulation
+from lab.simulator._diagram import SequenceDiagram
+from lab.simulator._helpers import Client, Listener
+from lab.simulator._reactor import Host
+from lab.simulator._tcp import Connection
+from lab.simulator._values import Happened, Link, Log, LogEntry, Pending, Ran
+from lab.simulator._world import Simulation, simulation
 
 __all__ = [
     "simulation", "Simulation", "Host", "Link", "Pending", "Happened", "LogEntry", "Log", "Ran",

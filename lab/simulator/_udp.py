@@ -6,8 +6,8 @@ from twisted.internet.defer import succeed
 from twisted.internet.interfaces import IListeningPort, IUDPTransport
 from zope.interface import implementer
 
-from lab.simulation._tcp import Message
-from lab.simulation._values import short
+from lab.simulator._tcp import Message
+from lab.simulator._values import short
 
 __all__ = ["Datagrams", "UDPPort"]
 
@@ -81,7 +81,7 @@ class UDPPort:
         return f"sim udp {self.host.name}:{self.number}"
 
     def __repr__(self):
-        return f"<lab.simulation.UDPPort {self.host.name}:{self.number}>"
+        return f"<lab.simulator.UDPPort {self.host.name}:{self.number}>"
 
 
 class Datagrams:

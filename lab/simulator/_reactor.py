@@ -19,8 +19,8 @@ from twisted.internet.interfaces import (IHostnameResolver, IHostResolution, IRe
 from twisted.internet.task import LoopingCall
 from zope.interface import implementer
 
-from lab.simulation._errors import Unsupported
-from lab.simulation._values import check_number, short
+from lab.simulator._errors import Unsupported
+from lab.simulator._values import check_number, short
 
 __all__ = ["Host", "ReactorFace", "SUPPORTED"]
 
@@ -233,4 +233,4 @@ class Host(ReactorFace):
         return self._next_port - 1
 
     def __repr__(self):
-        return f"<lab.simulation.Host {self.name} {self.address}>"
+        return f"<lab.simulator.Host {self.name} {self.address}>"

@@ -22,10 +22,10 @@ from collections import deque
 
 from twisted.python.failure import Failure
 
-from lab.simulation._errors import (BadTime, ConnectionGone, NotIdle, QueueEmpty, ReplayDiverged,
+from lab.simulator._errors import (BadTime, ConnectionGone, NotIdle, QueueEmpty, ReplayDiverged,
                                     RunawayLoop, UnknownHost)
-from lab.simulation._reactor import Host, ReactorFace, _Timer
-from lab.simulation._values import (Happened, Link, Log, LogEntry, Pending, Ran, check_number,
+from lab.simulator._reactor import Host, ReactorFace, _Timer
+from lab.simulator._values import (Happened, Link, Log, LogEntry, Pending, Ran, check_number,
                                     clean_text, short)
 
 __all__ = ["Simulation", "simulation"]
@@ -118,8 +118,8 @@ class Simulation(ReactorFace):
         self._zero_run = 0
         self._zero_at = None
         self.zero_delay_limit = ZERO_DELAY_LIMIT
-        from lab.simulation._tcp import Network
-        from lab.simulation._udp import Datagrams
+        from lab.simulator._tcp import Network
+        from lab.simulator._udp import Datagrams
         self._net = Network(self)
         self._udp = Datagrams(self)
         self.default_host = self.host("local")
@@ -537,7 +537,7 @@ class Simulation(ReactorFace):
 
     def diagram(self, last=60):
         """The sequence diagram of the last ``last`` messages and timers (SVG; shows itself)."""
-        from lab.simulation._diagram import SequenceDiagram
+        from lab.simulator._diagram import SequenceDiagram
 
         return SequenceDiagram.of(self, last)
 
@@ -552,7 +552,7 @@ class Simulation(ReactorFace):
                 f"{len(self._events())} queued, {len(self.log)} events run>")
 
     def _repr_html_(self):
-        from lab.simulation._diagram import summary_html
+        from lab.simulator._diagram import summary_html
 
         return summary_html(self)
 
@@ -560,13 +560,13 @@ class Simulation(ReactorFace):
 
     def listen(self, what, port=0, *, host="server", udp=False, interface="", **options):
         """Serve a plugin (by name or object) or a factory on ``host``'s ``port``; returns a listener."""
-        from lab.simulation._helpers import listen
+        from lab.simulator._helpers import listen
 
         return listen(self, what, port, host, udp, interface, options)
 
     def connect(self, target, port=None, *, host="client", timeout=30):
         """A TCP client on ``host`` connected to ``target`` (a listener, or a host name and ``port``)."""
-        from lab.simulation._helpers import connect
+        from lab.simulator._helpers import connect
 
         return connect(self, target, port, host, timeout)
 

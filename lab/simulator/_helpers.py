@@ -6,7 +6,7 @@ from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import ClientFactory, Protocol
 from zope.interface import implementer
 
-from lab.simulation._values import short
+from lab.simulator._values import short
 
 __all__ = ["Listener", "Client", "listen", "connect"]
 
@@ -46,7 +46,7 @@ class Listener:
 
     def __repr__(self):
         kind = "udp" if self.udp else "tcp"
-        return f"<lab.simulation.Listener {self.name} on {self.host}:{self.port}/{kind}>"
+        return f"<lab.simulator.Listener {self.name} on {self.host}:{self.port}/{kind}>"
 
 
 @implementer(IHalfCloseableProtocol)
@@ -110,7 +110,7 @@ class Client:
 
     @property
     def connection(self):
-        """The simulated :class:`~lab.simulation.Connection` (None if the attempt failed early)."""
+        """The simulated :class:`~lab.simulator.Connection` (None if the attempt failed early)."""
         return self.connector.conn if self.connector is not None else None
 
     @property
@@ -185,14 +185,14 @@ class Client:
     def __repr__(self):
         state = "connecting" if self.transport is None and self.closed_reason is None else (
             "open" if self.closed_reason is None else f"closed ({self.closed_reason})")
-        return f"<lab.simulation.Client on {self.host}: {state}, {len(self._buffer)} bytes in>"
+        return f"<lab.simulator.Client on {self.host}: {state}, {len(self._buffer)} bytes in>"
 
 
 def _plugin(name_or_plugin):
     if isinstance(name_or_plugin, str):
-        from lab.plugin import registry
+        from lab.plugin import plugins
 
-        return registry().load(name_or_plugin)
+        return plugins().load(name_or_plugin)
     return name_or_plugin
 
 

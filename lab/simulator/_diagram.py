@@ -142,7 +142,7 @@ class SequenceDiagram:
         return self.svg()
 
     def __repr__(self):
-        return (f"<lab.simulation.SequenceDiagram: {len(self.hosts)} hosts, "
+        return (f"<lab.simulator.SequenceDiagram: {len(self.hosts)} hosts, "
                 f"{len(self.arrows)} messages, {len(self.marks)} timers>")
 
 
