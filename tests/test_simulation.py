@@ -538,3 +538,34 @@ def test_defer_and_trace_still_work_with_succeed():
     d.addCallback(str.upper)
     sim.advance(2)
     assert "LATE" == t.result
+
+
+def test_running_scenarios_never_imports_the_real_reactor():
+    """Chat, memcached with Twisted's client, endpoints, LoopingCall and deferLater run without the real reactor."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+import lab
+from twisted.internet import task
+from twisted.internet.endpoints import clientFromString, connectProtocol
+from twisted.protocols.memcache import MemCacheProtocol
+sim = lab.simulation()
+room = sim.listen("chat", 6667)
+sim.connect(room, host="ada").send("/nick ada\\r\\n")
+sim.listen("memcached", 11211, host="cache")
+d = connectProtocol(clientFromString(sim.host("ada"), "tcp:cache:11211"), MemCacheProtocol())
+sim.run_until_idle()
+d.result.set(b"k", b"v")
+task.deferLater(sim, 1, lambda: None)
+loop = sim.looping_call(lambda: None)
+loop.start(0.5)
+sim.advance(3)
+loop.stop()
+sim.diagram().svg()
+print("twisted.internet.reactor" in sys.modules)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert "False" == result.stdout.strip(), result.stderr
