@@ -114,6 +114,7 @@ class Simulation(ReactorFace):
         self.marks = deque(maxlen=MAX_MESSAGES)      # timers that ran: (time, host, label)
         self._listeners = []
         self._stepping = None        # the event being run, while it runs
+        self._in_run = 0             # depth of run_until / run_until_idle / advance
         self._new = None             # events scheduled by the running event
         self._zero_run = 0
         self._zero_at = None
@@ -398,8 +399,7 @@ class Simulation(ReactorFace):
                             tuple(event.message.decoded) if event.message else (), error,
                             tuple(e.pending() for e in scheduled if not e.cancelled))
         self._record(happened.entry)
-        for listener in list(self._listeners):
-            listener(happened)
+        self._notify(happened)
         return happened
 
     def _note_error(self, event, exc):
@@ -442,8 +442,19 @@ class Simulation(ReactorFace):
     def _control(self, text):
         """Log a control action (hold, partition...) so that logs show every input."""
         if self._stepping is None:
-            self._record(LogEntry(len(self.log) + self.log.dropped, self._now, "control", "sim",
-                                  clean_text(text)))
+            entry = LogEntry(len(self.log) + self.log.dropped, self._now, "control", "sim",
+                             clean_text(text))
+            self._record(entry)
+            self._notify(entry)
+
+    def _notify(self, what):
+        for listener in list(self._listeners):
+            listener(what)
+
+    @property
+    def in_run(self):
+        """True while a run (run_until, run_until_idle, advance) is under way."""
+        return self._in_run > 0
 
     def _input(self, host, connection, text):
         """Log bytes sent from outside any event (a cell calling client.send)."""
@@ -471,10 +482,8 @@ class Simulation(ReactorFace):
         if target < self._now:
             raise BadTime(f"t={target} is in the past: the clock is at {self._now:.6f}. "
                           "Use advance(seconds) to move on from now.")
-        ran = self._run_while(lambda: self._next_time() is not None
-                              and self._next_time() <= target, max_steps)
-        self._now = max(self._now, target)
-        return Ran(ran.events, ran.started, self._now)
+        return self._run_while(lambda: self._next_time() is not None
+                               and self._next_time() <= target, max_steps, end_at=target)
 
     def advance(self, seconds):
         """Move the clock ``seconds`` on, running every event due meanwhile at its own time."""
@@ -505,9 +514,22 @@ class Simulation(ReactorFace):
         heapq.heappush(self._heap, (event.time, event.seq, event))
         return event.time
 
-    def _run_while(self, condition, max_steps, predicate=None, idle=False):
+    def _run_while(self, condition, max_steps, predicate=None, idle=False, end_at=None):
         max_steps = int(check_number("max_steps", max_steps))
         events, started = [], self._now
+        self._in_run += 1
+        try:
+            self._loop(condition, max_steps, predicate, idle, events)
+            if end_at is not None:
+                self._now = max(self._now, end_at)
+        finally:
+            self._in_run -= 1
+            ran = Ran(tuple(events), started, self._now)
+            if not self._in_run:
+                self._notify(ran)
+        return ran
+
+    def _loop(self, condition, max_steps, predicate, idle, events):
         while condition():
             if len(events) >= max_steps:
                 if idle:
@@ -521,12 +543,11 @@ class Simulation(ReactorFace):
                                  f"{getattr(predicate, '__name__', 'the condition')} held "
                                  f"(after {len(events)} steps).")
             events.append(self.step())
-        return Ran(tuple(events), started, self._now)
 
     # -- watching -------------------------------------------------------------------------
 
     def subscribe(self, listener):
-        """Call ``listener(happened)`` after every step (views use this); returns it."""
+        """Call ``listener(what)`` after every step (a Happened), run (a Ran) and control (a LogEntry)."""
         self._listeners.append(listener)
         return listener
 
