@@ -190,7 +190,7 @@ def test_a_plugin_raising_in_data_received_is_recorded_and_the_connection_closes
     steps = sim.run_until_idle()
     failed = [h for h in steps if h.error]
     assert ["ValueError: boom: x"] == [h.error for h in failed]
-    assert failed[0].entry in list(sim.log)
+    assert failed[0] in list(sim.log)
     assert client.closed_reason is not None
     assert "boom" in sim.errors[-1][2]
     sim.callLater(1, lambda: None)

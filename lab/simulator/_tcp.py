@@ -26,6 +26,7 @@ from zope.interface import implementer
 
 from lab.simulator._errors import ConnectionGone
 from lab.simulator._values import short
+from lab.simulator._world import _Event
 
 __all__ = ["Network", "Connection", "Message"]
 
@@ -63,7 +64,8 @@ class Flow:
         """Why this flow's next segment cannot arrive now ('' if it can)."""
         if self.held:
             return "held"
-        if self.conn.sim._cut(self.sender.host.name, self.receiver.host.name):
+        sim = self.conn.sim
+        if sim._cuts and sim._cut(self.sender.host.name, self.receiver.host.name):
             return "partitioned"
         if self.receiver.reading_paused:
             return "paused by the receiver"
@@ -75,29 +77,35 @@ class Flow:
         src, dst = self.sender.host.name, self.receiver.host.name
         link = sim._settings(src, dst)
         now = sim._now
-        size = len(data) if data else 0
-        start = max(now, sim._link_free.get((src, dst), 0.0))
-        busy = size / link.bandwidth if link.bandwidth else 0.0
-        sim._link_free[(src, dst)] = start + busy
-        arrival = start + busy + link.latency
+        if link.bandwidth:  # the link sends one segment after another
+            start = max(now, sim._link_free.get((src, dst), 0.0))
+            busy = (len(data) if data else 0) / link.bandwidth
+            sim._link_free[(src, dst)] = start + busy
+            arrival = start + busy + link.latency
+        else:
+            arrival = now + link.latency
         if link.jitter:
             arrival += sim._rng.random() * link.jitter
-        arrival = max(arrival, self.last_arrival)
+        if arrival < self.last_arrival:
+            arrival = self.last_arrival
         self.last_arrival = arrival
         message = Message(now, src, dst, kind, label, self.conn.id)
         message.due = arrival
         sim.messages.append(message)
         if data:
-            self.in_flight += size
-        text = f"{self.name} {label}"
-        return sim._schedule(arrival, kind, dst, text, run, connection=self.conn.id,
-                             direction=self.name, data=data, flow=self, message=message,
-                             sent_at=now)
+            self.in_flight += len(data)
+        event = _Event(arrival if arrival > now else now, kind, dst, f"{self.name} {label}", run)
+        event.created = event.sent_at = now
+        event.connection, event.direction, event.data = self.conn.id, self.name, data
+        event.flow, event.message = self, message
+        return sim._push(event)
 
 
 def _label(data):
-    text = short(data, MAX_LABEL)
-    return text
+    """A bounded repr of bytes (no memory addresses can appear in one, so no cleaning)."""
+    if len(data) <= MAX_LABEL - 4:
+        return repr(data)
+    return repr(data[:MAX_LABEL - 8]) + "\u2026"
 
 
 @implementer(ITCPTransport, IConsumer, IPushProducer)
@@ -126,12 +134,19 @@ class Side:
             raise TypeError(f"Data must be bytes, not {type(data).__name__} {short(data)}")
         if not self.connected or self.write_closed or self.disconnected or not data:
             return
-        conn, sim = self.conn, self.conn.sim
-        size = conn.fragment or sim._settings(self.host.name, self.peer.host.name).fragment
-        pieces = [data] if not size else [data[i:i + size] for i in range(0, len(data), size)]
-        sim._input(self.host.name, conn.id, f"{self.out.name} writes {_label(data)}")
-        for piece in pieces:
-            self.out.send("data", piece, self.peer._data_arrived, _label(piece))
+        conn = self.conn
+        sim = conn.sim
+        size = conn.fragment or (sim._settings(self.host.name, self.peer.host.name).fragment
+                                 if sim._links else sim._defaults.fragment)
+        if sim._stepping is None:
+            sim._input(self.host.name, conn.id, f"{self.out.name} writes {_label(data)}")
+        out, arrived = self.out, self.peer._data_arrived
+        if not size or len(data) <= size:
+            out.send("data", data, arrived, _label(data))
+        else:
+            for i in range(0, len(data), size):
+                piece = data[i:i + size]
+                out.send("data", piece, arrived, _label(piece))
         if self.producer is not None and self.streaming and self.out.in_flight > SEND_BUFFER \
                 and not self._producer_paused:
             self._producer_paused = True
@@ -252,7 +267,8 @@ class Side:
             self._delivered(event, "discarded")
             event.text += " (discarded: this side is closed)"
             return
-        self._delivered(event)
+        message = event.message
+        message.arrived_at, message.status = event.time, "delivered"
         decoder = self.conn.decoder
         if decoder is not None and event.message is not None:
             try:

@@ -3,7 +3,8 @@
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
+from typing import NamedTuple
 
 from lab.simulator._errors import BadTime
 
@@ -103,8 +104,7 @@ class Pending:
         return f"t={self.time:.6f} {self.kind:8} {self.host}{where}: {self.text}{held}"
 
 
-@dataclass(frozen=True)
-class LogEntry:
+class LogEntry(NamedTuple):
     """One event that ran, as the log keeps it: comparable across runs."""
 
     index: int
@@ -208,7 +208,7 @@ class Log:
     def to_json(self):
         """The log as a JSON string (seed and entries)."""
         return json.dumps({"seed": self.seed, "dropped": self.dropped,
-                           "entries": [asdict(e) for e in self.entries]})
+                           "entries": [e._asdict() for e in self.entries]})
 
     @classmethod
     def from_json(cls, text):
@@ -222,7 +222,7 @@ class Log:
 
 @dataclass(frozen=True, repr=False)
 class Ran:
-    """What a run (``run_until``, ``run_until_idle``, ``advance``) did: the events, and the clock."""
+    """What a run (``run_until``, ``run_until_idle``, ``advance``) did: the log entries of its events, and the clock."""
 
     events: tuple
     started: float
@@ -241,4 +241,4 @@ class Ran:
         return (f"<ran {len(self.events)} events, t={self.started:.6f} -> {self.ended:.6f}>")
 
     def __str__(self):
-        return "\n".join(str(e.entry) for e in self.events) or repr(self)
+        return "\n".join(str(e) for e in self.events) or repr(self)

@@ -43,13 +43,12 @@ class _Event:
                  "data", "flow", "call", "created", "cancelled", "sent_at", "src", "dst",
                  "message", "lost", "version")
 
-    def __init__(self, time, kind, host, text, run, **extra):
+    def __init__(self, time, kind, host, text, run, call=None):
         self.time, self.kind, self.host, self.text, self.run = time, kind, host, text, run
-        self.connection = self.direction = self.data = self.flow = self.call = None
+        self.connection = self.direction = self.data = self.flow = None
         self.src = self.dst = self.message = self.lost = None
         self.cancelled, self.version, self.created, self.sent_at = False, 0, None, None
-        for name, value in extra.items():
-            setattr(self, name, value)
+        self.call = call
 
     def held(self):
         """Why this event cannot run now ('' if it can)."""
@@ -202,6 +201,8 @@ class Simulation(ReactorFace):
         return conn
 
     def _settings(self, a, b):
+        if not self._links:
+            return self._defaults
         return self._links.get(frozenset((a, b)), self._defaults)
 
     # -- partitions, holds, drops -------------------------------------------------------
@@ -284,7 +285,9 @@ class Simulation(ReactorFace):
 
     def _schedule(self, time, kind, host, text, run, **extra):
         """Queue an event (internal: the network and the timers use it)."""
-        event = _Event(max(time, self._now), kind, host, text, run, **extra)
+        event = _Event(max(time, self._now), kind, host, text, run)
+        for name, value in extra.items():
+            setattr(event, name, value)
         event.created = self._now
         return self._push(event)
 
@@ -332,12 +335,15 @@ class Simulation(ReactorFace):
 
     def _pop(self):
         """The next event that can run now, or None; held ones move to their flow's stall list."""
-        while self._heap:
-            _, _, event = heapq.heappop(self._heap)
+        heap, heappop, cuts = self._heap, heapq.heappop, self._cuts
+        while heap:
+            event = heappop(heap)[2]
             if event.cancelled:
                 continue
             flow = event.flow
-            if flow is not None and (flow.blocked() or flow.stalled):
+            if flow is not None and (flow.held or flow.stalled or cuts
+                                     or flow.receiver.reading_paused) \
+                    and (flow.blocked() or flow.stalled):
                 flow.stalled.append(event)
                 self._stalled[flow] = None
                 continue
@@ -369,7 +375,7 @@ class Simulation(ReactorFace):
         event = self._pop()
         if event is None:
             raise QueueEmpty(self._why_empty())
-        return self._run(event)
+        return self._run(event, True)
 
     def _why_empty(self):
         held = [e for flow in self._stalled for e in flow.stalled]
@@ -380,10 +386,13 @@ class Simulation(ReactorFace):
         return (f"nothing to step: the queue is empty at t={self._now:.6f}. Schedule a timer, "
                 "connect, or send something first.")
 
-    def _run(self, event):
+    def _run(self, event, full):
+        """Run ``event``; a full run (``step()``) returns a Happened, one inside a run a LogEntry."""
         self._check_runaway(event)
-        self._now = max(self._now, event.time)
-        self._new, self._stepping = [], event
+        if event.time > self._now:
+            self._now = event.time
+        self._new = [] if full else None
+        self._stepping = event
         error = None
         try:
             event.run(event)
@@ -393,12 +402,17 @@ class Simulation(ReactorFace):
             scheduled, self._new, self._stepping = self._new, None, None
         if event.kind == "timer":
             self.marks.append((event.time, event.host, event.text))
-        happened = Happened(len(self.log) + self.log.dropped, self._now, event.kind, event.host,
+        log = self.log
+        entry = LogEntry(len(log.entries) + log.dropped, self._now, event.kind, event.host,
+                         event.text, event.connection, error)
+        self._record(entry)
+        if not full:
+            return entry
+        happened = Happened(entry.index, self._now, event.kind, event.host,
                             event.text, event.connection, event.direction,
                             event.data if isinstance(event.data, bytes) else None,
                             tuple(event.message.decoded) if event.message else (), error,
                             tuple(e.pending() for e in scheduled if not e.cancelled))
-        self._record(happened.entry)
         self._notify(happened)
         return happened
 
@@ -430,7 +444,9 @@ class Simulation(ReactorFace):
     def _record(self, entry):
         self.log.append(entry)
         replay = self._replay
-        if replay is not None and entry.index < len(replay):
+        if replay is None:
+            return
+        if entry.index < len(replay):
             expected = replay[entry.index]
             if expected != entry:
                 self._replay = None
@@ -477,13 +493,12 @@ class Simulation(ReactorFace):
         step) and :class:`QueueEmpty` says so if the queue runs dry first.
         """
         if callable(until):
-            return self._run_while(lambda: not until(self), max_steps, predicate=until)
+            return self._run_while(None, max_steps, predicate=until)
         target = check_number("run_until's time", until)
         if target < self._now:
             raise BadTime(f"t={target} is in the past: the clock is at {self._now:.6f}. "
                           "Use advance(seconds) to move on from now.")
-        return self._run_while(lambda: self._next_time() is not None
-                               and self._next_time() <= target, max_steps, end_at=target)
+        return self._run_while(target, max_steps, end_at=target)
 
     def advance(self, seconds):
         """Move the clock ``seconds`` on, running every event due meanwhile at its own time."""
@@ -492,8 +507,7 @@ class Simulation(ReactorFace):
 
     def run_until_idle(self, max_steps=100_000):
         """Run until nothing is left that can run; :class:`NotIdle` after ``max_steps`` steps."""
-        ran = self._run_while(lambda: self._next_time() is not None, max_steps, idle=True)
-        return ran
+        return self._run_while(None, max_steps, idle=True)
 
     def run_to_next_timer(self):
         """Run events up to and including the next timer (the queue panel's button)."""
@@ -502,47 +516,50 @@ class Simulation(ReactorFace):
         events, started = [], self._now
         while True:
             happened = self.step()
-            events.append(happened)
+            events.append(happened.entry)
             if happened.kind == "timer":
                 return Ran(tuple(events), started, self._now)
 
-    def _next_time(self):
-        """Time of the next event that can run (stalling held ones on the way), or None."""
-        event = self._pop()
-        if event is None:
-            return None
-        heapq.heappush(self._heap, (event.time, event.seq, event))
-        return event.time
-
-    def _run_while(self, condition, max_steps, predicate=None, idle=False, end_at=None):
+    def _run_while(self, until, max_steps, predicate=None, idle=False, end_at=None):
+        """Run events due by ``until`` (None: any), or until ``predicate(self)``; a Ran of entries."""
         max_steps = int(check_number("max_steps", max_steps))
-        events, started = [], self._now
+        entries, started = [], self._now
         self._in_run += 1
         try:
-            self._loop(condition, max_steps, predicate, idle, events)
-            if end_at is not None:
-                self._now = max(self._now, end_at)
+            self._loop(until, max_steps, predicate, idle, entries)
+            if end_at is not None and end_at > self._now:
+                self._now = end_at
         finally:
             self._in_run -= 1
-            ran = Ran(tuple(events), started, self._now)
+            ran = Ran(tuple(entries), started, self._now)
             if not self._in_run:
                 self._notify(ran)
         return ran
 
-    def _loop(self, condition, max_steps, predicate, idle, events):
-        while condition():
-            if len(events) >= max_steps:
+    def _loop(self, until, max_steps, predicate, idle, entries):
+        heap, pop, run, push = self._heap, self._pop, self._run, heapq.heappush
+        while True:
+            if predicate is not None and predicate(self):
+                return
+            event = pop()
+            if event is None:
+                if predicate is not None:
+                    raise QueueEmpty(f"the queue ran dry at t={self._now:.6f} before "
+                                     f"{getattr(predicate, '__name__', 'the condition')} held "
+                                     f"(after {len(entries)} steps).")
+                return
+            if until is not None and event.time > until:
+                push(heap, (event.time, event.seq, event))
+                return
+            if len(entries) >= max_steps:
+                push(heap, (event.time, event.seq, event))
                 if idle:
                     raise NotIdle(
                         f"still busy after {max_steps} steps (t={self._now:.6f}); something keeps "
                         "scheduling work (a LoopingCall?). Use run_until(time) or advance(seconds), "
                         "or stop it.")
                 raise NotIdle(f"stopped after max_steps={max_steps} steps at t={self._now:.6f}.")
-            if predicate is not None and self._next_time() is None:
-                raise QueueEmpty(f"the queue ran dry at t={self._now:.6f} before "
-                                 f"{getattr(predicate, '__name__', 'the condition')} held "
-                                 f"(after {len(events)} steps).")
-            events.append(self.step())
+            entries.append(run(event, False))
 
     # -- watching -------------------------------------------------------------------------
 

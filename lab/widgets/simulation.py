@@ -111,7 +111,7 @@ class SimulationView(widgets.VBox):
         self.last.value = f"<pre class='lab-sim-last'>{html.escape(str(happened))}</pre>"
 
     def _show_run(self, ran):
-        tail = "\n".join(str(e.entry) for e in ran.events[-8:])
+        tail = "\n".join(str(e) for e in ran.events[-8:])
         more = f"... {len(ran) - 8} earlier\n" if len(ran) > 8 else ""
         self.last.value = (f"<pre class='lab-sim-last'>{html.escape(repr(ran))}\n"
                            f"{html.escape(more + tail)}</pre>")
