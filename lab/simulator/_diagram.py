@@ -1,26 +1,27 @@
 """The sequence diagram (SVG) and the simulation's static summary (HTML), drawn from its records.
 
-Hosts are columns; each message is an arrow from its sender's column at the
-time it was sent to its receiver's at the time it arrived (dashed while in
-flight, red with a cross when lost), labelled with what the plugin's decoder
-made of it; timers that ran are diamonds on their host's column.  Virtual
-time runs down the page on a stretched scale: each gap between two moments
-is drawn between 14 and 48 pixels tall, so that 10 ms of latency and a 5 s
-timer both stay readable.  Pure string building: no widgets, no reactor.
+Hosts are columns; each message is an arrow from its sender's column to its
+receiver's, labelled with what the plugin's decoder made of it (dashed while
+in flight, red with a cross when lost); timers that ran are diamonds on their
+host's column.  Time runs down the page one *step* per row: every event the
+simulation ran that sent, received or fired something gets its own row,
+labelled on the left with its virtual time.  Many things happen at the same
+virtual instant in a network with fixed latency; rows keep them apart, in
+the order they ran, and an arrow's length in rows shows what happened while
+it was on its way.  Pure string building: no widgets, no reactor.
 """
 
 import html
 from dataclasses import dataclass
 
-__all__ = ["SequenceDiagram", "summary_html"]
+__all__ = ["SequenceDiagram", "summary_html", "pending_html"]
 
 COLUMN = 170
-LEFT = 70
+LEFT = 66
 TOP = 46
-PX_PER_SECOND = 2000.0
-MIN_GAP, MAX_GAP = 14.0, 48.0
+ROW = 22
 COLOURS = {"data": "#0969da", "datagram": "#8250df", "lost": "#cf222e", "discarded": "#bc4c00",
-           "control": "#6e7781", "timer": "#1a7f37"}
+           "control": "#6e7781", "timer": "#1a7f37", "flight": "#8c959f"}
 
 
 def _esc(text):
@@ -32,110 +33,123 @@ def _cut(text, limit=34):
 
 
 @dataclass(frozen=True)
+class Arrow:
+    """One message drawn: rows and times of its ends, hosts, label and style."""
+
+    sent_row: float
+    end_row: float
+    sent_at: float
+    end_at: float
+    src: str
+    dst: str
+    label: str
+    style: str
+
+
+@dataclass(frozen=True)
 class SequenceDiagram:
     """A picture of the last messages and timers of a simulation; ``svg()`` draws it."""
 
     hosts: tuple
-    arrows: tuple   # (sent, arrived, src, dst, label, style)
-    marks: tuple    # (time, host, label)
+    arrows: tuple   # Arrow values
+    marks: tuple    # (time, host, label, row)
     now: float
 
     @classmethod
     def of(cls, sim, last=60):
         """The diagram of ``sim``'s last ``last`` messages and timers."""
         arrows = []
+        next_row = len(sim.log.entries) + sim.log.dropped
         for m in list(sim.messages)[-last:]:
             label = "; ".join(m.decoded) if m.decoded else m.label
-            if m.status == "lost":
-                style, end = "lost", m.arrived_at
-            elif m.status == "discarded":
-                style, end = "discarded", m.arrived_at
-            elif m.arrived_at is None:
-                style, end = "flight", m.due if m.due is not None else sim._now
+            if m.arrived_row is None:
+                style, row, at = "flight", next_row, m.due
             else:
-                style, end = ("datagram" if m.kind == "datagram" else
-                              "data" if m.kind == "data" else "control"), m.arrived_at
-            arrows.append((m.sent_at, end, m.src, m.dst, label, style))
+                row, at = m.arrived_row, m.arrived_at
+                style = m.status if m.status in ("lost", "discarded") else (
+                    "datagram" if m.kind == "datagram" else
+                    "data" if m.kind == "data" else "control")
+            arrows.append(Arrow(m.sent_row, row, m.sent_at, at, m.src, m.dst, label, style))
         marks = tuple(list(sim.marks)[-last:])
-        used = {a[2] for a in arrows} | {a[3] for a in arrows} | {m[1] for m in marks}
+        used = {a.src for a in arrows} | {a.dst for a in arrows} | {m[1] for m in marks}
         hosts = tuple(h for h in sim.hosts if h in used)
         return cls(hosts, tuple(arrows), marks, sim._now)
 
-    def _scale(self):
-        times = sorted({round(t, 9) for a in self.arrows for t in a[:2]}
-                       | {round(m[0], 9) for m in self.marks} | {round(self.now, 9)})
-        ys, y = {}, float(TOP + 16)
-        for before, after in zip([None] + times, times):
-            if before is not None:
-                y += min(MAX_GAP, max(MIN_GAP, (after - before) * PX_PER_SECOND))
-            ys[after] = y
-        return ys, times
+    def _rows(self):
+        """Row key -> (y, time), for every row that has something on it."""
+        times = {}
+        for a in self.arrows:
+            times.setdefault(a.sent_row, a.sent_at)
+            times.setdefault(a.end_row, a.end_at if a.end_at is not None else self.now)
+        for t, _, _, row in self.marks:
+            times.setdefault(row, t)
+        return {row: (TOP + 10 + i * ROW, times[row]) for i, row in enumerate(sorted(times))}
 
     def svg(self):
         """The diagram as an SVG document (a string)."""
-        ys, times = self._scale()
+        rows = self._rows()
         x = {h: LEFT + COLUMN // 2 + i * COLUMN for i, h in enumerate(self.hosts)}
         width = LEFT + COLUMN * max(1, len(self.hosts)) + 10
-        height = int(max(ys.values(), default=TOP) + 30)
+        height = TOP + 30 + ROW * max(1, len(rows))
         out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="lab-sequence" width="{width}" '
                f'height="{height}" font-family="monospace" font-size="11">',
                '<defs><marker id="lab-arrow" viewBox="0 0 10 10" refX="10" refY="5" '
                'markerWidth="7" markerHeight="7" orient="auto-start-reverse">'
-               '<path d="M 0 0 L 10 5 L 0 10 z" fill="context-stroke"/></marker></defs>']
+               '<path d="M 0 0 L 10 5 L 0 10 z" fill="context-stroke"/></marker></defs>',
+               f'<rect width="{width}" height="{height}" fill="white"/>']
         for host, hx in x.items():
             out.append(f'<text x="{hx}" y="{TOP - 22}" text-anchor="middle" font-weight="bold" '
                        f'font-size="13">{_esc(host)}</text>')
             out.append(f'<line x1="{hx}" y1="{TOP - 14}" x2="{hx}" y2="{height - 10}" '
                        'stroke="#d0d7de" stroke-width="2"/>')
-        labelled = set()
-        for sent, end, src, dst, label, style in self.arrows:
-            for t in (sent,):
-                key = round(t, 9)
-                if key not in labelled:
-                    labelled.add(key)
-                    out.append(f'<text x="4" y="{ys[key] + 4:.1f}" fill="#57606a">'
-                               f'{t:.3f}</text>')
-            out.append(self._arrow(x, ys, sent, end, src, dst, label, style))
-        for t, host, label in self.marks:
-            if host not in x:
-                continue
-            y, hx = ys[round(t, 9)], x[host]
-            out.append(f'<path d="M {hx} {y - 5:.1f} l 5 5 l -5 5 l -5 -5 z" '
-                       f'fill="{COLOURS["timer"]}"><title>{_esc(label)}</title></path>')
-            out.append(f'<text x="{hx + 8}" y="{y + 4:.1f}" fill="{COLOURS["timer"]}">'
-                       f'\u23f0 {_esc(_cut(label, 26))}</text>')
-            key = round(t, 9)
-            if key not in labelled:
-                labelled.add(key)
-                out.append(f'<text x="4" y="{y + 4:.1f}" fill="#57606a">{t:.3f}</text>')
-        now_y = ys[round(self.now, 9)]
-        out.append(f'<line x1="{LEFT - 6}" y1="{now_y:.1f}" x2="{width - 6}" y2="{now_y:.1f}" '
-                   'stroke="#fb8f44" stroke-dasharray="2 3"/>')
-        out.append(f'<text x="{width - 8}" y="{now_y - 3:.1f}" text-anchor="end" fill="#bc4c00">'
-                   f'now t={self.now:.3f}</text>')
+        shown = None
+        for row, (y, t) in rows.items():
+            if t is not None and f"{t:.3f}" != shown:
+                shown = f"{t:.3f}"
+                out.append(f'<text x="4" y="{y + 4}" fill="#57606a">{shown}</text>')
+        for arrow in self.arrows:
+            out.append(self._arrow(x, rows, arrow))
+        for t, host, label, row in self.marks:
+            if host in x:
+                out.append(self._mark(x[host], rows[row][0], label))
         out.append("</svg>")
         return "".join(out)
 
     @staticmethod
-    def _arrow(x, ys, sent, end, src, dst, label, style):
-        if src not in x or dst not in x:
+    def _mark(hx, y, label):
+        colour = COLOURS["timer"]
+        return (f'<g><path d="M {hx} {y - 6} l 6 6 l -6 6 l -6 -6 z" fill="{colour}">'
+                f'<title>{_esc(label)}</title></path><text x="{hx + 9}" y="{y + 4}" '
+                f'fill="{colour}" stroke="white" stroke-width="3" paint-order="stroke">'
+                f'timer {_esc(_cut(label, 28))}</text></g>')
+
+    @staticmethod
+    def _arrow(x, rows, arrow):
+        if arrow.src not in x or arrow.dst not in x:
             return ""
-        x1, y1, x2, y2 = x[src], ys[round(sent, 9)], x[dst], ys[round(end, 9)]
-        if x1 == x2:  # same host: a loop to the right
-            x2 = x1 + 0.01
-        colour = COLOURS.get(style, COLOURS["control"] if style != "flight" else "#8c959f")
-        dash = ' stroke-dasharray="5 4"' if style in ("flight", "datagram") else ""
-        if style == "lost":  # stop half way, with a cross
+        x1, y1 = x[arrow.src], rows[arrow.sent_row][0]
+        x2, y2 = x[arrow.dst], rows[arrow.end_row][0]
+        colour = COLOURS[arrow.style]
+        dash = ' stroke-dasharray="5 4"' if arrow.style in ("flight", "datagram") else ""
+        if x1 == x2:  # within one host: a small loop to the right
+            path = f'M {x1} {y1} C {x1 + 40} {y1}, {x1 + 40} {y2}, {x1 + 2} {y2}'
+            line = (f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="1.5"{dash} '
+                    'marker-end="url(#lab-arrow)"/>')
+            tx, anchor = x1 + 44, "start"
+        elif arrow.style == "lost":  # stops half way, with a cross
             mx, my = (x1 + x2) / 2, (y1 + y2) / 2
-            line = (f'<line x1="{x1}" y1="{y1:.1f}" x2="{mx:.1f}" y2="{my:.1f}" stroke="{colour}"'
-                    f' stroke-width="1.5"/><text x="{mx:.1f}" y="{my + 4:.1f}" fill="{colour}" '
+            line = (f'<line x1="{x1}" y1="{y1}" x2="{mx:.1f}" y2="{my:.1f}" stroke="{colour}" '
+                    f'stroke-width="1.5"/><text x="{mx:.1f}" y="{my + 5:.1f}" fill="{colour}" '
                     'text-anchor="middle" font-size="14">\u2715</text>')
+            tx, anchor = (x1 + x2) / 2, "middle"
         else:
-            line = (f'<line x1="{x1}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{colour}" '
+            line = (f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{colour}" '
                     f'stroke-width="1.5"{dash} marker-end="url(#lab-arrow)"/>')
-        tx, ty = (x1 + x2) / 2, (y1 + y2) / 2 - 4
-        text = (f'<text x="{tx:.1f}" y="{ty:.1f}" text-anchor="middle" fill="{colour}">'
-                f'<title>{_esc(label)}</title>{_esc(_cut(label))}</text>')
+            tx, anchor = (x1 + x2) / 2, "middle"
+        ty = (y1 + y2) / 2 - 3
+        text = (f'<text x="{tx:.1f}" y="{ty:.1f}" text-anchor="{anchor}" fill="{colour}" '
+                f'stroke="white" stroke-width="3" paint-order="stroke">'
+                f'<title>{_esc(arrow.label)}</title>{_esc(_cut(arrow.label))}</text>')
         return f"<g>{line}{text}</g>"
 
     def _repr_svg_(self):

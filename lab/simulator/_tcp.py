@@ -38,12 +38,17 @@ class Message:
     """One arrow of the sequence diagram: who sent what when, and when (or whether) it arrived."""
 
     __slots__ = ("sent_at", "arrived_at", "src", "dst", "kind", "label", "connection", "status",
-                 "decoded", "due")
+                 "decoded", "due", "sent_row", "arrived_row")
 
-    def __init__(self, sent_at, src, dst, kind, label, connection):
+    def __init__(self, sent_at, src, dst, kind, label, connection, row):
         self.sent_at, self.src, self.dst, self.kind = sent_at, src, dst, kind
-        self.label, self.connection = label, connection
+        self.label, self.connection, self.sent_row = label, connection, row
         self.arrived_at, self.status, self.decoded, self.due = None, "in flight", [], None
+        self.arrived_row = None
+
+    def arrived(self, time, row, status):
+        """Note the arrival (or loss) at ``time``, in the step numbered ``row``."""
+        self.arrived_at, self.arrived_row, self.status = time, row, status
 
     def __repr__(self):
         return (f"<Message {self.kind} {self.src}->{self.dst} {self.label!r} "
@@ -89,7 +94,7 @@ class Flow:
         if arrival < self.last_arrival:
             arrival = self.last_arrival
         self.last_arrival = arrival
-        message = Message(now, src, dst, kind, label, self.conn.id)
+        message = Message(now, src, dst, kind, label, self.conn.id, sim._row())
         message.due = arrival
         sim.messages.append(message)
         if data:
@@ -253,7 +258,7 @@ class Side:
     def _delivered(self, event, status="delivered"):
         message = event.message
         if message is not None:
-            message.arrived_at, message.status = event.time, status
+            message.arrived(event.time, self.conn.sim._row(), status)
 
     def _data_arrived(self, event):
         data = event.data
@@ -268,7 +273,7 @@ class Side:
             event.text += " (discarded: this side is closed)"
             return
         message = event.message
-        message.arrived_at, message.status = event.time, "delivered"
+        message.arrived(event.time, self.conn.sim._row(), "delivered")
         decoder = self.conn.decoder
         if decoder is not None and event.message is not None:
             try:

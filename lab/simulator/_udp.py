@@ -130,7 +130,7 @@ class Datagrams:
                 arrival += rng.random() * max(link.latency, 0.001)
             if link.reorder and rng.random() < link.reorder:
                 arrival += rng.uniform(1, 5) * max(link.latency, 0.001)
-            message = Message(now, src.name, dst.name, "datagram", label, None)
+            message = Message(now, src.name, dst.name, "datagram", label, None, sim._row())
             message.due = arrival
             sim.messages.append(message)
             text = (f"{src.name}:{port.number}\u2192{dst.name}:{addr[1]} {label}"
@@ -140,17 +140,16 @@ class Datagrams:
                           data=data, message=message, sent_at=now, lost=lost)
 
     def _arrive(self, event, src, src_port, dst, dst_port):
-        message = event.message
-        message.arrived_at = event.time
+        message, row = event.message, self.sim._row()
         if event.lost:
-            message.status = "lost"
+            message.arrived(event.time, row, "lost")
             event.text += f" (lost: {event.lost})"
             return
         target = dst.udp_ports.get(dst_port)
         if target is None or (target.interface.startswith("127.") and src is not dst):
-            message.status = "discarded"
+            message.arrived(event.time, row, "discarded")
             event.text += " (nothing listens there: discarded)"
             return
-        message.status = "delivered"
+        message.arrived(event.time, row, "delivered")
         data = event.data[:target.max_packet]
         target.protocol.datagramReceived(data, (src.address, src_port))

@@ -64,8 +64,17 @@ class _Event:
 
 def _describe_call(func, args, kw):
     name = _callable_name(func)
-    parts = [short(a, 32) for a in args] + [f"{k}={short(v, 32)}" for k, v in kw.items()]
+    parts = [_arg(a) for a in args] + [f"{k}={_arg(v)}" for k, v in kw.items()]
     return f"{name}({', '.join(parts)})"
+
+
+def _arg(value):
+    """A short description of a timer's argument; a simulation or host by its name."""
+    if isinstance(value, Simulation):
+        return "sim"
+    if isinstance(value, Host):
+        return value.name
+    return short(value, 32)
 
 
 def _callable_name(func):
@@ -73,7 +82,7 @@ def _callable_name(func):
     if type(func).__name__.endswith("LoopingCall") and inner is not None:
         return f"LoopingCall({_callable_name(inner)})"
     name = getattr(func, "__qualname__", None) or type(func).__name__
-    return clean_text(name)
+    return clean_text(name.rpartition("<locals>.")[2])
 
 
 class Simulation(ReactorFace):
@@ -110,7 +119,7 @@ class Simulation(ReactorFace):
         self.log = Log(seed)
         self.errors = deque(maxlen=MAX_ERRORS)
         self.messages = deque(maxlen=MAX_MESSAGES)   # for the sequence diagram
-        self.marks = deque(maxlen=MAX_MESSAGES)      # timers that ran: (time, host, label)
+        self.marks = deque(maxlen=MAX_MESSAGES)      # timers that ran: (time, host, label, row)
         self._listeners = []
         self._stepping = None        # the event being run, while it runs
         self._in_run = 0             # depth of run_until / run_until_idle / advance
@@ -401,7 +410,7 @@ class Simulation(ReactorFace):
         finally:
             scheduled, self._new, self._stepping = self._new, None, None
         if event.kind == "timer":
-            self.marks.append((event.time, event.host, event.text))
+            self.marks.append((event.time, event.host, event.text, self._row()))
         log = self.log
         entry = LogEntry(len(log.entries) + log.dropped, self._now, event.kind, event.host,
                          event.text, event.connection, error)
@@ -462,6 +471,11 @@ class Simulation(ReactorFace):
                              clean_text(text))
             self._record(entry)
             self._notify(entry)
+
+    def _row(self):
+        """The diagram row of what happens now: the running step's log index (x.5 between steps)."""
+        index = len(self.log.entries) + self.log.dropped
+        return index if self._stepping is not None else index - 0.5
 
     def _notify(self, what):
         for listener in list(self._listeners):
