@@ -569,3 +569,63 @@ print("twisted.internet.reactor" in sys.modules)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60)
     assert "False" == result.stdout.strip(), result.stderr
+
+
+def test_reset_and_delay_move_a_timer_in_the_queue():
+    """DelayedCall.reset and .delay take effect in the queue at once, in both directions."""
+    sim = lab.simulation()
+    order = []
+    early = sim.callLater(5, order.append, "early")
+    late = sim.callLater(1, order.append, "late")
+    early.reset(0.5)
+    late.delay(9)
+    assert [0.5, 10.0] == [p.time for p in sim.pending()]
+    cancelled = sim.callLater(2, order.append, "never")
+    cancelled.cancel()
+    sim.run_until_idle()
+    assert ["early", "late"] == order and 10.0 == sim.seconds()
+
+
+def test_a_host_lists_only_its_own_timers():
+    """getDelayedCalls on a host lists its timers; on the simulation, every host's."""
+    sim = lab.simulation()
+    sim.host("a").callLater(1, print)
+    sim.host("b").callLater(2, print)
+    assert 1 == len(sim.host("a").getDelayedCalls()) and 2 == len(sim.getDelayedCalls())
+
+
+def test_abort_resets_the_peer_and_fragment_one_connection():
+    """abortConnection makes the peer see a non-clean close; fragment() can target one connection."""
+    sim = lab.simulation()
+    chunks = []
+
+    class Collect(Protocol):
+        def dataReceived(self, data):
+            chunks.append(data)
+
+        def connectionLost(self, reason):
+            chunks.append(type(reason.value).__name__)
+
+    server = sim.listen(Factory.forProtocol(Collect), 5)
+    client = sim.connect(server)
+    sim.run_until_idle()
+    sim.fragment(2, client)
+    client.send("abcde")
+    sim.run_until_idle()
+    client.transport.abortConnection()
+    sim.run_until_idle()
+    assert [b"ab", b"cd", b"e", "ConnectionLost"] == chunks
+
+
+def test_connected_udp_and_a_datagram_to_nowhere():
+    """A connected UDP port writes without an address; a datagram to a closed port is discarded and logged."""
+    sim = lab.simulation()
+    echo = sim.listen("echo", 7, udp=True)
+    back = Collector()
+    port = sim.host("ada").listenUDP(0, back)
+    port.connect("server", echo.port)
+    port.write(b"ping")
+    sim.host("ada").listenUDP(0, DatagramProtocol()).write(b"x", ("server", 9))
+    sim.run_until_idle()
+    assert [b"ping"] == back.got
+    assert any("nothing listens there" in e.text for e in sim.log)

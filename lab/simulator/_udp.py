@@ -123,7 +123,12 @@ class Datagrams:
         sim._input(src.name, None, f"datagram {src.name}:{port.number}\u2192{dst.name}:{addr[1]} "
                                    f"{label}")
         for copy in range(copies):
-            arrival = now + link.latency
+            start = now
+            if link.bandwidth:  # the link sends one datagram after another
+                start = max(now, sim._link_free.get((src.name, dst.name), 0.0))
+                sim._link_free[(src.name, dst.name)] = start + len(data) / link.bandwidth
+                start += len(data) / link.bandwidth
+            arrival = start + link.latency
             if link.jitter:
                 arrival += rng.random() * link.jitter
             if copy:
