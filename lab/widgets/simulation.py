@@ -16,6 +16,7 @@ from lab.widgets._html import error_html
 __all__ = ["SimulationView"]
 
 QUEUE_ROWS = 10
+_WRAP = {"flex_flow": "row wrap"}  # at 1024 px the controls would be clipped on one line
 
 
 def _button(text, icon, tip):
@@ -64,8 +65,9 @@ class SimulationView(widgets.VBox):
             widgets.HBox([self.step_button, self.timer_button, self.idle_button]),
             self.queue,
             widgets.HBox([self.connection, self.direction, self.hold_button,
-                          self.release_button, self.drop_button]),
-            widgets.HBox([self.host_a, self.host_b, self.partition_button, self.heal_button]),
+                          self.release_button, self.drop_button], layout=widgets.Layout(**_WRAP)),
+            widgets.HBox([self.host_a, self.host_b, self.partition_button, self.heal_button],
+                         layout=widgets.Layout(**_WRAP)),
             self.message,
             self.last,
             self.diagram,
@@ -130,9 +132,11 @@ class SimulationView(widgets.VBox):
                             f"</b> &middot; {len(sim.log)} events run &middot; "
                             f"{len(sim.pending())} queued</div>")
         self.queue.value = pending_html(sim, QUEUE_ROWS)
-        conns = sim.connections()
-        self.connection.options = [(f"#{c.id} {c.to_server.name} ({c.state})", c.id)
-                                   for c in conns]
+        picked = self.connection.value
+        choices = [(f"#{c.id} {c.to_server.name} ({c.state})", c.id) for c in sim.connections()]
+        self.connection.options = choices
+        ids = [cid for _, cid in choices]
+        self.connection.value = picked if picked in ids else (ids[-1] if ids else None)
         hosts = list(sim.hosts)
         for picker, default in ((self.host_a, 0), (self.host_b, 1)):
             value = picker.value
