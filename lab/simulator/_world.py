@@ -22,6 +22,7 @@ from collections import deque
 
 from twisted.python.failure import Failure
 
+from lab import display
 from lab.simulator._errors import (BadTime, ConnectionGone, NotIdle, QueueEmpty, ReplayDiverged,
                                     RunawayLoop, UnknownHost)
 from lab.simulator._reactor import Host, ReactorFace, _Timer
@@ -595,9 +596,7 @@ class Simulation(ReactorFace):
 
     def widget(self):
         """The interactive view: queue panel, controls, and the sequence diagram growing as you step."""
-        from lab.widgets.simulation import SimulationView
-
-        return SimulationView(self)
+        return display.view("simulation", self)
 
     def __repr__(self):
         return (f"<lab.Simulation seed={self.seed!r}: t={self._now:.6f}, {len(self._hosts)} hosts, "
