@@ -24,7 +24,7 @@ This package never imports the real reactor, crochet or ipywidgets.
 
 from lab.simulator._errors import (BadTime, ConnectionGone, NotIdle, QueueEmpty, ReplayDiverged,
                                     RunawayLoop, SimulationError, UnknownHost, Unsupported)
-from lab.simulator._diagram import SequenceDiagram
+from lab.simulator._diagram import SequenceDiagram, pending_html
 from lab.simulator._helpers import Client, Listener
 from lab.simulator._reactor import Host
 from lab.simulator._tcp import Connection
@@ -33,7 +33,7 @@ from lab.simulator._world import Simulation, simulation
 
 __all__ = [
     "simulation", "Simulation", "Host", "Link", "Pending", "Happened", "LogEntry", "Log", "Ran",
-    "Listener", "Client", "Connection", "SequenceDiagram",
+    "Listener", "Client", "Connection", "SequenceDiagram", "pending_html",
     "SimulationError", "QueueEmpty", "BadTime", "UnknownHost", "ConnectionGone", "Unsupported",
     "RunawayLoop", "NotIdle", "ReplayDiverged",
 ]

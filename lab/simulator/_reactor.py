@@ -22,7 +22,7 @@ from zope.interface import implementer
 from lab.simulator._errors import Unsupported
 from lab.simulator._values import check_number, short
 
-__all__ = ["Host", "ReactorFace", "SUPPORTED"]
+__all__ = ["Host", "ReactorFace", "SUPPORTED", "Timer"]
 
 SUPPORTED = ("time (callLater, seconds, getDelayedCalls, LoopingCall, deferLater), "
              "TCP (listenTCP, connectTCP, endpoint strings 'tcp:...'), "
@@ -60,7 +60,7 @@ def _unsupported(name, what):
     return method
 
 
-class _Timer(DelayedCall):
+class Timer(DelayedCall):
     """A DelayedCall whose every change of time reaches the queue at once.
 
     Twisted's ``reset`` to a later time and ``delay`` only note the change and

@@ -26,7 +26,7 @@ from zope.interface import implementer
 
 from lab.simulator._errors import ConnectionGone
 from lab.simulator._values import short
-from lab.simulator._world import _Event
+from lab.simulator._queue import Event
 
 __all__ = ["Network", "Connection", "Message"]
 
@@ -99,7 +99,7 @@ class Flow:
         sim.messages.append(message)
         if data:
             self.in_flight += len(data)
-        event = _Event(arrival if arrival > now else now, kind, dst, f"{self.name} {label}", run)
+        event = Event(arrival if arrival > now else now, kind, dst, f"{self.name} {label}", run)
         event.created = event.sent_at = now
         event.connection, event.direction, event.data = self.conn.id, self.name, data
         event.flow, event.message = self, message

@@ -20,12 +20,13 @@ import random
 import traceback
 from collections import deque
 
-from twisted.python.failure import Failure
-
 from lab import display
-from lab.simulator._errors import (BadTime, ConnectionGone, NotIdle, QueueEmpty, ReplayDiverged,
+from lab.simulator._errors import (BadTime, NotIdle, QueueEmpty, ReplayDiverged,
                                     RunawayLoop, UnknownHost)
-from lab.simulator._reactor import Host, ReactorFace, _Timer
+from lab.simulator._queue import Event
+from lab.simulator._reactor import Host, ReactorFace, Timer
+from lab.simulator._tcp import Network
+from lab.simulator._udp import Datagrams
 from lab.simulator._values import (Happened, Link, Log, LogEntry, Pending, Ran, check_number,
                                     clean_text, short)
 
@@ -35,32 +36,6 @@ ZERO_DELAY_LIMIT = 10_000      # zero-delay timers in a row at one instant befor
 DEFAULT_MAX_STEPS = 1_000_000  # bound of one run_until / run_until_idle
 MAX_MESSAGES = 2_000           # arrows kept for the sequence diagram
 MAX_ERRORS = 200
-
-
-class _Event:
-    """One entry of the queue (internal; the public view is :class:`Pending`)."""
-
-    __slots__ = ("time", "seq", "kind", "host", "text", "run", "connection", "direction",
-                 "data", "flow", "call", "created", "cancelled", "sent_at", "src", "dst",
-                 "message", "lost", "version")
-
-    def __init__(self, time, kind, host, text, run, call=None):
-        self.time, self.kind, self.host, self.text, self.run = time, kind, host, text, run
-        self.connection = self.direction = self.data = self.flow = None
-        self.src = self.dst = self.message = self.lost = None
-        self.cancelled, self.version, self.created, self.sent_at = False, 0, None, None
-        self.call = call
-
-    def held(self):
-        """Why this event cannot run now ('' if it can)."""
-        flow = self.flow
-        return flow.blocked() if flow is not None else ""
-
-    def pending(self, held=None):
-        size = len(self.data) if isinstance(self.data, bytes) else 0
-        text = self.text if not self.lost else f"{self.text} (will be lost: {self.lost})"
-        return Pending(self.time, self.kind, self.host, text, self.connection, self.direction,
-                       size, self.held() if held is None else held, self)
 
 
 def _describe_call(func, args, kw):
@@ -128,8 +103,6 @@ class Simulation(ReactorFace):
         self._zero_run = 0
         self._zero_at = None
         self.zero_delay_limit = ZERO_DELAY_LIMIT
-        from lab.simulator._tcp import Network
-        from lab.simulator._udp import Datagrams
         self._net = Network(self)
         self._udp = Datagrams(self)
         self.default_host = self.host("local")
@@ -271,7 +244,7 @@ class Simulation(ReactorFace):
     def drop(self, pending):
         """Remove one pending datagram from the queue (from :meth:`pending`): it is lost."""
         event = getattr(pending, "handle", pending)
-        if not isinstance(event, _Event) or event.cancelled or event not in self._events():
+        if not isinstance(event, Event) or event.cancelled or event not in self._events():
             raise ValueError("drop() takes one entry of sim.pending() that is still queued.")
         if event.kind != "datagram":
             raise ValueError(
@@ -295,7 +268,7 @@ class Simulation(ReactorFace):
 
     def _schedule(self, time, kind, host, text, run, **extra):
         """Queue an event (internal: the network and the timers use it)."""
-        event = _Event(max(time, self._now), kind, host, text, run)
+        event = Event(max(time, self._now), kind, host, text, run)
         for name, value in extra.items():
             setattr(event, name, value)
         event.created = self._now
@@ -308,13 +281,13 @@ class Simulation(ReactorFace):
         def reset(call):
             old = call._sim_event
             old.cancelled = True
-            again = _Event(call.getTime(), "timer", old.host, old.text, old.run, call=call)
+            again = Event(call.getTime(), "timer", old.host, old.text, old.run, call=call)
             again.created = self._now
             call._sim_event = again
             self._push(again)
 
-        call = _Timer(self._now + delay, func, args, kw, cancel, reset, seconds=self.seconds)
-        event = _Event(self._now + delay, "timer", host.name, _describe_call(func, args, kw),
+        call = Timer(self._now + delay, func, args, kw, cancel, reset, seconds=self.seconds)
+        event = Event(self._now + delay, "timer", host.name, _describe_call(func, args, kw),
                        call_runner(call), call=call)
         event.created = self._now
         call._sim_event = event
@@ -370,8 +343,8 @@ class Simulation(ReactorFace):
             for event in later:
                 event.cancelled = True
             for event in list(flow.stalled) + later:
-                again = _Event(self._now, event.kind, event.host, event.text, event.run)
-                for name in _Event.__slots__:
+                again = Event(self._now, event.kind, event.host, event.text, event.run)
+                for name in Event.__slots__:
                     if name not in ("time", "seq", "cancelled"):
                         setattr(again, name, getattr(event, name))
                 again.time = self._now
@@ -637,5 +610,3 @@ def simulation(seed=0, *, replay=None, **link):
     """
     return Simulation(seed, replay=replay, **link)
 
-
-_ = (Failure, ConnectionGone)

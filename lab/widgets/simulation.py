@@ -11,6 +11,7 @@ import html
 import ipywidgets as widgets
 
 from lab.errors import LabError
+from lab.simulator import pending_html
 from lab.widgets._html import error_html
 
 __all__ = ["SimulationView"]
@@ -125,8 +126,6 @@ class SimulationView(widgets.VBox):
 
     def refresh(self):
         """Redraw clock, queue, controls' choices and the diagram from the simulation."""
-        from lab.simulator._diagram import pending_html
-
         sim = self.sim
         self.clock.value = (f"<div class='lab-sim-clock'><b>virtual time t={sim.seconds():.6f} s"
                             f"</b> &middot; {len(sim.log)} events run &middot; "
