@@ -27,7 +27,7 @@ MAX_FRAME = 1000
 READ_TIMEOUT = 2.0
 
 
-def netstring(payload):
+def netstring(payload: bytes | str) -> bytes:
     """Frame ``payload`` (bytes or str) as a netstring."""
     data = payload.encode() if isinstance(payload, str) else bytes(payload)
     return b"%d:%s," % (len(data), data)
@@ -205,7 +205,7 @@ def _checks(address):
             yield _expect(name, address, chunks, expected, hint)
 
 
-def check_shout(target, *, simulation=None):
+def check_shout(target: object, *, simulation: object = None) -> Report:
     """Run every check against a shout server; return a :class:`Report`.
 
     ``target`` is a listener (anything with ``host`` and ``port``) or a

@@ -11,6 +11,8 @@ the order they ran, and an arrow's length in rows shows what happened while
 it was on its way.  Pure string building: no widgets, no reactor.
 """
 
+from __future__ import annotations
+
 import html
 from dataclasses import dataclass
 
@@ -56,7 +58,7 @@ class SequenceDiagram:
     now: float
 
     @classmethod
-    def of(cls, sim, last=60):
+    def of(cls, sim: object, last: int = 60) -> SequenceDiagram:
         """The diagram of ``sim``'s last ``last`` messages and timers."""
         arrows = []
         next_row = len(sim.log.entries) + sim.log.dropped
@@ -85,7 +87,7 @@ class SequenceDiagram:
             times.setdefault(row, t)
         return {row: (TOP + 10 + i * ROW, times[row]) for i, row in enumerate(sorted(times))}
 
-    def svg(self):
+    def svg(self) -> str:
         """The diagram as an SVG document (a string)."""
         rows = self._rows()
         x = {h: LEFT + COLUMN // 2 + i * COLUMN for i, h in enumerate(self.hosts)}
@@ -160,7 +162,7 @@ class SequenceDiagram:
                 f"{len(self.arrows)} messages, {len(self.marks)} timers>")
 
 
-def pending_html(sim, limit=8):
+def pending_html(sim: object, limit: int = 8) -> str:
     """The next ``limit`` queue entries as an HTML table."""
     rows = []
     for p in sim.pending(limit):
@@ -174,7 +176,7 @@ def pending_html(sim, limit=8):
             f'<th>what</th><th></th></tr>{"".join(rows)}</table>')
 
 
-def summary_html(sim):
+def summary_html(sim: object) -> str:
     """The simulation at a glance: clock, queue, and the sequence diagram."""
     queued = len(sim._events()) + sum(len(f.stalled) for f in sim._stalled)
     head = (f"<b>Simulation</b> seed={_esc(repr(sim.seed))} &middot; virtual time "

@@ -1,6 +1,9 @@
 """``sim.listen`` and ``sim.connect``: a plugin server and a client in two lines, as in the live lab."""
 
+from __future__ import annotations
+
 import inspect
+from typing import Any
 
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import ClientFactory, Protocol
@@ -22,17 +25,17 @@ class Listener:
         self.connections = []
 
     @property
-    def host(self):
+    def host(self) -> str:
         """The name of the host it listens on."""
         return self._host.name
 
     @property
-    def address(self):
+    def address(self) -> str:
         """The IPv4 address of that host."""
         return self._host.address
 
     @property
-    def port(self):
+    def port(self) -> int:
         """The port number it listens on."""
         return self.port_object.getHost().port
 
@@ -40,7 +43,7 @@ class Listener:
         conn.decoder = self._decoder_factory() if self._decoder_factory else None
         self.connections.append(conn)
 
-    def stop(self):
+    def stop(self) -> None:
         """Stop listening (connections already open stay open)."""
         self.port_object.stopListening()
 
@@ -109,16 +112,16 @@ class Client:
         self.connector = None
 
     @property
-    def connection(self):
+    def connection(self) -> Any:
         """The simulated :class:`~lab.simulator.Connection` (None if the attempt failed early)."""
         return self.connector.conn if self.connector is not None else None
 
     @property
-    def connected(self):
+    def connected(self) -> bool:
         """True while the connection is up."""
         return self.transport is not None and self.closed_reason is None
 
-    def send(self, data):
+    def send(self, data: bytes | str) -> None:
         """Send bytes (a str is sent as UTF-8); before the connection is up, they wait for it."""
         if isinstance(data, str):
             data = data.encode("utf-8")
@@ -132,29 +135,29 @@ class Client:
         else:
             self.transport.write(bytes(data))
 
-    def read(self):
+    def read(self) -> bytes:
         """The bytes that arrived since the last read()."""
         data = bytes(self._buffer[len(self._buffer) - self._unread:]) if self._unread else b""
         self._unread = 0
         return data
 
     @property
-    def received(self):
+    def received(self) -> bytes:
         """Every byte received so far (the last MiB of it)."""
         return bytes(self._buffer)
 
-    def lines(self):
+    def lines(self) -> list[str]:
         """What was received, split into text lines."""
         return self.received.decode("utf-8", "replace").splitlines()
 
-    def close(self):
+    def close(self) -> None:
         """Close the connection (after what was sent)."""
         if self.transport is not None:
             self.transport.loseConnection()
         elif self.connector is not None and self.connector.state == "connecting":
             self.connector.stopConnecting()
 
-    def shutdown_write(self):
+    def shutdown_write(self) -> None:
         """Half-close: tell the server we send no more, keep reading its replies."""
         if self.transport is None:
             self._queued.append(None)

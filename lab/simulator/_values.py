@@ -1,5 +1,7 @@
 """Small immutable values the simulation hands out: link settings, queue entries, events, the log."""
 
+from __future__ import annotations
+
 import json
 import math
 import re
@@ -14,18 +16,19 @@ _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+|0x[0-9a-fA-F]{6,}")
 MAX_LOG = 500_000  # entries kept; older ones are dropped (and counted) past this
 
 
-def clean_text(text):
+def clean_text(text: str) -> str:
     """``text`` without memory addresses, so that two runs describe the same thing alike."""
     return _ADDRESS.sub("", text)
 
 
-def short(value, limit=48):
+def short(value: object, limit: int = 48) -> str:
     """A bounded, address-free repr of ``value``."""
     text = clean_text(repr(value))
     return text if len(text) <= limit else text[:limit - 1] + "\u2026"
 
 
-def check_number(name, value, *, allow_none=False, upper=None):
+def check_number(name: str, value: object, *, allow_none: bool = False,
+                 upper: float | None = None) -> float | None:
     """``value`` as a float if it is a finite non-negative number (<= upper), else BadTime."""
     if value is None and allow_none:
         return None
@@ -68,7 +71,7 @@ class Link:
             raise ValueError(f"fragment must be a positive number of bytes or None, "
                              f"not {self.fragment!r}.")
 
-    def changed(self, **changes):
+    def changed(self, **changes: object) -> Link:
         """A copy with ``changes`` applied (unknown names are an error)."""
         names = {f.name for f in fields(self)}
         wrong = sorted(set(changes) - names)
@@ -138,7 +141,7 @@ class Happened:
     scheduled: tuple = ()
 
     @property
-    def entry(self):
+    def entry(self) -> LogEntry:
         """This event as a :class:`LogEntry`."""
         return LogEntry(self.index, self.time, self.kind, self.host, self.text,
                         self.connection, self.error)
@@ -167,7 +170,7 @@ class Log:
         self.dropped = dropped
         self.limit = limit
 
-    def append(self, entry):
+    def append(self, entry: LogEntry) -> None:
         """Add one entry (dropping the oldest beyond the bound)."""
         self.entries.append(entry)
         if len(self.entries) > self.limit:
@@ -189,7 +192,7 @@ class Log:
             return NotImplemented
         return (self.seed, self.dropped, self.entries) == (other.seed, other.dropped, other.entries)
 
-    def diff(self, other):
+    def diff(self, other: Log) -> str | None:
         """None if the logs are equal, else a sentence naming the first entry that differs."""
         for mine, theirs in zip(self.entries, other.entries):
             if mine != theirs:
@@ -200,18 +203,18 @@ class Log:
             return f"the same events, but the seeds differ: {self.seed!r} and {other.seed!r}"
         return None
 
-    def text(self, last=None):
+    def text(self, last: int | None = None) -> str:
         """The log as lines of text (``last``: only the last that many)."""
         entries = self.entries if last is None else self.entries[-last:]
         return "\n".join(str(e) for e in entries)
 
-    def to_json(self):
+    def to_json(self) -> str:
         """The log as a JSON string (seed and entries)."""
         return json.dumps({"seed": self.seed, "dropped": self.dropped,
                            "entries": [e._asdict() for e in self.entries]})
 
     @classmethod
-    def from_json(cls, text):
+    def from_json(cls, text: str) -> Log:
         """A log saved by :meth:`to_json`."""
         data = json.loads(text)
         return cls(data["seed"], [LogEntry(**e) for e in data["entries"]], data.get("dropped", 0))

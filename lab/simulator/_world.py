@@ -14,18 +14,24 @@ paused reading) leave the heap for their connection's stall list when their
 time comes, and go back in order when released.
 """
 
+from __future__ import annotations
+
 import heapq
 import itertools
 import random
 import traceback
 from collections import deque
+from collections.abc import Callable
+from typing import Any
 
 from lab import display
 from lab.simulator._errors import (BadTime, NotIdle, QueueEmpty, ReplayDiverged,
                                     RunawayLoop, UnknownHost)
+from lab.simulator._diagram import SequenceDiagram, summary_html
+from lab.simulator._helpers import Client, Listener, connect, listen
 from lab.simulator._queue import Event
 from lab.simulator._reactor import Host, ReactorFace, Timer
-from lab.simulator._tcp import Network
+from lab.simulator._tcp import Connection, Network
 from lab.simulator._udp import Datagrams
 from lab.simulator._values import (Happened, Link, Log, LogEntry, Pending, Ran, check_number,
                                     clean_text, short)
@@ -70,7 +76,8 @@ class Simulation(ReactorFace):
     ``sim.host("server")``.  See the package docstring for the whole tour.
     """
 
-    def __init__(self, seed=0, *, replay=None, **link):
+    def __init__(self, seed: int | str | bytes = 0, *, replay: Log | None = None,
+                 **link: Any) -> None:
         if replay is not None:
             if not isinstance(replay, Log):
                 raise TypeError(f"replay= takes a Log (sim.log or Log.from_json(...)), "
@@ -117,7 +124,7 @@ class Simulation(ReactorFace):
 
     # -- hosts and links -------------------------------------------------------------
 
-    def host(self, name, address=None):
+    def host(self, name: str, address: str | None = None) -> Host:
         """The host called ``name``, made on first use (address 10.0.0.N unless given)."""
         if not isinstance(name, str) or not name.strip() or name in ("localhost",):
             raise ValueError(f"a host name is a non-empty string (not 'localhost'), not {name!r}.")
@@ -134,7 +141,7 @@ class Simulation(ReactorFace):
         return made
 
     @property
-    def hosts(self):
+    def hosts(self) -> dict[str, Host]:
         """The hosts, by name, in order of creation."""
         return dict(self._hosts)
 
@@ -155,7 +162,7 @@ class Simulation(ReactorFace):
             return origin
         return self._hosts.get(name) or self._addresses.get(name)
 
-    def link(self, a, b, **changes):
+    def link(self, a: str | Host, b: str | Host, **changes: Any) -> Link:
         """The settings of the link between hosts ``a`` and ``b``; keyword arguments change them.
 
         ``sim.link("ada", "server", latency=0.05, bandwidth=10_000)``; see :class:`Link`.
@@ -166,14 +173,14 @@ class Simulation(ReactorFace):
             self._control(f"link {a}-{b}: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
         return self._links.get(key, self._defaults)
 
-    def network(self, **changes):
+    def network(self, **changes: Any) -> Link:
         """The default settings of every link; keyword arguments change them (not per-link ones)."""
         if changes:
             self._defaults = self._defaults.changed(**changes)
             self._control("network: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
         return self._defaults
 
-    def fragment(self, size, connection=None):
+    def fragment(self, size: int | None, connection: Any = None) -> Any:
         """Split TCP writes into pieces of at most ``size`` bytes (None: whole), everywhere or on one connection."""
         if connection is None:
             return self.network(fragment=size)
@@ -190,7 +197,7 @@ class Simulation(ReactorFace):
 
     # -- partitions, holds, drops -------------------------------------------------------
 
-    def partition(self, *groups):
+    def partition(self, *groups: str | Host | list[str]) -> None:
         """Cut the network between groups of hosts: ``partition("ada", "server")`` or ``(["a","b"], ["c"])``.
 
         TCP bytes across the cut wait (TCP would retransmit) until :meth:`heal`;
@@ -208,21 +215,21 @@ class Simulation(ReactorFace):
                         self._cuts.add(frozenset((a, b)))
         self._control("partition " + " | ".join(",".join(s) for s in sides))
 
-    def heal(self, *hosts):
+    def heal(self, *hosts: str | Host) -> None:
         """Mend the partition (between ``hosts`` only, if given); held bytes move on in order."""
         names = {self._known(h).name for h in hosts}
         self._cuts = {cut for cut in self._cuts if names and not cut <= names} if names else set()
         self._control("heal " + (",".join(sorted(names)) if names else "all"))
         self._release_stalled()
 
-    def partitioned(self, a, b):
+    def partitioned(self, a: str | Host, b: str | Host) -> bool:
         """True when hosts ``a`` and ``b`` cannot reach each other."""
         return frozenset((self._known(a).name, self._known(b).name)) in self._cuts
 
     def _cut(self, a, b):
         return a != b and frozenset((a, b)) in self._cuts
 
-    def hold(self, connection, direction="both"):
+    def hold(self, connection: Any, direction: str = "both") -> Connection:
         """Hold a connection's bytes (``"to_server"``, ``"to_client"`` or ``"both"``) until :meth:`release`."""
         conn = self._net.connection(connection, open_only=True)
         for flow in conn.flows(direction):
@@ -230,7 +237,7 @@ class Simulation(ReactorFace):
         self._control(f"hold #{conn.id} {direction}")
         return conn
 
-    def release(self, connection=None, direction="both"):
+    def release(self, connection: Any = None, direction: str = "both") -> None:
         """Let held bytes go on, in order (every connection's, when none is named)."""
         conns = [self._net.connection(connection)] if connection is not None else \
             list(self._net.connections.values())
@@ -241,7 +248,7 @@ class Simulation(ReactorFace):
                                     else "all"))
         self._release_stalled()
 
-    def drop(self, pending):
+    def drop(self, pending: Pending) -> None:
         """Remove one pending datagram from the queue (from :meth:`pending`): it is lost."""
         event = getattr(pending, "handle", pending)
         if not isinstance(event, Event) or event.cancelled or event not in self._events():
@@ -253,7 +260,7 @@ class Simulation(ReactorFace):
         event.lost = "dropped by hand"
         self._control(f"drop {event.text}")
 
-    def connections(self):
+    def connections(self) -> list[Connection]:
         """The TCP connections still open (at least one side), oldest first."""
         return [c for c in self._net.connections.values() if not c.closed]
 
@@ -301,7 +308,7 @@ class Simulation(ReactorFace):
         return [e.call for e in self._events()
                 if e.kind == "timer" and (host is None or e.host == host.name)]
 
-    def pending(self, limit=None):
+    def pending(self, limit: int | None = None) -> list[Pending]:
         """What will happen next, in order: ready events first, then held ones (with why).
 
         ``limit`` keeps only the first that many.
@@ -353,7 +360,7 @@ class Simulation(ReactorFace):
 
     # -- stepping -------------------------------------------------------------------------
 
-    def step(self):
+    def step(self) -> Happened:
         """Run exactly one event and return what happened (a :class:`Happened`)."""
         event = self._pop()
         if event is None:
@@ -456,7 +463,7 @@ class Simulation(ReactorFace):
             listener(what)
 
     @property
-    def in_run(self):
+    def in_run(self) -> bool:
         """True while a run (run_until, run_until_idle, advance) is under way."""
         return self._in_run > 0
 
@@ -467,13 +474,14 @@ class Simulation(ReactorFace):
                                   clean_text(text), connection))
 
     @property
-    def replaying(self):
+    def replaying(self) -> bool:
         """True while this run is being checked against a recorded log (and has not left it)."""
         return self._replay is not None
 
     # -- running ---------------------------------------------------------------------------
 
-    def run_until(self, until, max_steps=DEFAULT_MAX_STEPS):
+    def run_until(self, until: float | Callable[[Simulation], bool],
+                  max_steps: int = DEFAULT_MAX_STEPS) -> Ran:
         """Run events until virtual time ``until`` (each at its own time), or until ``until(sim)`` is true.
 
         With a time, the clock ends at that time even if nothing was due; with
@@ -488,16 +496,16 @@ class Simulation(ReactorFace):
                           "Use advance(seconds) to move on from now.")
         return self._run_while(target, max_steps, end_at=target)
 
-    def advance(self, seconds):
+    def advance(self, seconds: float) -> Ran:
         """Move the clock ``seconds`` on, running every event due meanwhile at its own time."""
         seconds = check_number("advance's seconds", seconds)
         return self.run_until(self._now + seconds)
 
-    def run_until_idle(self, max_steps=100_000):
+    def run_until_idle(self, max_steps: int = 100_000) -> Ran:
         """Run until nothing is left that can run; :class:`NotIdle` after ``max_steps`` steps."""
         return self._run_while(None, max_steps, idle=True)
 
-    def run_to_next_timer(self):
+    def run_to_next_timer(self) -> Ran:
         """Run events up to and including the next timer (the queue panel's button)."""
         if not any(e.kind == "timer" for e in self._events()):
             raise QueueEmpty(f"no timer is pending at t={self._now:.6f}.")
@@ -551,23 +559,21 @@ class Simulation(ReactorFace):
 
     # -- watching -------------------------------------------------------------------------
 
-    def subscribe(self, listener):
+    def subscribe(self, listener: Callable[[Any], None]) -> Callable[[Any], None]:
         """Call ``listener(what)`` after every step (a Happened), run (a Ran) and control (a LogEntry)."""
         self._listeners.append(listener)
         return listener
 
-    def unsubscribe(self, listener):
+    def unsubscribe(self, listener: Callable[[Any], None]) -> None:
         """Stop calling ``listener``."""
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    def diagram(self, last=60):
+    def diagram(self, last: int = 60) -> SequenceDiagram:
         """The sequence diagram of the last ``last`` messages and timers (SVG; shows itself)."""
-        from lab.simulator._diagram import SequenceDiagram
-
         return SequenceDiagram.of(self, last)
 
-    def widget(self):
+    def widget(self) -> Any:
         """The interactive view: queue panel, controls, and the sequence diagram growing as you step."""
         return display.view("simulation", self)
 
@@ -576,22 +582,18 @@ class Simulation(ReactorFace):
                 f"{len(self._events())} queued, {len(self.log)} events run>")
 
     def _repr_html_(self):
-        from lab.simulator._diagram import summary_html
-
         return summary_html(self)
 
     # -- helpers for notebooks -------------------------------------------------------------
 
-    def listen(self, what, port=0, *, host="server", udp=False, interface="", **options):
+    def listen(self, what: Any, port: int = 0, *, host: str = "server", udp: bool = False,
+               interface: str = "", **options: Any) -> Listener:
         """Serve a plugin (by name or object) or a factory on ``host``'s ``port``; returns a listener."""
-        from lab.simulator._helpers import listen
-
         return listen(self, what, port, host, udp, interface, options)
 
-    def connect(self, target, port=None, *, host="client", timeout=30):
+    def connect(self, target: Any, port: int | None = None, *, host: str = "client",
+                timeout: float = 30) -> Client:
         """A TCP client on ``host`` connected to ``target`` (a listener, or a host name and ``port``)."""
-        from lab.simulator._helpers import connect
-
         return connect(self, target, port, host, timeout)
 
 
@@ -603,7 +605,8 @@ def call_runner(call):
     return run
 
 
-def simulation(seed=0, *, replay=None, **link):
+def simulation(seed: int | str | bytes = 0, *, replay: Log | None = None,
+               **link: Any) -> Simulation:
     """A new :class:`Simulation`: ``lab.simulation(seed=0)``; link defaults as keywords (``latency=0.01``).
 
     ``replay=log`` checks the new run against a recorded log, step by step.
