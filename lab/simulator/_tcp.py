@@ -130,6 +130,7 @@ class Side:
         self.streaming = False
         self._producer_paused = False
         self.out = self.into = None  # flows, set by the connection
+        self.peer = None             # the other side, set by the connection
 
     # -- ITransport --------------------------------------------------------------
 
@@ -250,10 +251,6 @@ class Side:
 
     # -- arrivals (run as events) -----------------------------------------------------
 
-    @property
-    def peer(self):
-        """The other side."""
-        return self.conn.server if self.role == "client" else self.conn.client
 
     def _delivered(self, event, status="delivered"):
         message = event.message
@@ -347,6 +344,7 @@ class Connection:
                                                               f"{client_host.name}")
         self.client.out = self.server.into = self.to_server
         self.server.out = self.client.into = self.to_client
+        self.client.peer, self.server.peer = self.server, self.client
         self.connector = None
         self.decoder = None
         self.fragment = None

@@ -173,8 +173,12 @@ class Log:
     def append(self, entry: LogEntry) -> None:
         """Add one entry (dropping the oldest beyond the bound)."""
         self.entries.append(entry)
+        self.append_overflow()
+
+    def append_overflow(self) -> None:
+        """Drop the oldest entries beyond the bound (a tenth at a time), counting them."""
         if len(self.entries) > self.limit:
-            cut = len(self.entries) - self.limit
+            cut = len(self.entries) - self.limit + self.limit // 10
             del self.entries[:cut]
             self.dropped += cut
 

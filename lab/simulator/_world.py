@@ -100,6 +100,7 @@ class Simulation(ReactorFace):
         self._triggers = []
         self._replay = replay
         self.log = Log(seed)
+        self._index = 0              # index of the next log entry
         self.errors = deque(maxlen=MAX_ERRORS)
         self.messages = deque(maxlen=MAX_MESSAGES)   # for the sequence diagram
         self.marks = deque(maxlen=MAX_MESSAGES)      # timers that ran: (time, host, label, row)
@@ -392,8 +393,7 @@ class Simulation(ReactorFace):
             scheduled, self._new, self._stepping = self._new, None, None
         if event.kind == "timer":
             self.marks.append((event.time, event.host, event.text, self._row()))
-        log = self.log
-        entry = LogEntry(len(log.entries) + log.dropped, self._now, event.kind, event.host,
+        entry = LogEntry(self._index, self._now, event.kind, event.host,
                          event.text, event.connection, error)
         self._record(entry)
         if not full:
@@ -422,7 +422,7 @@ class Simulation(ReactorFace):
                 self._zero_run = 0
                 if event.call is not None and event.call.active():
                     event.call.cancelled = 1
-                self._record(LogEntry(len(self.log) + self.log.dropped, self._now, "runaway",
+                self._record(LogEntry(self._index, self._now, "runaway",
                                       event.host, f"stopped {event.text}"))
                 raise RunawayLoop(
                     f"{event.text} was called with callLater(0) more than {self.zero_delay_limit} "
@@ -432,7 +432,11 @@ class Simulation(ReactorFace):
             self._zero_at, self._zero_run = None, 0
 
     def _record(self, entry):
-        self.log.append(entry)
+        self._index += 1
+        log = self.log
+        log.entries.append(entry)
+        if len(log.entries) > log.limit:
+            log.append_overflow()
         replay = self._replay
         if replay is None:
             return
@@ -448,15 +452,14 @@ class Simulation(ReactorFace):
     def _control(self, text):
         """Log a control action (hold, partition...) so that logs show every input."""
         if self._stepping is None:
-            entry = LogEntry(len(self.log) + self.log.dropped, self._now, "control", "sim",
+            entry = LogEntry(self._index, self._now, "control", "sim",
                              clean_text(text))
             self._record(entry)
             self._notify(entry)
 
     def _row(self):
         """The diagram row of what happens now: the running step's log index (x.5 between steps)."""
-        index = len(self.log.entries) + self.log.dropped
-        return index if self._stepping is not None else index - 0.5
+        return self._index if self._stepping is not None else self._index - 0.5
 
     def _notify(self, what):
         for listener in list(self._listeners):
@@ -470,7 +473,7 @@ class Simulation(ReactorFace):
     def _input(self, host, connection, text):
         """Log bytes sent from outside any event (a cell calling client.send)."""
         if self._stepping is None:
-            self._record(LogEntry(len(self.log) + self.log.dropped, self._now, "input", host,
+            self._record(LogEntry(self._index, self._now, "input", host,
                                   clean_text(text), connection))
 
     @property
