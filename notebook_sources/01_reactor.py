@@ -202,6 +202,29 @@ print(happened)"""),
 print(sim.run_until_idle())
 print("the clock says", sim.seconds(), "- no real second went by")"""),
     ("md", """\
+Why not Twisted's own test clock, `task.Clock`? Its `advance(10)` moves the clock to the end
+first and then runs what is due, so every call sees the final time, and a call scheduled along
+the way (a chain of `deferLater`s) waits for the next `advance`. The simulation moves the clock
+to each due time in turn:"""),
+    ("code", """\
+from twisted.internet import task
+
+def chain(clock, seen, n=3):
+    def tick(left):
+        seen.append(clock.seconds())
+        if left:
+            return task.deferLater(clock, 1, tick, left - 1)
+    return task.deferLater(clock, 1, tick, n)
+
+clock, on_clock = task.Clock(), []
+chain(clock, on_clock)
+clock.advance(10)
+other, on_sim = lab.simulation(), []
+chain(other, on_sim)
+other.advance(10)
+print("task.Clock().advance(10) ran the ticks at:", on_clock)
+print("simulation.advance(10) ran the ticks at:  ", on_sim)"""),
+    ("md", """\
 ### An echo exchange, event by event
 
 Two hosts, `client` and `server`, 10 ms apart (the default latency). Connecting is a SYN reaching

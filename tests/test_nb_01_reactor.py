@@ -105,3 +105,10 @@ def test_the_sequence_diagram_and_the_simulation_view_are_shown(notebook):
     clocks = [s["value"] for s in widget_states(notebook).values()
               if s.get("_model_name") == "HTMLModel" and "lab-sim-clock" in str(s.get("value"))]
     assert clocks and "virtual time t=3.040000" in clocks[-1]
+
+
+def test_the_simulation_runs_each_chained_timer_at_its_own_time_unlike_task_clock(notebook):
+    """task.Clock runs one tick at the final time; the simulation runs all four at 1, 2, 3, 4."""
+    text = cell_text(find_cell(notebook, "clock, on_clock = task.Clock(), []"))
+    assert "task.Clock().advance(10) ran the ticks at: [10.0]" in text
+    assert "simulation.advance(10) ran the ticks at:   [1.0, 2.0, 3.0, 4.0]" in text

@@ -629,3 +629,46 @@ def test_connected_udp_and_a_datagram_to_nowhere():
     sim.run_until_idle()
     assert [b"ping"] == back.got
     assert any("nothing listens there" in e.text for e in sim.log)
+
+
+def test_a_connection_attempt_across_a_partition_times_out():
+    """A SYN that cannot cross a partition leaves the client with a timeout at its connect timeout."""
+    sim = lab.simulation()
+    server = sim.listen("echo", 7)
+    sim.host("ada")
+    sim.partition("ada", "server")
+    client = sim.connect(server, host="ada", timeout=5)
+    sim.advance(10)
+    assert "no answer in 5 s" in client.closed_reason and [] == sim.connections()
+    sim.heal()
+    sim.run_until_idle()
+    assert any("the client gave up" in e.text for e in sim.log)
+
+
+def test_the_simulation_and_its_hosts_provide_the_reactor_interfaces():
+    """zope.interface verifies IReactorTime, IReactorTCP, IReactorUDP and name resolution on both."""
+    from twisted.internet.interfaces import (IReactorPluggableNameResolver, IReactorTCP,
+                                             IReactorTime, IReactorUDP)
+    from zope.interface.verify import verifyObject
+
+    sim = lab.simulation()
+    for reactor in (sim, sim.host("server")):
+        for interface in (IReactorTime, IReactorTCP, IReactorUDP, IReactorPluggableNameResolver):
+            assert verifyObject(interface, reactor)
+
+
+def test_transports_ports_and_connectors_provide_their_interfaces():
+    """The TCP sides, listening ports, connectors and UDP ports verify against Twisted's interfaces."""
+    from twisted.internet.interfaces import (IConnector, IListeningPort, ITCPTransport,
+                                             IUDPTransport)
+    from zope.interface.verify import verifyObject
+
+    sim = lab.simulation()
+    server = sim.listen("echo", 7)
+    client = sim.connect(server)
+    sim.run_until_idle()
+    assert verifyObject(ITCPTransport, client.transport)
+    assert verifyObject(ITCPTransport, client.connection.server)
+    assert verifyObject(IListeningPort, server.port_object)
+    assert verifyObject(IConnector, client.connector)
+    assert verifyObject(IUDPTransport, sim.host("ada").listenUDP(0, DatagramProtocol()))

@@ -24,6 +24,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from twisted.internet.interfaces import (IReactorPluggableNameResolver, IReactorTCP, IReactorTime,
+                                         IReactorUDP)
+from zope.interface import implementer
+
 from lab import display
 from lab.simulator._errors import (BadTime, NotIdle, QueueEmpty, ReplayDiverged,
                                     RunawayLoop, UnknownHost)
@@ -67,6 +71,7 @@ def _callable_name(func):
     return clean_text(name.rpartition("<locals>.")[2])
 
 
+@implementer(IReactorTime, IReactorTCP, IReactorUDP, IReactorPluggableNameResolver)
 class Simulation(ReactorFace):
     """A network of simulated hosts in virtual time, stepped one event at a time.
 
