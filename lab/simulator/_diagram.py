@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["SequenceDiagram", "summary_html", "pending_html"]
 
@@ -41,7 +42,7 @@ class Arrow:
     sent_row: float
     end_row: float
     sent_at: float
-    end_at: float
+    end_at: float | None
     src: str
     dst: str
     label: str
@@ -58,7 +59,7 @@ class SequenceDiagram:
     now: float
 
     @classmethod
-    def of(cls, sim: object, last: int = 60) -> SequenceDiagram:
+    def of(cls, sim: Any, last: int = 60) -> SequenceDiagram:
         """The diagram of ``sim``'s last ``last`` messages and timers."""
         arrows = []
         next_row = len(sim.log.entries) + sim.log.dropped
@@ -162,7 +163,7 @@ class SequenceDiagram:
                 f"{len(self.arrows)} messages, {len(self.marks)} timers>")
 
 
-def pending_html(sim: object, limit: int = 8) -> str:
+def pending_html(sim: Any, limit: int = 8) -> str:
     """The next ``limit`` queue entries as an HTML table."""
     rows = []
     for p in sim.pending(limit):
@@ -176,7 +177,7 @@ def pending_html(sim: object, limit: int = 8) -> str:
             f'<th>what</th><th></th></tr>{"".join(rows)}</table>')
 
 
-def summary_html(sim: object) -> str:
+def summary_html(sim: Any) -> str:
     """The simulation at a glance: clock, queue, and the sequence diagram."""
     queued = len(sim._events()) + sum(len(f.stalled) for f in sim._stalled)
     head = (f"<b>Simulation</b> seed={_esc(repr(sim.seed))} &middot; virtual time "

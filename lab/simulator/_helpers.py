@@ -19,10 +19,11 @@ MAX_RECEIVED = 1 << 20  # bytes a client keeps; older ones are dropped (and coun
 class Listener:
     """A server in the simulation: which host and port, what it serves, its connections."""
 
-    def __init__(self, sim, host, port, name, decoder_factory, udp):
+    def __init__(self, sim: Any, host: Any, port: Any, name: str, decoder_factory: Any,
+                 udp: bool) -> None:
         self.sim, self._host, self.port_object = sim, host, port
         self.name, self._decoder_factory, self.udp = name, decoder_factory, udp
-        self.connections = []
+        self.connections: list[Any] = []
 
     @property
     def host(self) -> str:
@@ -100,12 +101,12 @@ class Client:
     and read what arrived.
     """
 
-    def __init__(self, sim, host):
+    def __init__(self, sim: Any, host: str) -> None:
         self.sim, self.host = sim, host
         self.transport = None
         self.closed_reason = None
         self.server_finished = False
-        self._queued = []
+        self._queued: list[bytes | None] = []
         self._buffer = bytearray()
         self._unread = 0
         self.dropped = 0

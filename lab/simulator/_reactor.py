@@ -10,6 +10,8 @@ its timers are drawn in its column.
 What a host does not provide raises :class:`Unsupported`, naming what it does.
 """
 
+from typing import Any
+
 from twisted.internet.address import IPv4Address
 from twisted.internet.base import DelayedCall
 from twisted.internet.defer import fail, succeed
@@ -213,9 +215,10 @@ class Host(ReactorFace):
     ``address`` is its IPv4 address (10.0.0.N, in order of creation).
     """
 
-    def __init__(self, sim, name, address):
+    def __init__(self, sim: Any, name: str, address: str) -> None:
         self.sim, self.name, self.address = sim, name, address
-        self.tcp_ports, self.udp_ports = {}, {}
+        self.tcp_ports: dict[int, Any] = {}
+        self.udp_ports: dict[int, Any] = {}
         self._next_port = 40000
         self._resolver = _Resolver(self)
 
@@ -225,7 +228,7 @@ class Host(ReactorFace):
     def _face_all_hosts(self):
         return False
 
-    def free_port(self, used):
+    def free_port(self, used: set[int]) -> int:
         """The next port number not in ``used`` (ephemeral ports count up from 40000)."""
         while self._next_port in used:
             self._next_port += 1

@@ -14,6 +14,7 @@ written, on the next turn), ``loseWriteConnection`` (half-close),
 """
 
 from itertools import count
+from typing import Any
 
 from twisted.internet import error
 from twisted.internet.address import IPv4Address
@@ -334,7 +335,8 @@ class Side:
 class Connection:
     """A simulated TCP connection: its id, its two sides, its two flows."""
 
-    def __init__(self, sim, cid, client_host, server_host, server_port, client_port):
+    def __init__(self, sim: Any, cid: int, client_host: Any, server_host: Any, server_port: int,
+                 client_port: int) -> None:
         self.sim, self.id = sim, cid
         self.client = Side(self, client_host, client_port, "client")
         self.server = Side(self, server_host, server_port, "server")
@@ -351,7 +353,7 @@ class Connection:
         self.listener = None
         self.closed = False
 
-    def flows(self, direction):
+    def flows(self, direction: str) -> tuple[Flow, ...]:
         """The flows ``direction`` names: ``"to_server"``, ``"to_client"`` or ``"both"``."""
         table = {"to_server": (self.to_server,), "to_client": (self.to_client,),
                  "both": (self.to_server, self.to_client)}
@@ -360,13 +362,13 @@ class Connection:
                              f"not {direction!r}.")
         return table[direction]
 
-    def side_closed(self):
+    def side_closed(self) -> None:
         """Forget the connection once both sides are closed (or the client never came)."""
         if self.server.disconnected and (self.client.disconnected or self.client.protocol is None):
             self.closed = True
 
     @property
-    def state(self):
+    def state(self) -> str:
         """``connecting``, ``open``, ``closing`` or ``closed``."""
         if self.closed:
             return "closed"

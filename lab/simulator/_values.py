@@ -6,7 +6,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field, fields, replace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from lab.simulator._errors import BadTime
 
@@ -27,11 +27,8 @@ def short(value: object, limit: int = 48) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "\u2026"
 
 
-def check_number(name: str, value: object, *, allow_none: bool = False,
-                 upper: float | None = None) -> float | None:
+def check_number(name: str, value: Any, *, upper: float | None = None) -> float:
     """``value`` as a float if it is a finite non-negative number (<= upper), else BadTime."""
-    if value is None and allow_none:
-        return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) \
             or math.isinf(value) or value < 0 or (upper is not None and value > upper):
         bound = f" and at most {upper}" if upper is not None else ""
@@ -53,11 +50,11 @@ class Link:
 
     latency: float = 0.01
     jitter: float = 0.0
-    bandwidth: float = None
+    bandwidth: float | None = None
     drop: float = 0.0
     duplicate: float = 0.0
     reorder: float = 0.0
-    fragment: int = None
+    fragment: int | None = None
 
     def __post_init__(self):
         check_number("latency", self.latency)
@@ -71,7 +68,7 @@ class Link:
             raise ValueError(f"fragment must be a positive number of bytes or None, "
                              f"not {self.fragment!r}.")
 
-    def changed(self, **changes: object) -> Link:
+    def changed(self, **changes: Any) -> Link:
         """A copy with ``changes`` applied (unknown names are an error)."""
         names = {f.name for f in fields(self)}
         wrong = sorted(set(changes) - names)
@@ -95,11 +92,11 @@ class Pending:
     kind: str
     host: str
     text: str
-    connection: int = None
-    direction: str = None
+    connection: int | None = None
+    direction: str | None = None
     size: int = 0
     held: str = ""
-    handle: object = field(default=None, compare=False, repr=False)
+    handle: Any = field(default=None, compare=False, repr=False)
 
     def __str__(self):
         where = f" #{self.connection}" if self.connection is not None else ""
@@ -110,13 +107,13 @@ class Pending:
 class LogEntry(NamedTuple):
     """One event that ran, as the log keeps it: comparable across runs."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # the entry's number, not tuple.index
     time: float
     kind: str
     host: str
     text: str
-    connection: int = None
-    error: str = None
+    connection: int | None = None
+    error: str | None = None
 
     def __str__(self):
         where = f" #{self.connection}" if self.connection is not None else ""
@@ -133,11 +130,11 @@ class Happened:
     kind: str
     host: str
     text: str
-    connection: int = None
-    direction: str = None
-    data: bytes = None
+    connection: int | None = None
+    direction: str | None = None
+    data: bytes | None = None
     decoded: tuple = ()
-    error: str = None
+    error: str | None = None
     scheduled: tuple = ()
 
     @property
@@ -164,7 +161,8 @@ class Log:
     and ``lab.simulation(replay=log)`` checks a new run against it step by step.
     """
 
-    def __init__(self, seed, entries=(), dropped=0, limit=MAX_LOG):
+    def __init__(self, seed: Any, entries: Any = (), dropped: int = 0,
+                 limit: int = MAX_LOG) -> None:
         self.seed = seed
         self.entries = list(entries)
         self.dropped = dropped

@@ -94,22 +94,22 @@ class Simulation(ReactorFace):
         self._rng = random.Random(seed)
         self._now = 0.0
         self._seq = itertools.count()
-        self._heap = []
-        self._stalled = {}           # flow -> None, flows with held events (ordered)
-        self._hosts = {}
-        self._addresses = {}
+        self._heap: list[tuple[float, int, Event]] = []
+        self._stalled: dict[Any, None] = {}  # flows with held events (a dict: ordered)
+        self._hosts: dict[str, Host] = {}
+        self._addresses: dict[str, Host] = {}
         self._defaults = Link(**link)
-        self._links = {}             # frozenset({a, b}) -> Link
-        self._link_free = {}         # (a, b) -> time the link is free to send again
-        self._cuts = set()           # frozenset({a, b}) of partitioned host pairs
-        self._triggers = []
+        self._links: dict[frozenset[str], Link] = {}
+        self._link_free: dict[tuple[str, str], float] = {}  # when (a -> b) may send again
+        self._cuts: set[frozenset[str]] = set()  # partitioned host pairs
+        self._triggers: list[Any] = []
         self._replay = replay
         self.log = Log(seed)
         self._index = 0              # index of the next log entry
-        self.errors = deque(maxlen=MAX_ERRORS)
-        self.messages = deque(maxlen=MAX_MESSAGES)   # for the sequence diagram
-        self.marks = deque(maxlen=MAX_MESSAGES)      # timers that ran: (time, host, label, row)
-        self._listeners = []
+        self.errors: deque[tuple[float, str, str]] = deque(maxlen=MAX_ERRORS)
+        self.messages: deque[Any] = deque(maxlen=MAX_MESSAGES)  # for the sequence diagram
+        self.marks: deque[tuple[float, str, str, float]] = deque(maxlen=MAX_MESSAGES)  # timers
+        self._listeners: list[Callable[[Any], None]] = []
         self._stepping = None        # the event being run, while it runs
         self._in_run = 0             # depth of run_until / run_until_idle / advance
         self._new = None             # events scheduled by the running event
@@ -320,7 +320,8 @@ class Simulation(ReactorFace):
         ``limit`` keeps only the first that many.
         """
         events = sorted(self._events(), key=lambda e: (e.time, e.seq))
-        ready, held = [], []
+        ready: list[Pending] = []
+        held: list[Pending] = []
         for event in events:
             why = event.held()
             (held if why else ready).append(event.pending(why))

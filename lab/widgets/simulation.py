@@ -7,6 +7,7 @@ run of many steps redraws once, at its end.
 """
 
 import html
+from typing import Any
 
 import ipywidgets as widgets
 
@@ -33,7 +34,7 @@ class SimulationView(widgets.VBox):
     drop the next datagram, partition two hosts or heal the network.
     """
 
-    def __init__(self, sim, diagram_messages=60):
+    def __init__(self, sim: Any, diagram_messages: int = 60) -> None:
         super().__init__()
         self.sim = sim
         self.diagram_messages = diagram_messages
@@ -124,7 +125,7 @@ class SimulationView(widgets.VBox):
             return
         self.refresh()
 
-    def refresh(self):
+    def refresh(self) -> None:
         """Redraw clock, queue, controls' choices and the diagram from the simulation."""
         sim = self.sim
         self.clock.value = (f"<div class='lab-sim-clock'><b>virtual time t={sim.seconds():.6f} s"
@@ -146,7 +147,7 @@ class SimulationView(widgets.VBox):
                 picker.value = hosts[default]
         self.diagram.value = sim.diagram(self.diagram_messages).svg()
 
-    def close(self):
+    def close(self) -> None:
         """Stop listening to the simulation, then close the widget."""
         self.sim.unsubscribe(self._listener)
         super().close()
