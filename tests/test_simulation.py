@@ -672,3 +672,20 @@ def test_transports_ports_and_connectors_provide_their_interfaces():
     assert verifyObject(IListeningPort, server.port_object)
     assert verifyObject(IConnector, client.connector)
     assert verifyObject(IUDPTransport, sim.host("ada").listenUDP(0, DatagramProtocol()))
+
+
+def test_ephemeral_ports_go_round_and_closed_connections_are_not_all_kept():
+    """Client ports wrap from 65535 to 40000, and only the last 1,000 closed connections are remembered."""
+    sim = lab.simulation(latency=0)
+    server = sim.listen("echo", 7)
+    sim.host("client")._next_port = 65534
+    ports = []
+    for _ in range(3):
+        client = sim.connect(server)
+        sim.run_until_idle()
+        ports.append(client.transport.getHost().port)
+    assert [65534, 65535, 40000] == ports
+    for _ in range(1100):
+        sim.connect(server).close()
+    sim.run_until_idle(max_steps=1_000_000)
+    assert 1000 == len(sim._net.closed) and 3 == len(sim.connections())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections import deque
 from typing import Any
 
 from twisted.internet.interfaces import IHalfCloseableProtocol
@@ -23,7 +24,7 @@ class Listener:
                  udp: bool) -> None:
         self.sim, self._host, self.port_object = sim, host, port
         self.name, self._decoder_factory, self.udp = name, decoder_factory, udp
-        self.connections: list[Any] = []
+        self.connections: deque[Any] = deque(maxlen=1000)  # the last connections it accepted
 
     @property
     def host(self) -> str:

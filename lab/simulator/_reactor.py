@@ -121,6 +121,7 @@ class _Resolver:
 
 
 _LOOPBACK = ("127.0.0.1", "localhost")
+FIRST_EPHEMERAL = 40000
 
 
 class ReactorFace:
@@ -219,7 +220,7 @@ class Host(ReactorFace):
         self.sim, self.name, self.address = sim, name, address
         self.tcp_ports: dict[int, Any] = {}
         self.udp_ports: dict[int, Any] = {}
-        self._next_port = 40000
+        self._next_port = FIRST_EPHEMERAL
         self._resolver = _Resolver(self)
 
     def _face_host(self):
@@ -229,11 +230,13 @@ class Host(ReactorFace):
         return False
 
     def free_port(self, used: set[int]) -> int:
-        """The next port number not in ``used`` (ephemeral ports count up from 40000)."""
-        while self._next_port in used:
-            self._next_port += 1
-        self._next_port += 1
-        return self._next_port - 1
+        """The next port number not in ``used`` (ephemeral ports go round 40000 to 65535)."""
+        for _ in range(FIRST_EPHEMERAL, 65536):
+            port = self._next_port
+            self._next_port = FIRST_EPHEMERAL if port >= 65535 else port + 1
+            if port not in used:
+                return port
+        raise OSError(f"host {self.name} has no free port left (every one is in use)")
 
     def __repr__(self):
         return f"<lab.simulator.Host {self.name} {self.address}>"

@@ -13,6 +13,7 @@ written, on the next turn), ``loseWriteConnection`` (half-close),
 ``abortConnection``, ``pauseProducing`` (stop reading: arriving bytes wait).
 """
 
+from collections import OrderedDict
 from itertools import count
 from typing import Any
 
@@ -31,6 +32,7 @@ from lab.simulator._queue import Event
 
 __all__ = ["Network", "Connection", "Message"]
 
+MAX_CLOSED = 1000  # closed connections remembered (for hold()'s "it is closed" message)
 SEND_BUFFER = 64 * 1024  # bytes in flight from one side before its producer is paused
 MAX_LABEL = 60
 
@@ -365,7 +367,13 @@ class Connection:
     def side_closed(self) -> None:
         """Forget the connection once both sides are closed (or the client never came)."""
         if self.server.disconnected and (self.client.disconnected or self.client.protocol is None):
+            self.mark_closed()
+
+    def mark_closed(self) -> None:
+        """Closed for good: the network keeps it only among the last closed ones."""
+        if not self.closed:
             self.closed = True
+            self.sim._net.forget(self)
 
     @property
     def state(self) -> str:
@@ -465,7 +473,7 @@ class Connector:
         self._cancel_timeout()
         if self.conn is not None:
             self.conn.abandoned = True
-            self.conn.closed = True
+            self.conn.mark_closed()
         self.factory.clientConnectionFailed(self, Failure(reason))
         self.factory.doStop()
 
@@ -490,14 +498,15 @@ class Network:
 
     def __init__(self, sim):
         self.sim = sim
-        self.connections = {}
+        self.connections: dict[int, Connection] = {}   # open (or closing) ones
+        self.closed: OrderedDict[int, Connection] = OrderedDict()  # the last closed ones
         self._ids = count(1)
 
     def connection(self, which, open_only=False):
         """The Connection ``which`` names (a Connection, a client helper, or an id)."""
         conn = getattr(which, "connection", which)
         if isinstance(conn, int) and not isinstance(conn, bool):
-            conn = self.connections.get(conn)
+            conn = self.connections.get(conn) or self.closed.get(conn)
         if not isinstance(conn, Connection) or conn.sim is not self.sim:
             known = [c.id for c in self.sim.connections()]
             raise ConnectionGone(f"{which!r} is not a connection of this simulation; open ones: "
@@ -506,6 +515,13 @@ class Network:
             raise ConnectionGone(f"connection #{conn.id} ({conn.to_server.name}) is closed; hold "
                                  "and release work on open connections: see sim.connections().")
         return conn
+
+    def forget(self, conn: Connection) -> None:
+        """Move a closed connection to the bounded list of closed ones."""
+        if self.connections.pop(conn.id, None) is not None:
+            self.closed[conn.id] = conn
+            while len(self.closed) > MAX_CLOSED:
+                self.closed.popitem(last=False)
 
     def listen_tcp(self, host, port, factory, interface):
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < 65536:
@@ -587,7 +603,7 @@ class Network:
         conn.client._delivered(event)
         conn.connector._failed(error.ConnectionRefusedError(
             string=f"{conn.server.host.name}:{conn.server.port} refused the connection"))
-        conn.closed = True
+        conn.mark_closed()
 
     def _accepted(self, conn, event):
         client, connector = conn.client, conn.connector
