@@ -83,7 +83,7 @@ class Flow:
         """Queue one segment (``data`` bytes, or None for a control segment) for arrival."""
         sim = self.conn.sim
         src, dst = self.sender.host.name, self.receiver.host.name
-        link = sim._settings(src, dst)
+        link = sim._settings(src, dst) if sim._links else sim._defaults
         now = sim._now
         if link.bandwidth:  # the link sends one segment after another
             start = max(now, sim._link_free.get((src, dst), 0.0))

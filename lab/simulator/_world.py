@@ -385,10 +385,13 @@ class Simulation(ReactorFace):
 
     def _run(self, event, full):
         """Run ``event``; a full run (``step()``) returns a Happened, one inside a run a LogEntry."""
-        self._check_runaway(event)
+        kind = event.kind
+        if kind == "timer" or self._zero_at is not None:
+            self._check_runaway(event)
         if event.time > self._now:
             self._now = event.time
-        self._new = [] if full else None
+        if full:
+            self._new = []
         self._stepping = event
         error = None
         try:
@@ -397,7 +400,7 @@ class Simulation(ReactorFace):
             error = self._note_error(event, exc)
         finally:
             scheduled, self._new, self._stepping = self._new, None, None
-        if event.kind == "timer":
+        if kind == "timer":
             self.marks.append((event.time, event.host, event.text, self._row()))
         entry = LogEntry(self._index, self._now, event.kind, event.host,
                          event.text, event.connection, error)
