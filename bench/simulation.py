@@ -1,4 +1,4 @@
-"""Echo round trips in the simulation against the real reactor over loopback, and the cost of one step().
+"""Echo round trips in the simulation against the real reactor on loopback; the cost of step().
 
     .venv/bin/python bench/simulation.py [--rounds R] [--trips N] [--size B]
 
@@ -141,14 +141,15 @@ def main():
     for name, values in (("simulation", sims), ("real reactor", reals)):
         print(f"  {name:13} {statistics.median(values):7.3f} [{min(values):.3f}-{max(values):.3f}]")
     ratio = statistics.median(ratios)
-    print(f"  speed-up simulation / real: median {ratio:.2f}x [{min(ratios):.2f}-{max(ratios):.2f}] "
-          f"(target >= 3x) {'OK' if ratio >= 3 else 'BELOW TARGET'}")
+    verdict = "OK" if ratio >= 3 else "BELOW TARGET"
+    print(f"  speed-up simulation / real: median {ratio:.2f}x "
+          f"[{min(ratios):.2f}-{max(ratios):.2f}] (target >= 3x) {verdict}")
     per_event = statistics.median(sims) / events * 1e6
     print(f"  the simulation ran {events} events per run: {per_event:.1f} us per event "
           "inside run_until_idle")
     costs = [step_cost(args.trips) for _ in range(args.rounds)]
-    print(f"cost of one sim.step() over {args.trips} timers: median {statistics.median(costs):.1f} us "
-          f"[{min(costs):.1f}-{max(costs):.1f}]")
+    print(f"cost of one sim.step() over {args.trips} timers: "
+          f"median {statistics.median(costs):.1f} us [{min(costs):.1f}-{max(costs):.1f}]")
 
 
 if __name__ == "__main__":

@@ -689,3 +689,13 @@ def test_ephemeral_ports_go_round_and_closed_connections_are_not_all_kept():
         sim.connect(server).close()
     sim.run_until_idle(max_steps=1_000_000)
     assert 1000 == len(sim._net.closed) and 3 == len(sim.connections())
+
+
+def test_stepping_from_inside_an_event_and_unknown_settings_are_refused():
+    """A callback that steps the simulation gets a clear error (recorded); a misspelt link setting names the real ones."""
+    sim = lab.simulation()
+    sim.callLater(1, sim.step)
+    happened = sim.step()
+    assert "SimulationError" in happened.error and "inside an event" in happened.error
+    with pytest.raises(TypeError, match="latency"):
+        lab.simulation(latncy=0.1)

@@ -1,4 +1,4 @@
-"""``sim.listen`` and ``sim.connect``: a plugin server and a client in two lines, as in the live lab."""
+"""``sim.listen`` and ``sim.connect``: a plugin server and a client in two lines, as live."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ class _ClientFactory(ClientFactory):
 
 
 class Client:
-    """A simulated TCP client: ``send()`` queues bytes, the simulation carries them, ``read()`` gets replies.
+    """A simulated TCP client: ``send()`` queues bytes, the simulation carries them, ``read()``.
 
     Nothing blocks: after sending, run the simulation (``sim.run_until_idle()``)
     and read what arrived.
@@ -130,7 +130,8 @@ class Client:
         if not isinstance(data, (bytes, bytearray)):
             raise TypeError(f"send() takes bytes or str, not {type(data).__name__}")
         if self.closed_reason is not None:
-            raise ConnectionError(f"the connection is closed ({self.closed_reason}); connect again.")
+            raise ConnectionError(f"the connection is closed ({self.closed_reason}); "
+                                  "connect again.")
         if self.transport is None:
             self.sim._input(self.host, None, f"queued until connected: {short(bytes(data))}")
             self._queued.append(bytes(data))

@@ -16,8 +16,9 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.base import DelayedCall
 from twisted.internet.defer import fail, succeed
 from twisted.internet.error import DNSLookupError
-from twisted.internet.interfaces import (IHostnameResolver, IHostResolution, IReactorPluggableNameResolver,
-                                         IReactorTCP, IReactorTime, IReactorUDP)
+from twisted.internet.interfaces import (IHostnameResolver, IHostResolution,
+                                         IReactorPluggableNameResolver, IReactorTCP, IReactorTime,
+                                         IReactorUDP)
 from twisted.internet.task import LoopingCall
 from zope.interface import implementer
 
@@ -114,7 +115,8 @@ class _Resolver:
         resolutionReceiver.resolutionBegan(resolution)
         target = self._host.sim._resolve(self._host, hostName)
         if target is not None:
-            address = "127.0.0.1" if target is self._host and hostName in _LOOPBACK else target.address
+            loopback = target is self._host and hostName in _LOOPBACK
+            address = "127.0.0.1" if loopback else target.address
             resolutionReceiver.addressResolved(IPv4Address(transportSemantics, address, portNumber))
         resolutionReceiver.resolutionComplete()
         return resolution
@@ -140,7 +142,7 @@ class ReactorFace:
         return self._face_host().sim._now
 
     def callLater(self, delay, callable, *args, **kw):  # noqa: N802,A002
-        """Call ``callable(*args, **kw)`` ``delay`` virtual seconds from now; returns an IDelayedCall."""
+        """Call ``callable(*args, **kw)`` ``delay`` virtual seconds from now; an IDelayedCall."""
         if not hasattr(callable, "__call__"):
             raise TypeError(f"callLater needs something to call, not {short(callable)}")
         delay = check_number("callLater's delay", delay)
@@ -155,8 +157,9 @@ class ReactorFace:
         """The simulation is always running: call it on the next turn."""
         return self.callLater(0, callable, *args, **kw)
 
-    def addSystemEventTrigger(self, phase, eventType, callable, *args, **kw):  # noqa: N802,N803,A002
-        """Accepted and kept (the simulation never shuts down, so they never fire); returns an id."""
+    def addSystemEventTrigger(self, phase, eventType, callable,  # noqa: N802,N803,A002
+                              *args, **kw):
+        """Accepted and kept (the simulation never shuts down, so they never fire); an id."""
         triggers = self._face_host().sim._triggers
         triggers.append((phase, eventType, callable, args, kw))
         return len(triggers) - 1

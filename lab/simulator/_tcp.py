@@ -629,7 +629,7 @@ class Network:
 
 
 def _own_clock(protocol, host):
-    """Protocols using TimeoutMixin ask the global reactor for timers; give them the host's clock."""
+    """TimeoutMixin asks the global reactor for timers; give such protocols the host's clock."""
     for _ in range(8):  # through wrappers (endpoints wrap the protocol they connect)
         if isinstance(protocol, TimeoutMixin) and "callLater" not in vars(protocol):
             protocol.callLater = host.callLater

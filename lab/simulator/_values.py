@@ -1,4 +1,4 @@
-"""Small immutable values the simulation hands out: link settings, queue entries, events, the log."""
+"""Small immutable values the simulation hands out: link settings, queue entries, the log."""
 
 from __future__ import annotations
 
@@ -118,7 +118,8 @@ class LogEntry(NamedTuple):
     def __str__(self):
         where = f" #{self.connection}" if self.connection is not None else ""
         error = f"  !! {self.error}" if self.error else ""
-        return f"{self.index:5} t={self.time:.6f} {self.kind:8} {self.host}{where}: {self.text}{error}"
+        return (f"{self.index:5} t={self.time:.6f} {self.kind:8} {self.host}{where}: "
+                f"{self.text}{error}")
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,7 @@ class Log:
 
 @dataclass(frozen=True, repr=False)
 class Ran:
-    """What a run (``run_until``, ``run_until_idle``, ``advance``) did: the log entries of its events, and the clock."""
+    """What a run (run_until, run_until_idle, advance) did: its log entries and the clock."""
 
     events: tuple
     started: float

@@ -29,8 +29,8 @@ from twisted.internet.interfaces import (IReactorPluggableNameResolver, IReactor
 from zope.interface import implementer
 
 from lab import display
-from lab.simulator._errors import (BadTime, NotIdle, QueueEmpty, ReplayDiverged,
-                                    RunawayLoop, UnknownHost)
+from lab.simulator._errors import (BadTime, NotIdle, QueueEmpty, ReplayDiverged, RunawayLoop,
+                                    SimulationError, UnknownHost)
 from lab.simulator._diagram import SequenceDiagram, summary_html
 from lab.simulator._helpers import Client, Listener, connect, listen
 from lab.simulator._queue import Event
@@ -98,7 +98,7 @@ class Simulation(ReactorFace):
         self._stalled: dict[Any, None] = {}  # flows with held events (a dict: ordered)
         self._hosts: dict[str, Host] = {}
         self._addresses: dict[str, Host] = {}
-        self._defaults = Link(**link)
+        self._defaults = Link().changed(**link)
         self._links: dict[frozenset[str], Link] = {}
         self._link_free: dict[tuple[str, str], float] = {}  # when (a -> b) may send again
         self._cuts: set[frozenset[str]] = set()  # partitioned host pairs
@@ -187,7 +187,7 @@ class Simulation(ReactorFace):
         return self._defaults
 
     def fragment(self, size: int | None, connection: Any = None) -> Any:
-        """Split TCP writes into pieces of at most ``size`` bytes (None: whole), everywhere or on one connection."""
+        """Split TCP writes into ``size``-byte pieces (None: whole), everywhere or on one."""
         if connection is None:
             return self.network(fragment=size)
         conn = self._net.connection(connection)
@@ -204,7 +204,9 @@ class Simulation(ReactorFace):
     # -- partitions, holds, drops -------------------------------------------------------
 
     def partition(self, *groups: str | Host | list[str]) -> None:
-        """Cut the network between groups of hosts: ``partition("ada", "server")`` or ``(["a","b"], ["c"])``.
+        """Cut the network between hosts or groups: ``partition("ada", "server")``.
+
+        Groups are lists: ``partition(["ada", "bob"], ["server"])``.
 
         TCP bytes across the cut wait (TCP would retransmit) until :meth:`heal`;
         datagrams across it are lost; connection attempts time out.
@@ -236,7 +238,7 @@ class Simulation(ReactorFace):
         return a != b and frozenset((a, b)) in self._cuts
 
     def hold(self, connection: Any, direction: str = "both") -> Connection:
-        """Hold a connection's bytes (``"to_server"``, ``"to_client"`` or ``"both"``) until :meth:`release`."""
+        """Hold a connection's bytes ("to_server", "to_client" or "both") until release()."""
         conn = self._net.connection(connection, open_only=True)
         for flow in conn.flows(direction):
             flow.held = True
@@ -369,10 +371,17 @@ class Simulation(ReactorFace):
 
     def step(self) -> Happened:
         """Run exactly one event and return what happened (a :class:`Happened`)."""
+        self._not_inside_an_event("step()")
         event = self._pop()
         if event is None:
             raise QueueEmpty(self._why_empty())
         return self._run(event, True)
+
+    def _not_inside_an_event(self, what: str) -> None:
+        if self._stepping is not None:
+            raise SimulationError(
+                f"{what} was called from inside an event ({self._stepping.text}); events run one "
+                "at a time. Schedule the work with callLater instead, or step from the cell.")
 
     def _why_empty(self):
         held = [e for flow in self._stalled for e in flow.stalled]
@@ -384,7 +393,7 @@ class Simulation(ReactorFace):
                 "connect, or send something first.")
 
     def _run(self, event, full):
-        """Run ``event``; a full run (``step()``) returns a Happened, one inside a run a LogEntry."""
+        """Run ``event``; for ``step()`` (full) return a Happened, inside a run a LogEntry."""
         kind = event.kind
         if kind == "timer" or self._zero_at is not None:
             self._check_runaway(event)
@@ -494,7 +503,7 @@ class Simulation(ReactorFace):
 
     def run_until(self, until: float | Callable[[Simulation], bool],
                   max_steps: int = DEFAULT_MAX_STEPS) -> Ran:
-        """Run events until virtual time ``until`` (each at its own time), or until ``until(sim)`` is true.
+        """Run events until virtual time ``until`` (each at its own time), or until ``until(sim)``.
 
         With a time, the clock ends at that time even if nothing was due; with
         a predicate, running stops as soon as it holds (checked before each
@@ -529,9 +538,11 @@ class Simulation(ReactorFace):
                 return Ran(tuple(events), started, self._now)
 
     def _run_while(self, until, max_steps, predicate=None, idle=False, end_at=None):
-        """Run events due by ``until`` (None: any), or until ``predicate(self)``; a Ran of entries."""
+        """Run events due by ``until`` (None: any), or until ``predicate(self)``; a Ran."""
+        self._not_inside_an_event("running the simulation")
         max_steps = int(check_number("max_steps", max_steps))
-        entries, started = [], self._now
+        entries: list[LogEntry] = []
+        started = self._now
         self._in_run += 1
         try:
             self._loop(until, max_steps, predicate, idle, entries)
@@ -564,15 +575,15 @@ class Simulation(ReactorFace):
                 if idle:
                     raise NotIdle(
                         f"still busy after {max_steps} steps (t={self._now:.6f}); something keeps "
-                        "scheduling work (a LoopingCall?). Use run_until(time) or advance(seconds), "
-                        "or stop it.")
+                        "scheduling work (a LoopingCall?). Use run_until(time) or "
+                        "advance(seconds), or stop it.")
                 raise NotIdle(f"stopped after max_steps={max_steps} steps at t={self._now:.6f}.")
             entries.append(run(event, False))
 
     # -- watching -------------------------------------------------------------------------
 
     def subscribe(self, listener: Callable[[Any], None]) -> Callable[[Any], None]:
-        """Call ``listener(what)`` after every step (a Happened), run (a Ran) and control (a LogEntry)."""
+        """Call ``listener(what)`` after each step (Happened), run (Ran) and control (LogEntry)."""
         self._listeners.append(listener)
         return listener
 
@@ -586,7 +597,7 @@ class Simulation(ReactorFace):
         return SequenceDiagram.of(self, last)
 
     def widget(self) -> Any:
-        """The interactive view: queue panel, controls, and the sequence diagram growing as you step."""
+        """The interactive view: queue panel, controls, the sequence diagram growing as you step."""
         return display.view("simulation", self)
 
     def __repr__(self):
@@ -600,12 +611,12 @@ class Simulation(ReactorFace):
 
     def listen(self, what: Any, port: int = 0, *, host: str = "server", udp: bool = False,
                interface: str = "", **options: Any) -> Listener:
-        """Serve a plugin (by name or object) or a factory on ``host``'s ``port``; returns a listener."""
+        """Serve a plugin (by name or object) or a factory on ``host``'s ``port``; a Listener."""
         return listen(self, what, port, host, udp, interface, options)
 
     def connect(self, target: Any, port: int | None = None, *, host: str = "client",
                 timeout: float = 30) -> Client:
-        """A TCP client on ``host`` connected to ``target`` (a listener, or a host name and ``port``)."""
+        """A TCP client on ``host`` connected to ``target`` (a listener, or a host and ``port``)."""
         return connect(self, target, port, host, timeout)
 
 
@@ -619,7 +630,7 @@ def call_runner(call):
 
 def simulation(seed: int | str | bytes = 0, *, replay: Log | None = None,
                **link: Any) -> Simulation:
-    """A new :class:`Simulation`: ``lab.simulation(seed=0)``; link defaults as keywords (``latency=0.01``).
+    """A new :class:`Simulation`: ``lab.simulation(seed=0)``; link defaults as keywords.
 
     ``replay=log`` checks the new run against a recorded log, step by step.
     """

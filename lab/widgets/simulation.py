@@ -1,4 +1,4 @@
-"""The simulation's view: the virtual clock, the queue, controls, and the sequence diagram as you step.
+"""The simulation's view: virtual clock, queue, controls, and the sequence diagram as you step.
 
 A view only: it reads a ``lab.Simulation`` and forwards clicks to it.  The
 simulation runs in the kernel's thread (no reactor thread is involved), so
@@ -27,7 +27,7 @@ def _button(text, icon, tip):
 
 
 class SimulationView(widgets.VBox):
-    """Clock, queue panel (Step, Run to next timer, Run until idle), network controls, sequence diagram.
+    """Clock, queue panel (Step, Run to next timer, Run until idle), controls, sequence diagram.
 
     Every button has a programmatic twin (``view.step_button.click()``), so
     tests need no browser.  Controls: hold or release a connection's bytes,
