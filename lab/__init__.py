@@ -58,6 +58,9 @@ _EXPORTS = {
     "RemoteNotAllowed": "lab.model",
     "ClientError": "lab.model",
     "ConnectionClosed": "lab.model",
+    # the simulated network
+    "simulation": "lab.simulator",
+    "Simulation": "lab.simulator",
     # the all-in-one view
     "dashboard": "lab.widgets",
 }

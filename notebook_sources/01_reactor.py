@@ -174,6 +174,79 @@ lab.call(reminder.cancel)
 view.refresh()
 print("pending after cancel:", [t.callable for t in lab.reactor_state().delayed_calls])"""),
     ("md", """\
+## The reactor, one turn at a time
+
+The real reactor runs by itself, in its own thread, as fast as events come. To *see* what it does
+on each turn, the lab has a simulated one: `lab.simulation()` is a reactor-like world in this
+thread, with a **virtual clock** and an in-memory network, that runs only when you tell it to.
+Everything it will do is in one queue: `sim.pending()`. `sim.step()` runs exactly one event and
+says what it scheduled; `sim.run_until_idle()`, `sim.run_until(t)` and `sim.advance(seconds)` run
+more. Each timer runs at its own virtual time, and a `callLater(0)` waits for the next turn.
+
+The seed's `print_time`, with the simulation as its reactor. Its `print` is harmless here: the
+callback runs in this thread, during the cell that steps it."""),
+    ("code", """\
+sim = lab.simulation(seed=0)
+
+def print_time(reactor, remaining):
+    print(f"Current time: {reactor.seconds():.1f} (virtual)")
+    if remaining > 1:
+        reactor.callLater(1, print_time, reactor, remaining - 1)
+
+sim.callLater(1, print_time, sim, 3)
+print("queued:", *sim.pending(), sep="\\n  ")"""),
+    ("code", """\
+happened = sim.step()      # one turn: the first tick
+print(happened)"""),
+    ("code", """\
+print(sim.run_until_idle())
+print("the clock says", sim.seconds(), "- no real second went by")"""),
+    ("md", """\
+Why not Twisted's own test clock, `task.Clock`? Its `advance(10)` moves the clock to the end
+first and then runs what is due, so every call sees the final time, and a call scheduled along
+the way (a chain of `deferLater`s) waits for the next `advance`. The simulation moves the clock
+to each due time in turn:"""),
+    ("code", """\
+from twisted.internet import task
+
+def chain(clock, seen, n=3):
+    def tick(left):
+        seen.append(clock.seconds())
+        if left:
+            return task.deferLater(clock, 1, tick, left - 1)
+    return task.deferLater(clock, 1, tick, n)
+
+clock, on_clock = task.Clock(), []
+chain(clock, on_clock)
+clock.advance(10)
+other, on_sim = lab.simulation(), []
+chain(other, on_sim)
+other.advance(10)
+print("task.Clock().advance(10) ran the ticks at:", on_clock)
+print("simulation.advance(10) ran the ticks at:  ", on_sim)"""),
+    ("md", """\
+### An echo exchange, event by event
+
+Two hosts, `client` and `server`, 10 ms apart (the default latency). Connecting is a SYN reaching
+the server, then its answer reaching the client; each write becomes bytes in flight that arrive
+one latency later and call `dataReceived`. Each step below is one turn of the reactor."""),
+    ("code", """\
+echo = sim.listen("echo", 7, host="server")
+client = sim.connect(echo, host="client")
+client.send("hello, reactor")
+while sim.pending():
+    print(sim.step())
+print("client got:", client.read())"""),
+    ("md", """\
+The same exchange as a sequence diagram: hosts are columns, time runs down, each arrow is a message
+(its slope is the latency). The widget below it steps, runs and holds; the diagram grows as you
+step."""),
+    ("code", """\
+client.send("again")
+sim.diagram()"""),
+    ("code", """\
+sim.widget()"""),
+    ("md", """\
 Next: `02-protocols.ipynb` puts sockets on the loop: protocols, factories and transports."""),
 ]
 

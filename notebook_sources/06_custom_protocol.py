@@ -88,12 +88,20 @@ CELLS = [
  md("TCP is a byte *stream*: two requests may arrive in one `dataReceived` call, and one request may arrive in three. "
     "Look at what the checker sent, as the server saw it:"),
  code("server.capture"),
+ md("### The same checks in a simulation\n\n"
+    "Over real sockets, whether two requests share a segment, or one is split, depends on timing. "
+    "In a simulation (`lab.simulation()`) each write is its own segment and nothing depends on timing: "
+    "the checker gives the same verdict every run. With `fragment=1` every byte arrives on its own, "
+    "so a server that parses in `dataReceived` fails even `PING`, every time."),
+ code("print(check_shout('shout', simulation=True))\n"
+      "print(check_shout('shout', simulation=lab.simulation(fragment=1)))"),
  md("## Fix it\n\nLet Twisted do the framing: `NetstringReceiver` buffers bytes, calls `stringReceived` once per complete frame, "
     "and drops the connection when a frame is longer than `MAX_LENGTH` or malformed. Edit the module and rescan: the registry "
     "reloads the edited module, and `lab.listen` under the same name replaces the old server."),
  code(FIXED),
  code("print('reloaded:', registry.rescan().reloaded)\nserver = lab.listen('shout', name='shout')\nsecond = check_shout(server)\nprint(second)"),
  code("second"),
+ code("fragmented = check_shout('shout', simulation=lab.simulation(fragment=1))\nprint(fragmented)"),
  md("## Step a request's Deferred chain\n\nA client that returns a Deferred per request, made in the reactor thread; the chain decodes the reply and checks it. "
     "Step it in the widget below (Step, Run, Run to next Failure), or programmatically:"),
  code("from twisted.internet import defer, reactor\nfrom twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol\n"

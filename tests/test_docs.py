@@ -10,7 +10,8 @@ import lab
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PACKAGES = ["lab", "lab.model", "lab.deferreds", "lab.plugin", "lab.interfaces", "lab.errors",
-            "lab.bridge", "lab.exercises", "lab.widgets", "lab.cli"]
+            "lab.bridge", "lab.exercises", "lab.widgets", "lab.cli",
+            "lab.simulator"]
 
 
 def _public(module_name):
@@ -32,7 +33,7 @@ def test_public_name_has_a_docstring(value):
 def test_public_methods_of_public_classes_have_docstrings():
     """The methods a notebook user calls on lab's main objects are documented."""
     undocumented = []
-    for name in ("Listener", "Client", "Trace", "Stepper"):
+    for name in ("Listener", "Client", "Trace", "Stepper", "Simulation"):
         cls = getattr(lab, name)
         for attr, member in vars(cls).items():
             if attr.startswith("_") or not callable(member):

@@ -75,3 +75,38 @@ def test_bad_target_says_what_to_pass():
     """Passing something that is not a listener or address explains what is expected."""
     with pytest.raises(TypeError, match="listener"):
         check_shout("localhost")
+
+
+def test_the_checker_gives_the_same_verdicts_in_a_simulation():
+    """In a simulation, the naive server fails exactly the checks it fails over sockets, and the correct one passes."""
+    naive = check_shout(Factory.forProtocol(NaiveShout), simulation=True)
+    failed = {r.name for r in naive.failures}
+    assert {"two requests in one segment", "a request split across segments",
+            "an oversized frame closes", "a malformed frame closes"} <= failed
+    assert "answers PING" not in failed and "in a simulation" in naive.target
+    assert check_shout(Factory.forProtocol(CorrectShout), simulation=True).passed
+
+
+def test_one_byte_fragments_break_the_naive_server_every_time():
+    """With fragment=1 even PING fails for the naive server, identically on every run; the correct one passes."""
+    reports = [check_shout(Factory.forProtocol(NaiveShout), simulation=lab.simulation(fragment=1))
+               for _ in range(2)]
+    assert str(reports[0]) == str(reports[1])
+    assert "answers PING" in {r.name for r in reports[0].failures}
+    assert "1-byte pieces" in reports[0].target
+    assert check_shout(Factory.forProtocol(CorrectShout),
+                       simulation=lab.simulation(fragment=1)).passed
+
+
+def test_a_simulated_listener_is_checked_in_its_own_simulation():
+    """check_shout(sim_listener) runs the checks in that listener's simulation, whose log shows them."""
+    sim = lab.simulation(seed=4)
+    listener = sim.listen(Factory.forProtocol(CorrectShout), 7000)
+    assert check_shout(listener).passed
+    assert any(entry.host == "checker" for entry in sim.log)
+
+
+def test_simulation_needs_a_plugin_or_factory_not_an_address():
+    """An address with simulation= says to pass the plugin name instead."""
+    with pytest.raises(TypeError, match="plugin name"):
+        check_shout(("127.0.0.1", 1), simulation=True)

@@ -69,3 +69,46 @@ def test_reactor_view_widget_shows_the_snapshot(notebook):
               if s.get("_model_name") == "HTMLModel" and "lab-reactor-state" in str(s.get("value"))]
     assert bodies and "EPollReactor running" in bodies[-1]
     assert "pending after cancel: []" in cell_text(find_cell(notebook, "lab.call(reminder.cancel)"))
+
+
+def _svg(cell):
+    """The SVG a cell displayed (empty if none)."""
+    return "".join(o.get("data", {}).get("image/svg+xml", "") for o in cell.get("outputs", []))
+
+
+def test_the_simulation_steps_print_time_one_turn_at_a_time(notebook):
+    """The seed's print_time is queued, stepped once (scheduling the next tick), then run to the end in virtual time."""
+    queued = cell_text(find_cell(notebook, "sim.callLater(1, print_time, sim, 3)"))
+    assert "t=1.000000 timer    local: print_time(sim, 3)" in queued
+    one = cell_text(find_cell(notebook, "happened = sim.step()"))
+    assert "Current time: 1.0 (virtual)" in one
+    assert "scheduled t=2.000000 timer    local: print_time(sim, 2)" in one
+    rest = cell_text(find_cell(notebook, "print(sim.run_until_idle())"))
+    assert "Current time: 3.0 (virtual)" in rest and "the clock says 3.0" in rest
+
+
+def test_the_simulated_echo_exchange_is_shown_event_by_event(notebook):
+    """Each step of the echo exchange prints: SYN, SYN-ACK, the bytes in, the bytes back."""
+    text = cell_text(find_cell(notebook, 'client.send("hello, reactor")'))
+    order = ["connect  server #1: client\u2192server SYN", "accept   client #1: server\u2192client SYN-ACK",
+             "data     server #1: client\u2192server b'hello, reactor'",
+             "data     client #1: server\u2192client b'hello, reactor'"]
+    positions = [text.index(line) for line in order]
+    assert positions == sorted(positions)
+    assert "client got: b'hello, reactor'" in text
+
+
+def test_the_sequence_diagram_and_the_simulation_view_are_shown(notebook):
+    """The diagram cell shows an SVG with both hosts; the view's saved state has the clock and the queue."""
+    svg = _svg(find_cell(notebook, 'client.send("again")'))
+    assert "lab-sequence" in svg and ">client<" in svg and ">server<" in svg
+    clocks = [s["value"] for s in widget_states(notebook).values()
+              if s.get("_model_name") == "HTMLModel" and "lab-sim-clock" in str(s.get("value"))]
+    assert clocks and "virtual time t=3.040000" in clocks[-1]
+
+
+def test_the_simulation_runs_each_chained_timer_at_its_own_time_unlike_task_clock(notebook):
+    """task.Clock runs one tick at the final time; the simulation runs all four at 1, 2, 3, 4."""
+    text = cell_text(find_cell(notebook, "clock, on_clock = task.Clock(), []"))
+    assert "task.Clock().advance(10) ran the ticks at: [10.0]" in text
+    assert "simulation.advance(10) ran the ticks at:   [1.0, 2.0, 3.0, 4.0]" in text

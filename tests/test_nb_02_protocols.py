@@ -112,3 +112,22 @@ def test_safe_by_default(notebook):
     assert "refused: EndpointError" in text
     assert "then the server stopped reading" in text and "limits: reading paused" in text
     assert "started? False" in text and "ran: []" in text
+
+
+def test_three_members_chat_in_a_simulation_with_its_diagram(notebook):
+    """In the simulation the three members hear each other and the diagram draws the decoded chat."""
+    cell = find_cell(notebook, "sim = lab.simulation(seed=1)")
+    text = cell_text(cell)
+    assert "bob last heard: <ada> hello, both of you" in text
+    assert "cy  last heard: <ada> hello, both of you" in text
+    svg = "".join(o.get("data", {}).get("image/svg+xml", "") for o in cell.outputs)
+    assert ">cy<" in svg and "says hello, both of you" in svg
+
+
+def test_a_partition_delays_cy_until_it_heals(notebook):
+    """During the partition only bob hears ada; cy's line waits as partitioned and arrives after heal."""
+    text = cell_text(find_cell(notebook, 'sim.partition("cy", "server")'))
+    assert "during the partition bob hears: b'<ada> cy, are you there?\\r\\n'" in text
+    assert "during the partition cy  hears: b''" in text
+    assert "[partitioned]" in text
+    assert "after heal, cy hears: b'<ada> cy, are you there?\\r\\n'" in text

@@ -48,3 +48,17 @@ def test_stepping_a_request_shows_both_paths(exercise):
     assert "result: HELLO" in text
     assert "path: ['callback', 'callback', 'errback']" in text
     assert "refused: server said 'ERR:unknown command BOGUS'" in text
+
+
+def test_the_checker_in_a_simulation_gives_the_same_verdict_and_fragments_break_it(exercise):
+    """In a simulation the naive server gets the same 3/8; with one-byte fragments it gets 0/8."""
+    text = cell_text(find_cell(exercise, "check_shout('shout', simulation=True)"))
+    assert "in a simulation (seed 0)" in text and "3/8 passed" in text
+    assert "writes in 1-byte pieces" in text and "0/8 passed" in text
+    assert "FAIL answers PING" in text
+
+
+def test_the_fixed_server_survives_one_byte_fragments(exercise):
+    """After the fix, even one-byte pieces pass every check."""
+    text = cell_text(find_cell(exercise, "fragmented = check_shout('shout'"))
+    assert "8/8 passed" in text

@@ -27,7 +27,7 @@ MAX_FRAME = 1000
 READ_TIMEOUT = 2.0
 
 
-def netstring(payload):
+def netstring(payload: bytes | str) -> bytes:
     """Frame ``payload`` (bytes or str) as a netstring."""
     data = payload.encode() if isinstance(payload, str) else bytes(payload)
     return b"%d:%s," % (len(data), data)
@@ -171,37 +171,55 @@ def _expect_close(name, address, data, hint):
         peer.close()
 
 
+FRAMING = ("Replies must be netstrings and requests may arrive in any pieces: "
+           "subclass twisted.protocols.basic.NetstringReceiver and answer in "
+           "stringReceived(), never parse in dataReceived().")
+
+# Every check as data, so that the socket checker and the simulated one ask the same:
+# (name, what to send: one write per chunk, replies expected or None for "the server closes", hint)
+CHECKS = (
+    ("answers PING", [netstring("PING")], [b"PONG"],
+     "stringReceived(b'PING') should sendString(b'PONG')."),
+    ("UPPER", [netstring("UPPER:hello")], [b"OK:HELLO"],
+     "Split the request once at ':'; reply b'OK:' + argument.upper()."),
+    ("REVERSE", [netstring("REVERSE:abc")], [b"OK:cba"],
+     "Reverse the argument bytes: argument[::-1]."),
+    ("unknown command", [netstring("FOO:x")], [b"ERR:unknown command FOO"],
+     "Answer any other command with b'ERR:unknown command ' + command."),
+    ("two requests in one segment", [netstring("PING") + netstring("UPPER:a")],
+     [b"PONG", b"OK:A"], FRAMING),
+    ("a request split across segments", [b"1", b"1:UPP", b"ER:hello,"], [b"OK:HELLO"], FRAMING),
+    ("an oversized frame closes", [b"%d:" % (MAX_FRAME + 1) + b"x" * (MAX_FRAME + 1) + b","],
+     None, f"Bound the frame: set MAX_LENGTH = {MAX_FRAME} on the protocol "
+           "(NetstringReceiver then drops the connection)."),
+    ("a malformed frame closes", [b"abc:"], None,
+     "Let NetstringReceiver reject bad lengths; do not catch its error."),
+)
+
+
 def _checks(address):
-    framing = ("Replies must be netstrings and requests may arrive in any pieces: "
-               "subclass twisted.protocols.basic.NetstringReceiver and answer in "
-               "stringReceived(), never parse in dataReceived().")
-    yield _expect("answers PING", address, [netstring("PING")], [b"PONG"],
-                  "stringReceived(b'PING') should sendString(b'PONG').")
-    yield _expect("UPPER", address, [netstring("UPPER:hello")], [b"OK:HELLO"],
-                  "Split the request once at ':'; reply b'OK:' + argument.upper().")
-    yield _expect("REVERSE", address, [netstring("REVERSE:abc")], [b"OK:cba"],
-                  "Reverse the argument bytes: argument[::-1].")
-    yield _expect("unknown command", address, [netstring("FOO:x")],
-                  [b"ERR:unknown command FOO"],
-                  "Answer any other command with b'ERR:unknown command ' + command.")
-    yield _expect("two requests in one segment", address,
-                  [netstring("PING") + netstring("UPPER:a")], [b"PONG", b"OK:A"], framing)
-    yield _expect("a request split across segments", address,
-                  [b"1", b"1:UPP", b"ER:hello,"], [b"OK:HELLO"], framing)
-    yield _expect_close("an oversized frame closes", address,
-                        b"%d:" % (MAX_FRAME + 1) + b"x" * (MAX_FRAME + 1) + b",",
-                        f"Bound the frame: set MAX_LENGTH = {MAX_FRAME} on the protocol "
-                        "(NetstringReceiver then drops the connection).")
-    yield _expect_close("a malformed frame closes", address, b"abc:",
-                        "Let NetstringReceiver reject bad lengths; do not catch its error.")
+    for name, chunks, expected, hint in CHECKS:
+        if expected is None:
+            yield _expect_close(name, address, b"".join(chunks), hint)
+        else:
+            yield _expect(name, address, chunks, expected, hint)
 
 
-def check_shout(target):
-    """Run every check against a running shout server; return a :class:`Report`.
+def check_shout(target: object, *, simulation: object = None) -> Report:
+    """Run every check against a shout server; return a :class:`Report`.
 
     ``target`` is a listener (anything with ``host`` and ``port``) or a
-    ``(host, port)`` pair.
+    ``(host, port)`` pair: the checks then talk to it over loopback sockets.
+    With ``simulation=`` (a ``lab.simulation(...)``, or True for a fresh
+    one), ``target`` is a plugin name, plugin or factory served in that
+    simulation, and the checks run there: no sockets, no timing, the same
+    verdict every time (``lab.simulation(fragment=1)`` delivers every byte
+    on its own).  A listener from ``sim.listen`` runs in its own simulation.
     """
+    if simulation is not None or hasattr(target, "sim"):
+        from lab.exercises._shout_sim import check_in_simulation
+
+        return check_in_simulation(target, simulation, Report, CheckResult, CHECKS, _frames)
     if hasattr(target, "host") and hasattr(target, "port"):
         address = (target.host, target.port)
     elif isinstance(target, tuple) and len(target) == 2:
@@ -209,7 +227,26 @@ def check_shout(target):
     else:
         raise TypeError(
             f"check_shout() needs a listener (from lab.listen) or a (host, port) pair, "
-            f"not {type(target).__name__} {target!r}.")
+            f"not {type(target).__name__} {target!r}; or a plugin name with simulation=.")
     report = Report(f"{address[0]}:{address[1]}")
     report.results.extend(_checks(address))
     return report
+
+
+def _frames(data):
+    """The complete netstring payloads at the start of ``data``, and an error text (or None)."""
+    frames = []
+    while data:
+        length, colon, rest = data.partition(b":")
+        if not colon:
+            break
+        if not length.isdigit():
+            return frames, f"reply is not a netstring: {data[:60]!r}"
+        size = int(length)
+        if len(rest) < size + 1:
+            break
+        if rest[size:size + 1] != b",":
+            return frames, f"netstring reply lacks its ',': {data[:60]!r}"
+        frames.append(rest[:size])
+        data = rest[size + 1:]
+    return frames, None

@@ -21,6 +21,7 @@ _EXPORTS = {
     "ReactorView": "lab.widgets.reactor_view",
     "ChainView": "lab.widgets.deferreds",
     "ProtocolStepper": "lab.widgets.protocol_stepper",
+    "SimulationView": "lab.widgets.simulation",
 }
 
 __all__ = list(_EXPORTS)
@@ -38,6 +39,8 @@ def _chain_view(chain):
 
 _display.register_view("plugin registry", _plugin_browser)
 _display.register_view("deferred chain", _chain_view)
+_display.register_view("simulation", lambda sim: import_module(
+    "lab.widgets.simulation").SimulationView(sim))
 _display.register_view("load progress", lambda total: import_module(
     "lab.widgets.load_progress").LoadProgress(total))
 
