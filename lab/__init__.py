@@ -58,6 +58,11 @@ _EXPORTS = {
     "RemoteNotAllowed": "lab.model",
     "ClientError": "lab.model",
     "ConnectionClosed": "lab.model",
+    # intercepting proxies
+    "proxy": "lab.model",
+    "proxies": "lab.model",
+    "Proxy": "lab.model",
+    "ProxyError": "lab.model",
     # the all-in-one view
     "dashboard": "lab.widgets",
 }
