@@ -187,6 +187,7 @@ class Pipeline:
 
     def eof(self, direction):
         """The sender half-closed: pass it on once everything before it went out."""
+        self.flush_partial(direction, "the sender half-closed")
         self._eof[direction] = True
         self.pump(direction)
 

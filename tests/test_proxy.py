@@ -1,0 +1,319 @@
+"""The intercepting proxy on the real reactor, between real clients and real servers."""
+
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+from pymemcache.client.base import Client as MemcacheClient
+
+import lab
+from lab.model import EndpointError, ListenError, ProxyError, RemoteNotAllowed
+from tests.memcached_peers import free_port, real_memcached, require
+from tests.polling import eventually
+
+
+@pytest.fixture
+def stop_after():
+    """Stops every proxy or listener a test registers here."""
+    started = []
+    yield started.append
+    for each in started:
+        each.stop()
+
+
+def _exercise_memcached(port):
+    client = MemcacheClient(("127.0.0.1", port), timeout=5)
+    try:
+        assert client.set("k", "hello", noreply=False)
+        assert b"hello" == client.get("k")
+        assert client.add("n", "1", noreply=False)
+        assert 3 == client.incr("n", 2) and 2 == client.decr("n", 1)
+        assert client.append("k", "!", noreply=False) and client.prepend("k", ">", noreply=False)
+        value, cas = client.gets("k")
+        assert b">hello!" == value and client.cas("k", "new", cas, noreply=False)
+        assert {"k": b"new", "n": b"2"} == client.get_many(["k", "n", "none"])
+        assert client.touch("k", 100, noreply=False) and client.delete("k", noreply=False)
+        assert client.get("k") is None and client.version()
+    finally:
+        client.close()
+
+
+def _decoded(proxy_):
+    decoder = proxy_.decoder()
+    client_legs = {leg for leg, _ in proxy_.legs()}
+    return [line for e in proxy_.capture.events(kinds=("in", "out"))
+            if e.connection in client_legs for line in decoder.feed(e.kind, e.data)]
+
+
+def test_pymemcache_through_the_proxy_to_real_memcached(lab_reactor, stop_after):
+    """Every pymemcache operation works through the proxy, and the conversation shows each."""
+    with real_memcached() as port:
+        proxy_ = lab.proxy(f"tcp:127.0.0.1:{port}", framer="memcached", name="t-mc-real")
+        stop_after(proxy_)
+        _exercise_memcached(proxy_.port)
+        lines = _decoded(proxy_)
+    assert any(line.startswith("-> set k") for line in lines)
+    assert "<- STORED" in lines and "<- END" in lines
+    assert any(line.startswith("-> cas k") for line in lines)
+    assert any("VALUE k 0 7" in line and ">hello!" in line for line in lines)
+    assert 2 == proxy_.capture.connection_count  # a client leg and a server leg
+
+
+def test_pymemcache_through_the_proxy_to_the_labs_memcached(lab_reactor, stop_after):
+    """A lab listener as the target: its plugin's framer is the proxy's, and every operation works."""
+    server = lab.listen("memcached", name="t-mc-lab-target")
+    stop_after(server)
+    proxy_ = lab.proxy(server, name="t-mc-lab")
+    stop_after(proxy_)
+    assert "memcached" == proxy_.framing.name
+    _exercise_memcached(proxy_.port)
+    assert "<- STORED" in _decoded(proxy_)
+    assert proxy_ in lab.listeners() and proxy_ in lab.proxies()
+
+
+@pytest.mark.parametrize("which", ["real", "lab"])
+def test_memccapable_passes_through_one_byte_fragmentation(lab_reactor, stop_after, which):
+    """memccapable -a passes through the proxy when every write is cut into 1-byte pieces."""
+    binary = require("memccapable")
+    if which == "lab":
+        server = lab.listen("memcached", name="t-capable-lab", capture=False)
+        stop_after(server)
+        run = _memccapable_via(binary, server, stop_after)
+    else:
+        with real_memcached() as port:
+            run = _memccapable_via(binary, f"tcp:127.0.0.1:{port}", stop_after)
+    assert "All tests passed" in run.stdout, run.stdout + run.stderr
+    assert "[FAIL]" not in run.stdout
+
+
+def _memccapable_via(binary, target, stop_after):
+    proxy_ = lab.proxy(target, framer="memcached", name="t-capable", capture=False)
+    stop_after(proxy_)
+    proxy_.fault(fragment=1)
+    return subprocess.run([binary, "-h", "127.0.0.1", "-p", str(proxy_.port), "-a"],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_fragmentation_sends_each_piece_on_its_own(lab_reactor, stop_after):
+    """fault(fragment=3) delivers a reply in 3-byte pieces, recorded as separate writes."""
+    server = lab.listen("echo", name="t-frag-echo")
+    stop_after(server)
+    proxy_ = lab.proxy(server, framer="lines", name="t-frag")
+    stop_after(proxy_)
+    proxy_.fault(fragment=3)
+    client = lab.connect(proxy_)
+    client.send(b"hello world\n")
+    assert b"hello world\n" == client.read_until(b"\n")
+    client.close()
+    pieces = [e.data for e in proxy_.capture.events(kinds=("out",))
+              if e.connection == proxy_.legs()[0][0]]
+    assert [b"hel", b"lo ", b"wor", b"ld\n"] == pieces
+
+
+def test_intercept_edit_drop_and_inject_on_lines(lab_reactor, stop_after):
+    """A held line can be edited, dropped, or joined by an injected one; order is kept."""
+    server = lab.listen("echo", name="t-int-echo")
+    stop_after(server)
+    proxy_ = lab.proxy(server, framer="lines", name="t-int")
+    stop_after(proxy_)
+    proxy_.intercept("to_server", match=b"secret")
+    client = lab.connect(proxy_)
+    client.send(b"one secret\ntwo\n")
+    assert eventually(lambda: len(proxy_.held) == 1)
+    held = proxy_.held[0]
+    assert ("to_server", b"one secret\n") == (held.direction, held.data)
+    assert b"" == client.read(timeout=0.2)  # "two" waits behind the held line
+    with pytest.raises(TypeError, match="bytes or str"):
+        proxy_.forward(held, 42)
+    proxy_.forward(held, "one public\n")
+    assert b"one public\ntwo\n" == client.read_until(b"two\n")
+    client.send(b"three secret\n")
+    assert eventually(lambda: len(proxy_.held) == 1)
+    proxy_.drop(proxy_.held[0])
+    proxy_.inject(proxy_.legs()[0][0], "to_client", b"injected\n")
+    assert b"injected\n" == client.read_until(b"\n")
+    with pytest.raises(ProxyError, match="no longer waiting"):
+        proxy_.forward(held)
+    proxy_.intercept(None)
+    client.send(b"four secret\n")
+    assert b"four secret\n" == client.read_until(b"\n")
+    client.close()
+    assert any("dropped" in n.text for n in proxy_.notes)
+
+
+def test_held_list_bound_lets_extra_messages_wait_unheld(lab_reactor, stop_after):
+    """Past max_held, matching messages are not held but wait in order; nothing is lost."""
+    server = lab.listen("echo", name="t-bound-echo")
+    stop_after(server)
+    proxy_ = lab.proxy(server, framer="lines", name="t-bound", max_held=2)
+    stop_after(proxy_)
+    proxy_.intercept("to_server")
+    client = lab.connect(proxy_)
+    client.send(b"a\nb\nc\nd\n")
+    assert eventually(lambda: proxy_.not_held == 2)
+    assert 2 == len(proxy_.held)
+    assert 2 == proxy_.release_all()
+    assert b"a\nb\nc\nd\n" == client.read_until(b"d\n")
+    client.close()
+    assert any("held limit (2) reached" in n.text for n in proxy_.notes)
+
+
+def test_close_and_reset_after_n_messages_and_delay(lab_reactor, stop_after):
+    """close_after_messages closes both legs after N messages; reason noted; delay is applied."""
+    server = lab.listen("echo", name="t-close-echo")
+    stop_after(server)
+    proxy_ = lab.proxy(server, framer="lines", name="t-close")
+    stop_after(proxy_)
+    proxy_.fault(close_after_messages=2, direction="to_client", delay=0.05, jitter=0.01, seed=1)
+    client = lab.connect(proxy_)
+    started = time.monotonic()
+    client.send(b"1\n2\n3\n")
+    assert b"1\n2\n" == client.read_until(b"2\n")
+    assert time.monotonic() - started >= 0.05
+    assert eventually(lambda: not client.is_open)
+    assert any("fault: closed after" in n.text for n in proxy_.notes)
+    proxy_.fault()
+    assert proxy_.faults is None
+
+
+def test_unreachable_target_target_closing_and_client_leaving(lab_reactor, stop_after):
+    """Each failure is recorded with its reason, and another connection keeps working."""
+    dead = lab.proxy(f"tcp:127.0.0.1:{free_port()}", framer="lines", name="t-dead")
+    stop_after(dead)
+    with socket.create_connection(("127.0.0.1", dead.port), timeout=5) as sock:
+        assert b"" == sock.recv(10)
+    assert eventually(lambda: any("unreachable" in n.text for n in dead.notes))
+    assert eventually(lambda: "target unreachable" in (dead.capture.connections()[0].reason or ""))
+
+    # a server that answers half a message, then closes
+    with socket.create_server(("127.0.0.1", 0)) as half:
+        proxy_ = lab.proxy(f"tcp:127.0.0.1:{half.getsockname()[1]}", framer="resp",
+                           name="t-half")
+        stop_after(proxy_)
+        with socket.create_connection(("127.0.0.1", proxy_.port), timeout=5) as sock:
+            peer, _ = half.accept()
+            peer.sendall(b"+OK\r\n$10\r\nabc")
+            peer.close()
+            got = b""
+            while chunk := sock.recv(100):
+                got += chunk
+        assert b"+OK\r\n$10\r\nabc" == got
+    assert eventually(lambda: any("incomplete message" in n.text for n in proxy_.notes))
+
+    server = lab.listen("echo", name="t-leave-echo")
+    stop_after(server)
+    proxy_ = lab.proxy(server, framer="lines", name="t-leave")
+    stop_after(proxy_)
+    proxy_.intercept("to_client")
+    staying = lab.connect(proxy_)
+    leaving = socket.create_connection(("127.0.0.1", proxy_.port), timeout=5)
+    leaving.sendall(b"bye\n")
+    assert eventually(lambda: len(proxy_.held) == 1)
+    leaving.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    leaving.close()  # an abort (RST): the client is gone, not just done sending
+    assert eventually(lambda: any("client left" in n.text for n in proxy_.notes))
+    assert [] == proxy_.held
+    proxy_.intercept(None)
+    staying.send(b"still here\n")
+    assert b"still here\n" == staying.read_until(b"\n")
+    staying.close()
+
+
+def test_a_framer_raising_on_garbage_passes_the_rest_through(lab_reactor, stop_after):
+    """A user's framer that raises: noted, the direction goes raw, no byte lost."""
+
+    class Picky:
+        name = "picky"
+        pending = 0
+
+        def feed(self, data):
+            if b"!" in data:
+                raise RuntimeError("no exclamations")
+            return [data]
+
+        def describe(self, message):
+            return message.decode()
+
+    server = lab.listen("echo", name="t-picky-echo")
+    stop_after(server)
+    proxy_ = lab.proxy(server, framer=Picky, name="t-picky")
+    stop_after(proxy_)
+    client = lab.connect(proxy_)
+    client.send(b"fine\n")
+    assert b"fine\n" == client.read_until(b"\n")
+    client.send(b"loud!\n")
+    assert b"loud!\n" == client.read_until(b"\n")
+    client.send(b"after\n")
+    assert b"after\n" == client.read_until(b"\n")
+    client.close()
+    assert any("RuntimeError: no exclamations" in n.text for n in proxy_.notes)
+
+
+def test_bad_input_gets_clear_errors_and_others_keep_working(lab_reactor, stop_after):
+    """Bad endpoints, busy ports, remote binds, bad framers and faults: clear errors only."""
+    server = lab.listen("echo", name="t-bad-echo")
+    stop_after(server)
+    good = lab.proxy(server, framer="lines", name="t-bad-good")
+    stop_after(good)
+    with pytest.raises(EndpointError, match="needs a host and a port"):
+        lab.proxy("tcp:nowhere", name="t-bad-1")
+    with pytest.raises(EndpointError):
+        lab.proxy(server, listen="carrier-pigeon:1", name="t-bad-2")
+    with pytest.raises(ListenError, match="Choose another port"):
+        lab.proxy(server, listen=f"tcp:{good.port}", name="t-bad-3")
+    with pytest.raises(RemoteNotAllowed, match="allow_remote=True"):
+        lab.proxy(server, listen="tcp:0:interface=0.0.0.0", name="t-bad-4")
+    with pytest.raises(ProxyError, match="no framer 'nonsense'"):
+        lab.proxy(server, framer="nonsense", name="t-bad-5")
+    with pytest.raises(ProxyError, match="no fault"):
+        good.fault(fragmnet=1)
+    with pytest.raises(ProxyError, match="at least 1"):
+        good.fault(fragment=0)
+    with pytest.raises(ProxyError, match="udp"):
+        lab.proxy(server, listen="udp:0", name="t-bad-6")
+    client = lab.connect(good)
+    client.send(b"still fine\n")
+    assert b"still fine\n" == client.read_until(b"\n")
+    client.close()
+
+
+def test_udp_proxy_keeps_a_leg_per_client_address(lab_reactor, stop_after):
+    """UDP: each client address gets its own server leg; datagrams are messages."""
+    server = lab.listen("echo", "udp:0", name="t-udp-echo")
+    stop_after(server)
+    proxy_ = lab.proxy(server, listen="udp:0", name="t-udp")
+    stop_after(proxy_)
+    first, second = lab.connect(proxy_), lab.connect(proxy_)
+    first.send(b"one")
+    second.send(b"two")
+    assert b"one" == first.read(timeout=5) and b"two" == second.read(timeout=5)
+    assert 2 == len(proxy_.legs()) and 4 == proxy_.capture.connection_count
+    first.close()
+    second.close()
+
+
+def test_pcap_has_both_legs_and_replay_diffs_replies(lab_reactor, stop_after, tmp_path):
+    """The pcap holds both legs as TCP streams; a replay after the data changed shows the diff."""
+    with real_memcached() as port:
+        direct = MemcacheClient(("127.0.0.1", port), timeout=5)
+        direct.set("k", "v1", noreply=False)
+        proxy_ = lab.proxy(f"tcp:127.0.0.1:{port}", framer="memcached", name="t-replay")
+        stop_after(proxy_)
+        client = MemcacheClient(("127.0.0.1", proxy_.port), timeout=5)
+        assert b"v1" == client.get("k")
+        assert b"v1" == client.get("k")
+        client.close()
+        same = proxy_.replay(proxy_.legs()[0][0])
+        assert 0 == same.differences and "" == same.diff()
+        direct.set("k", "v2", noreply=False)
+        direct.close()
+        report = proxy_.replay(proxy_.legs()[0][0])
+        assert 2 == report.differences
+        assert "-#1 <- VALUE k 0 2 = 'v1'" in report.diff()
+        assert "+#1 <- VALUE k 0 2 = 'v2'" in report.diff()
+        path = proxy_.capture.write_pcap(tmp_path / "proxy.pcap")
+    tshark = subprocess.run(["tshark", "-r", str(path), "-q", "-z", "conv,tcp"],
+                            capture_output=True, text=True, timeout=60)
+    assert 2 == tshark.stdout.count("<->"), tshark.stdout
