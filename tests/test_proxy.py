@@ -317,3 +317,41 @@ def test_pcap_has_both_legs_and_replay_diffs_replies(lab_reactor, stop_after, tm
     tshark = subprocess.run(["tshark", "-r", str(path), "-q", "-z", "conv,tcp"],
                             capture_output=True, text=True, timeout=60)
     assert 2 == tshark.stdout.count("<->"), tshark.stdout
+
+
+def test_proxy_panel_edits_a_held_message_and_sets_faults(lab_reactor, stop_after):
+    """The panel shows both legs, forwards a held message as edited in text, and sets faults."""
+    from lab.widgets import ProxyPanel, dashboard
+    from lab.widgets.proxy_view import from_escaped, to_escaped
+
+    assert b"a\\\r\n\x00\xff\t" == from_escaped(to_escaped(b"a\\\r\n\x00\xff\t"))
+    server = lab.listen("echo", name="t-panel-echo")
+    stop_after(server)
+    proxy_ = lab.proxy(server, framer="lines", name="t-panel")
+    stop_after(proxy_)
+    panel = ProxyPanel(proxy_, live=False)
+    panel.direction.value = "to_server"
+    panel.intercept_button.value = True
+    client = lab.connect(proxy_)
+    client.send(b"hello\n")
+    assert eventually(lambda: len(proxy_.held) == 1)
+    panel.refresh()
+    assert "hello\\n" in panel.editor.value
+    panel.editor.value = "howdy\\n"
+    panel.forward_button.click()
+    assert b"howdy\n" == client.read_until(b"\n")
+    panel.refresh()
+    assert "client leg" in panel.legs.value and "howdy" in panel.legs.value
+    panel.fault_inputs["fragment"].value = 2
+    panel.fault_button.click()
+    assert 2 == proxy_.faults.fragment
+    panel.clear_faults_button.click()
+    assert proxy_.faults is None
+    panel.forward_button.click()
+    assert "no held message" in panel.message.value
+    assert "lab-proxy-legs" in proxy_._repr_html_()
+    client.close()
+    panel.close()
+    dash = dashboard(proxy_)
+    assert isinstance(dash.proxy_box.children[0], ProxyPanel)
+    dash.close()

@@ -40,7 +40,7 @@ from lab.model._listeners import Listener, _registry, _registry_lock, _install_s
     _start
 
 __all__ = ["Proxy", "ProxyError", "ProxyNote", "ReplayStep", "ReplayReport", "proxy",
-           "proxies", "register_view", "DIRECTIONS", "DEFAULT_MAX_HELD", "DEFAULT_MAX_HELD_BYTES"]
+           "proxies", "proxy_html", "legs_html", "DIRECTIONS", "DEFAULT_MAX_HELD", "DEFAULT_MAX_HELD_BYTES"]
 
 DIRECTIONS = ("to_server", "to_client")
 DEFAULT_MAX_HELD = 100
@@ -574,18 +574,82 @@ class Proxy(Listener):
                 f"{len(self.legs())} connections{held}{faults}>")
 
     def _repr_html_(self):
-        view = _views.get("proxy")
-        if view is not None:
-            return view(self)
-        import html
-
-        return f"<pre>{html.escape(repr(self))}</pre>"
+        return proxy_html(self)
 
     def widget(self):
-        """The live proxy panel (from ``lab.widgets``)."""
-        from lab.widgets.proxy_view import ProxyPanel  # noqa: F401 - registers the view
+        """The live proxy panel (``lab.widgets.ProxyPanel``)."""
+        from importlib import import_module
 
-        return ProxyPanel(self)
+        return import_module("lab.widgets").ProxyPanel(self)
+
+
+_LEG_STYLE = "vertical-align:top;padding:1px 6px;font-family:monospace;white-space:pre-wrap"
+
+
+def legs_html(proxy_, connection=None, rows=40):
+    """Both legs of one proxied connection side by side in time, as an HTML table.
+
+    Left: the client leg (what the client sent and got); right: the server leg
+    (what the server got and sent).  One row per event, in the order they happened.
+    """
+    import html
+
+    from lab.protocols.framing import show_bytes
+
+    legs = proxy_.legs()
+    if connection is None and legs:
+        connection = legs[-1][0]
+    pair = next(((c, s) for c, s in legs if connection in (c, s)), None)
+    if pair is None:
+        return "<i>no connections yet</i>"
+    client_id, server_id = pair
+    events = proxy_.capture.events(client_id) + (
+        proxy_.capture.events(server_id) if server_id is not None else [])
+    events = sorted(events, key=lambda e: e.seq)[-rows:]
+    arrows = {("in", True): "client &rarr;", ("out", True): "&larr; to client",
+              ("in", False): "&rarr; to server", ("out", False): "&larr; server"}
+    out = []
+    for event in events:
+        client_side = event.connection == client_id
+        if event.kind in ("in", "out"):
+            text = f"{arrows[event.kind, client_side]} {html.escape(show_bytes(event.data, 160))}"
+        else:
+            text = f"<i>{event.kind} {html.escape(event.reason)}</i>"
+        colour = "#0969da" if event.kind == "in" else "#cf222e"
+        cell = f'<td style="{_LEG_STYLE};color:{colour}">{text}</td>'
+        blank = f'<td style="{_LEG_STYLE}"></td>'
+        stamp = time.strftime("%H:%M:%S", time.localtime(event.time)) + \
+            f".{int(event.time % 1 * 1000):03d}"
+        out.append(f"<tr><td style='{_LEG_STYLE};color:#57606a'>{stamp}</td>"
+                   + (cell + blank if client_side else blank + cell) + "</tr>")
+    head = (f"<tr><th></th><th>client leg #{client_id}</th><th>server leg "
+            f"#{server_id if server_id is not None else '-'}</th></tr>")
+    return f'<table class="lab-proxy-legs">{head}{"".join(out)}</table>'
+
+
+def proxy_html(proxy_):
+    """A static picture of a proxy: where it stands, both legs, held messages, faults, notes."""
+    import html
+
+    held = proxy_.held
+    held_rows = "".join(
+        f"<tr><td>#{m.id}</td><td>conn #{m.connection}</td><td>{m.direction}</td>"
+        f"<td>{len(m.data)} B</td><td><code>{html.escape(m.describe())}</code></td></tr>"
+        for m in held[:20])
+    notes = "".join(f"<li>#{n.connection}: {html.escape(n.text)}</li>"
+                    for n in list(proxy_.notes)[-8:])
+    state = "running" if proxy_.running else "stopped"
+    return (f'<div class="lab-proxy"><b>Proxy {html.escape(proxy_.name)}</b> ({state}): '
+            f"{html.escape(proxy_.endpoint)} &rarr; {html.escape(proxy_.target_address)}, "
+            f"framer <code>{html.escape(proxy_.framing.name)}</code>, intercepting "
+            f"{html.escape(str(proxy_.intercepting))}, faults "
+            f"<code>{html.escape(repr(proxy_.faults) if proxy_.faults else 'none')}</code>"
+            f"{legs_html(proxy_)}"
+            f"<div><b>held</b>: {len(held)}<table>{held_rows}</table></div>"
+            + (f"<div><b>notes</b><ul>{notes}</ul></div>" if notes else "") + "</div>")
+
+
+_NO_FAULTS = None
 
 
 def _no_faults():
@@ -595,16 +659,6 @@ def _no_faults():
     if _NO_FAULTS is None:
         _NO_FAULTS = Faults()
     return _NO_FAULTS
-
-
-_NO_FAULTS = None
-# Views register here (lab.widgets.proxy_view): name -> function(proxy) -> HTML.
-_views = {}
-
-
-def register_view(name, render):
-    """Let the widgets layer give proxies their static HTML picture."""
-    _views[name] = render
 
 
 def _target(target):

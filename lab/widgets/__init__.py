@@ -21,6 +21,7 @@ _EXPORTS = {
     "ReactorView": "lab.widgets.reactor_view",
     "ChainView": "lab.widgets.deferreds",
     "ProtocolStepper": "lab.widgets.protocol_stepper",
+    "ProxyPanel": "lab.widgets.proxy_view",
 }
 
 __all__ = list(_EXPORTS)
