@@ -416,6 +416,24 @@ class Proxy(Listener):
         """``[(client leg id, server leg id or None)]`` for every known proxied connection."""
         return [(p.id, p.server_id) for p in self.pipelines()]
 
+    def conversation(self, connection=None, leg="client"):
+        """The decoded messages of the client legs (or ``leg="server"``), one line each.
+
+        ``connection`` narrows it to one proxied connection (either leg's id).
+        ``->`` is towards the server, ``<-`` towards the client.
+        """
+        if leg not in ("client", "server"):
+            raise ValueError(f"leg must be 'client' or 'server', not {leg!r}")
+        pairs = [self._legs(connection)] if connection is not None else self.legs()
+        chosen = {pair[0] if leg == "client" else pair[1] for pair in pairs}
+        decoders, lines = {}, []
+        for event in self.capture.events(kinds=("in", "out")):
+            if event.connection in chosen:
+                decoder = decoders.setdefault(event.connection, self.decoder())
+                lines += [f"#{event.connection} {line}"
+                          for line in decoder.feed(event.kind, event.data)]
+        return lines
+
     # -- intercept -----------------------------------------------------------------------
 
     def intercept(self, direction="both", match=None):
