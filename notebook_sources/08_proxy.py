@@ -90,8 +90,7 @@ r.hset("user:1", mapping={"name": "ada", "lang": "python"})
 pipe = r.pipeline(transaction=False)
 pipe.incr("visits").incr("visits").hgetall("user:1")
 print("pipeline:", pipe.execute())
-lines = rp.conversation()
-print("\\n".join(line for line in lines if "CLIENT" not in line and "HELLO" not in line))"""),
+print("\\n".join(rp.conversation()))   # redis-py opens with HELLO 3 and CLIENT SETINFO"""),
  md("""## Hold a reply and change it
 
 `proxy.intercept(direction, match=...)` holds the messages that match; `proxy.held` lists them;
@@ -176,7 +175,7 @@ the fault controls. The dashboard (`lab.dashboard(proxy)`) has it in its *Proxy*
 slow = Client(("127.0.0.1", mc.port), timeout=5)
 started = time.perf_counter()
 slow.get("greeting")
-print(f"a get through 50 ms of delay took {(time.perf_counter() - started) * 1000:.0f} ms")
+print(f"a get through 50 ms of delay each way took {(time.perf_counter() - started) * 1000:.0f} ms")
 slow.close()
 mc.fault()
 mc.widget()"""),

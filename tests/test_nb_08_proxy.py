@@ -65,5 +65,5 @@ def test_replay_shows_the_changed_reply(notebook):
 def test_faults_and_panel(notebook):
     """A 50 ms delay shows in the timing, and the panel is a live widget."""
     text = all_text(notebook)
-    assert "a get through 50 ms of delay took" in text
+    assert "a get through 50 ms of delay each way took" in text
     assert "stopped; running listeners: 0" in text

@@ -67,14 +67,9 @@ class Faults:
         self.close_after_bytes, self.close_after_messages = close_after_bytes, close_after_messages
         self.reset, self.half_close_after, self.direction = reset, half_close_after, direction
         self.seed = seed
-
-    @property
-    def active(self):
-        """True if any fault is set."""
-        return bool(self.delay or self.jitter or self.rate or self.fragment
-                    or self.close_after_bytes is not None
-                    or self.close_after_messages is not None
-                    or self.half_close_after is not None)
+        # True if any fault is set (read on every message, so computed once).
+        self.active = bool(delay or jitter or rate or fragment or close_after_bytes is not None
+                           or close_after_messages is not None or half_close_after is not None)
 
     def applies(self, direction):
         """True if the count-based faults watch ``direction``."""
@@ -159,6 +154,7 @@ class Pipeline:
         else:
             capture.record("out", self.server_id, data)
         framer = self.framers[direction]
+        was_pending = getattr(framer, "pending", 1)
         try:
             messages = framer.feed(data)
         except FramingError as error:
@@ -176,6 +172,15 @@ class Pipeline:
             self.hub.note(self.id, f"{direction}: the framer raised {type(error).__name__}: "
                                    f"{error}; the rest of this direction passes unframed")
         queue = self.queues[direction]
+        if (not queue and not self.hub.holding and not self.outbox[direction]
+                and not self._faults().active and not self.half_closed[direction]):
+            # The hot path, nothing to hold or shape: the whole messages leave in one write.
+            if messages:
+                whole = not was_pending and not getattr(framer, "pending", 1)
+                self._send(direction, data if whole else b"".join(messages))
+            if self._eof[direction]:
+                self.pump(direction)
+            return
         for message in messages:
             item = Message(self, direction, message)
             queue.append(item)
@@ -194,7 +199,8 @@ class Pipeline:
     def flush_partial(self, direction, why):
         """Queue bytes left in a framer (an incomplete message) unframed, saying so."""
         framer = self.framers[direction]
-        rest = framer.drain() if framer.pending and hasattr(framer, "drain") else b""
+        pending = getattr(framer, "pending", 0)
+        rest = framer.drain() if pending and hasattr(framer, "drain") else b""
         if rest:
             self.hub.note(self.id, f"{direction}: {why} with {len(rest)} bytes of an "
                                    "incomplete message; they were passed on as they were")

@@ -293,8 +293,12 @@ class Proxy(Listener):
         self.not_held = 0
         self.notes = deque(maxlen=MAX_NOTES)
         self.version = 0  # bumped when held messages or notes change, for views
+        from lab.adapters.proxy import Faults
+
         self._faults = None
+        self._no_faults = Faults()
         self._intercept = None  # (direction, match function) or None
+        self.holding = False  # read by the pipelines on every chunk: is anything intercepted?
         self._pipelines = OrderedDict()
         self._lock = threading.Lock()
 
@@ -366,7 +370,7 @@ class Proxy(Listener):
 
     def faults_for(self, pipeline):
         """The proxy's faults (a connection's own ones are on its pipeline)."""
-        return self._faults or _no_faults()
+        return self._faults or self._no_faults
 
     # -- start / stop -----------------------------------------------------------------
 
@@ -446,8 +450,10 @@ class Proxy(Listener):
         """
         if direction is None:
             self._intercept = None
+            self.holding = False
             return self
         self._intercept = (_direction(direction), _matcher(match))
+        self.holding = True
         return self
 
     @property
@@ -604,7 +610,7 @@ class Proxy(Listener):
 _LEG_STYLE = "vertical-align:top;padding:1px 6px;font-family:monospace;white-space:pre-wrap"
 
 
-def legs_html(proxy_, connection=None, rows=40):
+def legs_html(proxy_, connection=None, rows=60):
     """Both legs of one proxied connection side by side in time, as an HTML table.
 
     Left: the client leg (what the client sent and got); right: the server leg
@@ -633,7 +639,7 @@ def legs_html(proxy_, connection=None, rows=40):
             text = f"{arrows[event.kind, client_side]} {html.escape(show_bytes(event.data, 160))}"
         else:
             text = f"<i>{event.kind} {html.escape(event.reason)}</i>"
-        colour = "#0969da" if event.kind == "in" else "#cf222e"
+        colour = {"in": "#0969da", "out": "#cf222e"}.get(event.kind, "#6e7781")
         cell = f'<td style="{_LEG_STYLE};color:{colour}">{text}</td>'
         blank = f'<td style="{_LEG_STYLE}"></td>'
         stamp = time.strftime("%H:%M:%S", time.localtime(event.time)) + \
@@ -665,18 +671,6 @@ def proxy_html(proxy_):
             f"{legs_html(proxy_)}"
             f"<div><b>held</b>: {len(held)}<table>{held_rows}</table></div>"
             + (f"<div><b>notes</b><ul>{notes}</ul></div>" if notes else "") + "</div>")
-
-
-_NO_FAULTS = None
-
-
-def _no_faults():
-    from lab.adapters.proxy import Faults
-
-    global _NO_FAULTS
-    if _NO_FAULTS is None:
-        _NO_FAULTS = Faults()
-    return _NO_FAULTS
 
 
 def _target(target):

@@ -85,21 +85,26 @@ class _Buffered:
 
     def feed(self, data):
         """Add bytes; return the complete messages."""
-        self._buf += data
+        # Why two buffers: most chunks hold whole messages, so they are cut
+        # from the bytes as they came; only a leftover is copied to keep.
+        if self._buf:
+            self._buf += data
+            buf = self._buf
+        else:
+            buf = data
         messages, pos = [], 0
         try:
             while True:
-                end = self._end(pos)
+                end = self._end(buf, pos)
                 if end is None:
                     break
-                messages.append(bytes(self._buf[pos:end]))
+                messages.append(bytes(buf[pos:end]))
                 pos = end
         except FramingError as error:
             error.messages = messages
             raise
         finally:
-            if pos:
-                del self._buf[:pos]
+            self._buf = bytearray(buf[pos:]) if pos < len(buf) else bytearray()
         if len(self._buf) > self.max_message:
             raise FramingError(f"{self.name}: no message end within {self.max_message} bytes",
                                messages)
@@ -110,7 +115,7 @@ class _Buffered:
         data, self._buf = bytes(self._buf), bytearray()
         return data
 
-    def _end(self, pos):
+    def _end(self, buf, pos):
         raise NotImplementedError
 
     def describe(self, message):
@@ -129,8 +134,8 @@ class LineFramer(_Buffered):
             raise ValueError("a line framer needs a non-empty delimiter, e.g. b'\\n'")
         self.delimiter = delimiter
 
-    def _end(self, pos):
-        at = self._buf.find(self.delimiter, pos)
+    def _end(self, buf, pos):
+        at = buf.find(self.delimiter, pos)
         return None if at < 0 else at + len(self.delimiter)
 
 
@@ -139,11 +144,10 @@ class NetstringFramer(_Buffered):
 
     name = "netstring"
 
-    def _end(self, pos):
-        buf = self._buf
+    def _end(self, buf, pos):
         colon = buf.find(b":", pos, pos + 11)
         if colon < 0:
-            if len(buf) - pos > 10 or not buf[pos:].isdigit():
+            if len(buf) - pos > 10 or not bytes(buf[pos:]).isdigit():
                 if len(buf) > pos:
                     raise FramingError(f"netstring: {show_bytes(bytes(buf[pos:pos + 12]))!r} "
                                        "does not start with '<length>:'")
@@ -178,14 +182,14 @@ class LengthPrefixFramer(_Buffered):
         self.size = size
         self._format = (">" if byteorder == "big" else "<") + self._FORMATS[size]
 
-    def _end(self, pos):
-        if len(self._buf) < pos + self.size:
+    def _end(self, buf, pos):
+        if len(buf) < pos + self.size:
             return None
-        (length,) = struct.unpack_from(self._format, self._buf, pos)
+        (length,) = struct.unpack_from(self._format, buf, pos)
         if length > self.max_message:
             raise FramingError(f"length prefix says {length} bytes, more than {self.max_message}")
         end = pos + self.size + length
-        return end if len(self._buf) >= end else None
+        return end if len(buf) >= end else None
 
     def describe(self, message):
         """``[length] payload``."""
@@ -224,13 +228,13 @@ class MemcachedCommandFramer:
     name = "memcached"
 
     def __init__(self):
-        from lab.protocols.memcached import Parser
+        from lab.protocols.memcached import NEED_DATA, Closed, Parser
 
         self._parser = Parser(item_size_max=DEFAULT_MAX_MESSAGE)
+        self._need_data, self._closed = NEED_DATA, Closed
         self._fed = 0
         self._cut = 0  # stream offset where the next message starts
         self._buf = bytearray()
-        self._descriptions = {}
 
     @property
     def pending(self):
@@ -239,17 +243,21 @@ class MemcachedCommandFramer:
 
     def feed(self, data):
         """Add bytes; return complete commands."""
-        from lab.protocols.memcached import NEED_DATA, Closed
-
+        if self._fed and not self._buf and self._parser.whole_get(data) is not None:
+            # The commonest command, whole in one chunk: the parser's own fast
+            # path says it is one ``get <key>\r\n`` and leaves its state as is.
+            self._fed += len(data)
+            self._cut = self._fed
+            return [data]
         self._buf += data
         self._fed += len(data)
         self._parser.receive_data(data)
         messages = []
         while True:
             event = self._parser.next_event()
-            if event is NEED_DATA:
+            if event is self._need_data:
                 break
-            if type(event) is Closed:
+            if type(event) is self._closed:
                 raise FramingError(f"memcached: {event.describe()}", messages)
             end = self._fed - self._parser.buffered
             size = end - self._cut
@@ -257,9 +265,6 @@ class MemcachedCommandFramer:
             del self._buf[:size]
             self._cut = end
             if message:
-                self._descriptions[message] = event.describe()
-                if len(self._descriptions) > 64:
-                    self._descriptions.pop(next(iter(self._descriptions)))
                 messages.append(message)
         return messages
 
@@ -271,9 +276,6 @@ class MemcachedCommandFramer:
 
     def describe(self, message):
         """The parser's own description of the command."""
-        known = self._descriptions.get(message)
-        if known is not None:
-            return known
         return _describe_memcached(message)
 
 
@@ -291,11 +293,12 @@ class MemcachedReplyFramer(_Buffered):
 
     name = "memcached"
 
-    def _end(self, pos):
-        buf = self._buf
+    def _end(self, buf, pos):
         at = buf.find(b"\r\n", pos)
         if at < 0:
             return None
+        if not (buf.startswith(b"VALUE ", pos) or buf.startswith(b"VA ", pos)):
+            return at + 2
         words = bytes(buf[pos:min(at, pos + 600)]).split(b" ")
         size = None
         if words[0] == b"VALUE" and len(words) >= 4 and words[3].isdigit():
