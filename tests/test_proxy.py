@@ -358,3 +358,25 @@ def test_proxy_panel_edits_a_held_message_and_sets_faults(lab_reactor, stop_afte
     dash = dashboard(proxy_)
     assert isinstance(dash.proxy_box.children[0], ProxyPanel)
     dash.close()
+
+
+def test_a_users_plugin_provides_the_framer(lab_reactor, stop_after, tmp_path):
+    """A plugin declaring framing= is a framer by its name, and a proxy to its listener uses it."""
+    (tmp_path / "framed_echo.py").write_text(
+        "from lab import protocol_plugin\n"
+        "framed_echo = protocol_plugin('framed-echo', 'Echo, framed as netstrings.',\n"
+        "    factory='lab.adapters.echo:EchoFactory',\n"
+        "    framing='lab.protocols.framing:NetstringFramer')\n")
+    lab.plugins(paths=[tmp_path])
+    server = lab.listen("framed-echo", name="t-framed-echo")
+    stop_after(server)
+    by_default = lab.proxy(server, name="t-framed-default")
+    stop_after(by_default)
+    by_name = lab.proxy(server, framer="framed-echo", name="t-framed-named")
+    stop_after(by_name)
+    assert "framed-echo" == by_default.framing.name == by_name.framing.name
+    client = lab.connect(by_name)
+    client.send(b"5:hello,")
+    assert b"5:hello," == client.read_until(b",")
+    client.close()
+    assert "#1 -> hello" in by_name.conversation()

@@ -101,7 +101,7 @@ def _direction(direction, allow_both=True):
 # framers
 
 
-def _framing_of(framer, target):
+def _framing_of(framer, target, name=None):
     """A Framing from ``framer=`` (None, a name, a plugin name, or an object)."""
     from lab.protocols.framing import FRAMINGS, Framing
 
@@ -111,7 +111,7 @@ def _framing_of(framer, target):
         if plugin is not None and hasattr(plugin, "build_framing"):
             built = plugin.build_framing()
             if built is not None:
-                return _framing_of(built, None)
+                return _framing_of(built, None, name)
         return FRAMINGS.get(name, FRAMINGS["raw"])
     if isinstance(framer, str):
         if framer in FRAMINGS:
@@ -126,15 +126,17 @@ def _framing_of(framer, target):
         if built is None:
             raise ProxyError(f"no framer {framer!r}: built in are {', '.join(FRAMINGS)}, and no "
                              "plugin of that name provides one (a plugin declares framing=).")
-        return _framing_of(built, None)
+        return _framing_of(built, None, framer)
     if isinstance(framer, Framing):
         return framer
     if isinstance(framer, tuple) and len(framer) == 2 and all(map(callable, framer)):
-        made = Framing("custom", framer[0], framer[1])
+        made = Framing(name or "custom", framer[0], framer[1])
     elif hasattr(framer, "to_server") and hasattr(framer, "to_client"):
-        made = Framing(getattr(framer, "name", "custom"), framer.to_server, framer.to_client)
+        made = Framing(name or getattr(framer, "name", "custom"), framer.to_server,
+                       framer.to_client)
     elif callable(framer):
-        made = Framing(getattr(framer, "name", getattr(framer, "__name__", "custom")), framer)
+        made = Framing(name or getattr(framer, "name", getattr(framer, "__name__", "custom")),
+                       framer)
     else:
         raise ProxyError(f"framer= takes a name ({', '.join(FRAMINGS)}), a plugin's name, a "
                          f"Framing, a framer class, or a (to_server, to_client) pair, not "
