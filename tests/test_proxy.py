@@ -113,6 +113,8 @@ def test_fragmentation_sends_each_piece_on_its_own(lab_reactor, stop_after):
     pieces = [e.data for e in proxy_.capture.events(kinds=("out",))
               if e.connection == proxy_.legs()[0][0]]
     assert [b"hel", b"lo ", b"wor", b"ld\n"] == pieces
+    # both legs end once each side has sent its EOF and got the other's
+    assert eventually(lambda: proxy_.capture.open_count == 0)
 
 
 def test_intercept_edit_drop_and_inject_on_lines(lab_reactor, stop_after):

@@ -195,6 +195,7 @@ class Pipeline:
         self.flush_partial(direction, "the sender half-closed")
         self._eof[direction] = True
         self.pump(direction)
+        self._close_if_done(direction)
 
     def flush_partial(self, direction, why):
         """Queue bytes left in a framer (an incomplete message) unframed, saying so."""
@@ -386,6 +387,19 @@ class Pipeline:
         tap = self.server_tap if direction == TO_SERVER else self.client_tap
         if tap is not None:
             tap.half_close()
+        self._close_if_done(TO_CLIENT if direction == TO_SERVER else TO_SERVER)
+
+    def _close_if_done(self, direction):
+        """Close a leg once it has sent its EOF (``direction`` is from it) and got ours.
+
+        Twisted leaves a half-closed connection open until someone closes it;
+        a leg that can neither send nor receive any more is closed here.
+        """
+        towards = TO_CLIENT if direction == TO_SERVER else TO_SERVER
+        if self._eof[direction] and self.half_closed[towards]:
+            tap = self.client_tap if direction == TO_SERVER else self.server_tap
+            if tap is not None:
+                tap.close()
 
     def _end(self, direction, reset):
         faults_text = "reset" if reset else "closed"

@@ -17,8 +17,8 @@ __all__ = ["ProxyPanel", "to_escaped", "from_escaped"]
 
 _FAULT_FIELDS = (("delay", "delay s", widgets.FloatText), ("jitter", "jitter s", widgets.FloatText),
                  ("rate", "bytes/s", widgets.IntText), ("fragment", "fragment B", widgets.IntText),
-                 ("close_after_messages", "close after msgs", widgets.IntText),
-                 ("close_after_bytes", "close after B", widgets.IntText),
+                 ("close_after_messages", "close at msgs", widgets.IntText),
+                 ("close_after_bytes", "close at bytes", widgets.IntText),
                  ("seed", "seed", widgets.IntText))
 
 
@@ -73,8 +73,9 @@ class ProxyPanel(widgets.VBox):
         self.add_class("lab-proxy-panel")
         self.proxy = proxy
         self.header = widgets.HTML()
-        self.connection = widgets.Dropdown(description="connection", options=[("latest", None)],
-                                           value=None, tooltip="Which proxied connection")
+        # 0 stands for "the latest" (None would show as an empty choice).
+        self.connection = widgets.Dropdown(description="connection", options=[("latest", 0)],
+                                           value=0, tooltip="Which proxied connection")
         self.legs = widgets.HTML()
         # intercept
         self.direction = widgets.Dropdown(options=["both", "to_server", "to_client"],
@@ -149,12 +150,12 @@ class ProxyPanel(widgets.VBox):
                              f"<code>{html.escape(proxy.framing.name)}</code> &middot; faults "
                              f"<code>{html.escape(faults)}</code>")
         legs = proxy.legs()
-        options = [("latest", None)] + [(f"#{c} (server leg #{s})", c) for c, s in legs[-100:]]
+        options = [("latest", 0)] + [(f"#{c} (server leg #{s})", c) for c, s in legs[-100:]]
         if [v for _, v in options] != [v for _, v in self.connection.options]:
             current = self.connection.value
             self.connection.options = options
-            self.connection.value = current if current in [v for _, v in options] else None
-        self.legs.value = legs_html(proxy, self.connection.value)
+            self.connection.value = current if current in [v for _, v in options] else 0
+        self.legs.value = legs_html(proxy, self.connection.value or None)
         held = proxy.held
         self._held = {m.id: m for m in held}
         choices = [(f"#{m.id} conn #{m.connection} {m.direction}: {m.describe()[:60]}", m.id)
