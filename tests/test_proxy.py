@@ -382,3 +382,26 @@ def test_a_users_plugin_provides_the_framer(lab_reactor, stop_after, tmp_path):
     assert b"5:hello," == client.read_until(b",")
     client.close()
     assert "#1 -> hello" in by_name.conversation()
+
+
+def test_held_bytes_bound_pauses_the_sender_and_loses_nothing(lab_reactor, stop_after):
+    """Past max_held_bytes waiting, the proxy stops reading the sender; released, all arrives."""
+    server = lab.listen("echo", name="t-bytes-echo")
+    stop_after(server)
+    proxy_ = lab.proxy(server, framer="lines", name="t-bytes", max_held_bytes=1000)
+    stop_after(proxy_)
+    proxy_.intercept("to_server", match=b"first")
+    client = lab.connect(proxy_)
+    payload = b"first\n" + b"".join(b"line %04d %s\n" % (i, b"x" * 90) for i in range(200))
+    client.send(payload)
+    assert eventually(lambda: any("reading from the sender paused" in n.text
+                                  for n in proxy_.notes))
+    proxy_.release_all()
+    proxy_.intercept(None)
+    got = b""
+    while len(got) < len(payload):
+        chunk = client.read(timeout=5)
+        assert chunk, f"only {len(got)} of {len(payload)} bytes came back"
+        got += chunk
+    assert payload == got
+    client.close()

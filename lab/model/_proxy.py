@@ -650,7 +650,8 @@ def legs_html(proxy_, connection=None, rows=60):
                    + (cell + blank if client_side else blank + cell) + "</tr>")
     head = (f"<tr><th></th><th>client leg #{client_id}</th><th>server leg "
             f"#{server_id if server_id is not None else '-'}</th></tr>")
-    return f'<table class="lab-proxy-legs">{head}{"".join(out)}</table>'
+    return ('<table class="lab-proxy-legs" style="table-layout:fixed;width:100%">'
+            '<col style="width:7.5em"><col><col>' + head + "".join(out) + "</table>")
 
 
 def proxy_html(proxy_):
