@@ -405,3 +405,41 @@ def test_held_bytes_bound_pauses_the_sender_and_loses_nothing(lab_reactor, stop_
         got += chunk
     assert payload == got
     client.close()
+
+
+def test_rate_reset_half_close_and_per_connection_faults(lab_reactor, stop_after):
+    """Throughput limit, reset after N bytes, half-close after N messages, one connection only."""
+    server = lab.listen("echo", name="t-faults-echo")
+    stop_after(server)
+    proxy_ = lab.proxy(server, framer="lines", name="t-faults")
+    stop_after(proxy_)
+    assert any(s.listener == "t-faults" for s in lab.reactor_state().sockets)
+
+    slow, fast = lab.connect(proxy_), lab.connect(proxy_)
+    slow.send(b"x\n")
+    assert b"x\n" == slow.read_until(b"\n")
+    proxy_.fault(connection=proxy_.legs()[0][0], rate=2000)  # only the first connection
+    started = time.monotonic()
+    slow.send(b"y" * 399 + b"\n")
+    assert 400 == len(slow.read_until(b"\n", timeout=5))
+    assert time.monotonic() - started >= 0.15  # 400 bytes at 2000 B/s, each way: >= 0.2 s
+    fast.send(b"quick\n")
+    assert b"quick\n" == fast.read_until(b"\n")
+    slow.close()
+    fast.close()
+
+    proxy_.fault(close_after_bytes=5, reset=True, direction="to_client")
+    client = lab.connect(proxy_)
+    client.send(b"hello world\n")
+    assert eventually(lambda: not client.is_open)
+    assert b"hello" == b"".join(e.data for e in client.transcript if e.direction == "received")
+    assert any("fault: reset after 5 bytes" in n.text for n in proxy_.notes)
+
+    proxy_.fault(half_close_after=1, direction="to_server")
+    with socket.create_connection(("127.0.0.1", proxy_.port), timeout=5) as sock:
+        sock.sendall(b"one\ntwo\n")
+        got = b""
+        while chunk := sock.recv(100):  # the echo server closes when it reads our EOF
+            got += chunk
+    assert b"one\n" == got
+    assert eventually(lambda: any("half-closed by a fault" in n.text for n in proxy_.notes))

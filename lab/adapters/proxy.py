@@ -316,22 +316,22 @@ class Pipeline:
             if self.sent_messages[direction] >= faults.close_after_messages:
                 end = _RESET if faults.reset else _CLOSE
         delay = faults.delay + (self.rng().uniform(0, faults.jitter) if faults.jitter else 0)
-        size = faults.fragment or len(data) or 1
+        # A throughput limit sends ~20 pieces a second, each taking its share of the time.
+        size = faults.fragment or (max(1, int(faults.rate // 20)) if faults.rate else 0) \
+            or len(data) or 1
         for at in range(0, len(data), size):
             piece = data[at:at + size]
-            self._put(direction, delay, piece)
-            if faults.rate:
-                delay += len(piece) / faults.rate
+            self._put(direction, delay, piece, len(piece) / faults.rate if faults.rate else 0.0)
         if end is not None:
             self._put(direction, delay, end)
         if counted and faults.half_close_after is not None and end is None \
                 and self.sent_messages[direction] >= faults.half_close_after:
             self._put(direction, delay, _HALF)
 
-    def _put(self, direction, delay, what):
+    def _put(self, direction, delay, what, takes=0.0):
         now = self.clock.seconds()
         due = max(now + delay, self.last_due[direction])
-        self.last_due[direction] = due
+        self.last_due[direction] = due + takes  # the next piece waits until this one is "sent"
         self.outbox[direction].append((due, what))
         if isinstance(what, bytes):
             self.outbox_bytes[direction] += len(what)
@@ -359,7 +359,11 @@ class Pipeline:
             self._half_close(direction)
         else:
             self.outbox_bytes[direction] -= len(what)
-            self._send(direction, what)
+            if self.half_closed[direction]:
+                self.hub.note(self.id, f"{direction}: {len(what)} bytes not sent: that side was "
+                                       "half-closed by a fault")
+            else:
+                self._send(direction, what)
         self._backpressure(direction)
         self._schedule(direction)
 
