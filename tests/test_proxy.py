@@ -230,13 +230,20 @@ def test_a_framer_raising_on_garbage_passes_the_rest_through(lab_reactor, stop_a
     """A user's framer that raises: noted, the direction goes raw, no byte lost."""
 
     class Picky:
+        """Lines; raises on '!', after buffering a partial line of its own."""
+
         name = "picky"
-        pending = 0
+
+        def __init__(self):
+            self.buffer = b""
 
         def feed(self, data):
             if b"!" in data:
                 raise RuntimeError("no exclamations")
-            return [data]
+            self.buffer += data
+            lines = self.buffer.split(b"\n")
+            self.buffer = lines.pop()
+            return [line + b"\n" for line in lines]
 
         def describe(self, message):
             return message.decode()
@@ -248,12 +255,13 @@ def test_a_framer_raising_on_garbage_passes_the_rest_through(lab_reactor, stop_a
     client = lab.connect(proxy_)
     client.send(b"fine\n")
     assert b"fine\n" == client.read_until(b"\n")
+    client.send(b"half ")  # buffered inside Picky, which has no drain()
     client.send(b"loud!\n")
-    assert b"loud!\n" == client.read_until(b"\n")
+    assert b"half loud!\n" == client.read_until(b"\n")
     client.send(b"after\n")
     assert b"after\n" == client.read_until(b"\n")
     client.close()
-    assert any("RuntimeError: no exclamations" in n.text for n in proxy_.notes)
+    assert any("the framer raised RuntimeError: no exclamations" in n.text for n in proxy_.notes)
 
 
 def test_bad_input_gets_clear_errors_and_others_keep_working(lab_reactor, stop_after):

@@ -143,6 +143,7 @@ class Pipeline:
         self._eof = {TO_SERVER: False, TO_CLIENT: False}  # the sender half-closed
         self._gone = {TO_SERVER: False, TO_CLIENT: False}  # the sender closed altogether
         self._ended = {TO_SERVER: False, TO_CLIENT: False}  # EOF or close is in the outbox
+        self._tails = {TO_SERVER: b"", TO_CLIENT: b""}  # fed to a framer without drain()
 
     # -- the legs call these ---------------------------------------------------
 
@@ -155,22 +156,7 @@ class Pipeline:
             capture.record("out", self.server_id, data)
         framer = self.framers[direction]
         was_pending = getattr(framer, "pending", 1)
-        try:
-            messages = framer.feed(data)
-        except FramingError as error:
-            messages = list(error.messages)
-            rest = framer.drain()
-            if rest:
-                messages.append(rest)
-            self.framers[direction] = RawFramer()
-            self.hub.note(self.id, f"{direction}: framing stopped ({error}); "
-                                   "the rest of this direction passes unframed")
-        except Exception as error:  # noqa: BLE001 - a user's framer must not lose bytes
-            rest = framer.drain() if hasattr(framer, "drain") else b""
-            messages = [data] if not rest else [rest]
-            self.framers[direction] = RawFramer()
-            self.hub.note(self.id, f"{direction}: the framer raised {type(error).__name__}: "
-                                   f"{error}; the rest of this direction passes unframed")
+        messages = self._frame(direction, framer, data)
         queue = self.queues[direction]
         if (not queue and not self.hub.holding and not self.outbox[direction]
                 and not self._faults().active and not self.half_closed[direction]):
@@ -190,6 +176,35 @@ class Pipeline:
             self.hub.held_changed()
         self.pump(direction)
 
+    def _frame(self, direction, framer, data):
+        """Whole messages in ``data``; after a framer error, every byte it held goes on unframed.
+
+        A framer without ``drain()`` (a user's) cannot give back what it
+        buffered, so the pipeline keeps its own copy of the bytes it has fed
+        and not yet got back as messages.
+        """
+        copy = not hasattr(framer, "drain")
+        if copy:
+            self._tails[direction] += data
+        try:
+            messages = framer.feed(data)
+        except Exception as error:  # noqa: BLE001 - a framer's bug must not lose bytes
+            found = list(getattr(error, "messages", ()))
+            if copy:
+                rest = self._tails[direction][sum(map(len, found)):]
+            else:
+                rest = framer.drain()
+            self._tails[direction] = b""
+            self.framers[direction] = RawFramer()
+            what = str(error) if isinstance(error, FramingError) else \
+                f"the framer raised {type(error).__name__}: {error}"
+            self.hub.note(self.id, f"{direction}: framing stopped ({what}); the rest of this "
+                                   "direction passes unframed")
+            return found + ([rest] if rest else [])
+        if copy:
+            self._tails[direction] = self._tails[direction][sum(map(len, messages)):]
+        return messages
+
     def eof(self, direction):
         """The sender half-closed: pass it on once everything before it went out."""
         self.flush_partial(direction, "the sender half-closed")
@@ -200,8 +215,10 @@ class Pipeline:
     def flush_partial(self, direction, why):
         """Queue bytes left in a framer (an incomplete message) unframed, saying so."""
         framer = self.framers[direction]
-        pending = getattr(framer, "pending", 0)
-        rest = framer.drain() if pending and hasattr(framer, "drain") else b""
+        if hasattr(framer, "drain"):
+            rest = framer.drain() if getattr(framer, "pending", 1) else b""
+        else:
+            rest, self._tails[direction] = self._tails[direction], b""
         if rest:
             self.hub.note(self.id, f"{direction}: {why} with {len(rest)} bytes of an "
                                    "incomplete message; they were passed on as they were")
