@@ -25,31 +25,42 @@ Nothing is dropped without the user saying so, and what cannot be delivered
 """
 
 import difflib
+import html
 import re
 import threading
 import time
 from collections import OrderedDict, deque
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
-from lab import bridge
+from twisted.internet.defer import maybeDeferred
+from twisted.internet.endpoints import connectProtocol, serverFromString
+
+from lab import bridge, display
+from lab.adapters.proxy import Faults, Message, Pipeline, ProxyDatagram, ProxyFactory
 from lab.errors import LabError
 from lab.model._capture import DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, Capture
-from lab.model._endpoints import ClientSpec, parse_client, parse_server
+from lab.model._client import client_endpoint, connect, target_spec
+from lab.model._endpoints import ClientSpec, ServerSpec, parse_server
 from lab.model._errors import ClientError
-from lab.model._listeners import Listener, _registry, _registry_lock, _install_shutdown_hook, \
-    _start
+from lab.model._listeners import Listener, ListenerTable, listeners, start_registered
+from lab.plugin import plugins
+from lab.protocols.framing import (FRAMINGS, Framing, FramingDecoder, FramingError,
+                                   show_bytes)
 
 __all__ = ["Proxy", "ProxyError", "ProxyNote", "ReplayStep", "ReplayReport", "proxy",
-           "proxies", "proxy_html", "legs_html", "DIRECTIONS", "DEFAULT_MAX_HELD", "DEFAULT_MAX_HELD_BYTES"]
+           "proxies", "proxy_html", "legs_html", "DIRECTIONS", "DEFAULT_MAX_HELD",
+           "DEFAULT_MAX_HELD_BYTES"]
 
 DIRECTIONS = ("to_server", "to_client")
 DEFAULT_MAX_HELD = 100
 DEFAULT_MAX_HELD_BYTES = 4 * 1024 * 1024
 MAX_NOTES = 1000
 MAX_PIPELINES = 2000  # closed ones beyond this are forgotten (the capture keeps their traffic)
-_FAULT_TYPES = {"delay": (int, float), "jitter": (int, float), "rate": (int, float),
-                "fragment": int, "close_after_bytes": int, "close_after_messages": int,
-                "reset": bool, "half_close_after": int, "direction": str, "seed": object}
+_FAULT_TYPES: dict[str, Any] = {
+    "delay": (int, float), "jitter": (int, float), "rate": (int, float), "fragment": int,
+    "close_after_bytes": int, "close_after_messages": int, "reset": bool,
+    "half_close_after": int, "direction": str, "seed": object}
 
 
 class ProxyError(LabError):
@@ -60,7 +71,7 @@ class ProxyNote(NamedTuple):
     """Something the proxy did that the user should know: when, on which connection, what."""
 
     time: float
-    connection: int
+    connection: int | None
     text: str
 
 
@@ -103,8 +114,6 @@ def _direction(direction, allow_both=True):
 
 def _framing_of(framer, target, name=None):
     """A Framing from ``framer=`` (None, a name, a plugin name, or an object)."""
-    from lab.protocols.framing import FRAMINGS, Framing
-
     if framer is None:
         plugin = getattr(target, "plugin", None) if isinstance(target, Listener) else None
         name = getattr(plugin, "name", None)
@@ -117,8 +126,6 @@ def _framing_of(framer, target, name=None):
         if framer in FRAMINGS:
             return FRAMINGS[framer]
         try:
-            from lab.plugin import plugins
-
             plugin = plugins().load(framer)
         except Exception:  # noqa: BLE001 - any failure means "no such framer"
             plugin = None
@@ -161,7 +168,7 @@ class ReplayStep(NamedTuple):
     now: tuple
 
     @property
-    def same(self):
+    def same(self) -> bool:
         """True if the replies are byte for byte the same."""
         return self.then == self.now
 
@@ -169,12 +176,12 @@ class ReplayStep(NamedTuple):
 class ReplayReport(list):
     """The steps of a replay; ``diff()`` shows where the replies differ."""
 
-    def __init__(self, steps, framing, target):
+    def __init__(self, steps: list[ReplayStep], framing: Framing, target: Any) -> None:
         super().__init__(steps)
         self.framing, self.target = framing, target
 
     @property
-    def differences(self):
+    def differences(self) -> int:
         """How many requests got different replies now."""
         return sum(not step.same for step in self)
 
@@ -186,7 +193,7 @@ class ReplayReport(list):
             lines += [f"#{index + 1} <- {describe(r)}" for r in getattr(step, which)]
         return lines
 
-    def diff(self):
+    def diff(self) -> str:
         """A unified diff of the replies, then versus now (empty if they are the same)."""
         return "\n".join(difflib.unified_diff(self._lines("then"), self._lines("now"),
                                               "then", "now", lineterm=""))
@@ -196,8 +203,6 @@ class ReplayReport(list):
                 f"{self.differences} with different replies>")
 
     def _repr_html_(self):
-        import html
-
         rows = []
         describe = self.framing.to_client().describe
         for index, step in enumerate(self):
@@ -231,8 +236,6 @@ def _captured_exchange(capture, client_id, server_id, framing):
 
 
 def _frame(framer, data):
-    from lab.protocols.framing import FramingError
-
     try:
         return framer.feed(data)
     except FramingError as error:
@@ -240,8 +243,6 @@ def _frame(framer, data):
 
 
 def _replay(proxy_, connection, target, timeout, quiet):
-    from lab.model._client import connect
-
     client_id, server_id = proxy_._legs(connection)
     steps = _captured_exchange(proxy_.capture, client_id, server_id, proxy_.framing)
     if not steps:
@@ -282,48 +283,46 @@ class Proxy(Listener):
     again, message by message.
     """
 
-    def __init__(self, name, spec, target, target_spec, framing, capture,
-                 max_held=DEFAULT_MAX_HELD, max_held_bytes=DEFAULT_MAX_HELD_BYTES,
-                 connect_timeout=5.0):
+    def __init__(self, name: str, spec: ServerSpec, target: Any, target_spec: ClientSpec,
+                 framing: Framing, capture: Capture, max_held: int = DEFAULT_MAX_HELD,
+                 max_held_bytes: int = DEFAULT_MAX_HELD_BYTES,
+                 connect_timeout: float = 5.0, allow_remote: bool = False) -> None:
         plugin = target.plugin if isinstance(target, Listener) else None
-        super().__init__(name, spec, plugin, {}, capture)
+        super().__init__(name, spec, plugin, {}, capture, allow_remote)
         self.target = target
         self.target_spec = target_spec
         self.framing = framing
         self.max_held, self.max_held_bytes = max_held, max_held_bytes
         self.connect_timeout = connect_timeout
         self.not_held = 0
-        self.notes = deque(maxlen=MAX_NOTES)
+        self.notes: deque[ProxyNote] = deque(maxlen=MAX_NOTES)
         self.version = 0  # bumped when held messages or notes change, for views
-        from lab.adapters.proxy import Faults
-
         self._faults = None
         self._no_faults = Faults()
-        self._intercept = None  # (direction, match function) or None
+        # (direction, match function) or None
+        self._intercept: tuple[str, Callable[[bytes], Any]] | None = None
         self.holding = False  # read by the pipelines on every chunk: is anything intercepted?
-        self._pipelines = OrderedDict()
+        self._pipelines: OrderedDict[int, Pipeline] = OrderedDict()
         self._lock = threading.Lock()
 
     # -- what it is --------------------------------------------------------------
 
     @property
-    def target_address(self):
+    def target_address(self) -> str:
         """``transport:host:port`` of the target."""
         spec = self.target_spec
         return f"{spec.transport}:{spec.host}:{spec.port}"
 
     @property
-    def plugin_name(self):
+    def plugin_name(self) -> str:
         """What the listeners table shows in its plugin column."""
         return f"proxy/{self.framing.name}"
 
-    def decoder(self):
+    def decoder(self) -> FramingDecoder:
         """A conversation decoder from the proxy's framer."""
-        from lab.protocols.framing import FramingDecoder
-
         return FramingDecoder(self.framing)
 
-    def stats(self):
+    def stats(self) -> dict[str, Any]:
         """The listener's counts, and the target, held messages and faults."""
         row = super().stats()
         row.update(target=self.target_address, held=len(self.held),
@@ -332,7 +331,7 @@ class Proxy(Listener):
 
     # -- the pipelines call these (reactor thread) ------------------------------------
 
-    def pipeline_started(self, pipeline):
+    def pipeline_started(self, pipeline: Pipeline) -> None:
         """Remember a new connection's pipeline (forgetting old closed ones)."""
         with self._lock:
             self._pipelines[id(pipeline)] = pipeline
@@ -341,7 +340,7 @@ class Proxy(Listener):
                     if old.closed and len(self._pipelines) > MAX_PIPELINES:
                         del self._pipelines[key]
 
-    def should_hold(self, pipeline, direction, message):
+    def should_hold(self, pipeline: Pipeline, direction: str, message: Message) -> bool:
         """True if the intercept rule matches and the held list has room."""
         rule = self._intercept
         if rule is None or rule[0] not in ("both", direction):
@@ -361,36 +360,30 @@ class Proxy(Listener):
             return False
         return True
 
-    def held_changed(self):
+    def held_changed(self) -> None:
         """Views redraw the held list."""
         self.version += 1
 
-    def note(self, connection, text):
+    def note(self, connection: int | None, text: str) -> None:
         """Keep a note for the user."""
         self.notes.append(ProxyNote(time.time(), connection, text))
         self.version += 1
 
-    def faults_for(self, pipeline):
+    def faults_for(self, pipeline: Pipeline) -> Faults:
         """The proxy's faults (a connection's own ones are on its pipeline)."""
         return self._faults or self._no_faults
 
     # -- start / stop -----------------------------------------------------------------
 
     def _start_in_reactor(self, server=None):
-        from twisted.internet import reactor
-        from twisted.internet.defer import maybeDeferred
-        from twisted.internet.endpoints import connectProtocol, serverFromString
-
-        from lab.adapters.proxy import ProxyDatagram, ProxyFactory
-        from lab.model._client import _client_endpoint
-
+        reactor = bridge.get_reactor()
         target = self.target_spec
         if self.transport == "udp":
             datagram = ProxyDatagram(self, (target.host, target.port), reactor)
             return self._started(reactor.listenUDP(self.port, datagram, interface=self.host))
 
         def connect(protocol):
-            endpoint = _client_endpoint(reactor, target, self.connect_timeout)
+            endpoint = client_endpoint(reactor, target, self.connect_timeout)
             return connectProtocol(endpoint, protocol)
 
         endpoint = serverFromString(reactor, self.spec.text)
@@ -399,7 +392,7 @@ class Proxy(Listener):
 
     # -- connections -------------------------------------------------------------------
 
-    def pipelines(self):
+    def pipelines(self) -> list[Pipeline]:
         """The proxied connections known (open and recently closed)."""
         with self._lock:
             return list(self._pipelines.values())
@@ -418,11 +411,11 @@ class Proxy(Listener):
         pipeline = self._pipeline(connection)
         return pipeline.id, pipeline.server_id
 
-    def legs(self):
+    def legs(self) -> list[tuple[int, int | None]]:
         """``[(client leg id, server leg id or None)]`` for every known proxied connection."""
         return [(p.id, p.server_id) for p in self.pipelines()]
 
-    def conversation(self, connection=None, leg="client"):
+    def conversation(self, connection: int | None = None, leg: str = "client") -> list[str]:
         """The decoded messages of the client legs (or ``leg="server"``), one line each.
 
         ``connection`` narrows it to one proxied connection (either leg's id).
@@ -432,7 +425,8 @@ class Proxy(Listener):
             raise ValueError(f"leg must be 'client' or 'server', not {leg!r}")
         pairs = [self._legs(connection)] if connection is not None else self.legs()
         chosen = {pair[0] if leg == "client" else pair[1] for pair in pairs}
-        decoders, lines = {}, []
+        decoders: dict[int, FramingDecoder] = {}
+        lines: list[str] = []
         for event in self.capture.events(kinds=("in", "out")):
             if event.connection in chosen:
                 decoder = decoders.setdefault(event.connection, self.decoder())
@@ -442,7 +436,7 @@ class Proxy(Listener):
 
     # -- intercept -----------------------------------------------------------------------
 
-    def intercept(self, direction="both", match=None):
+    def intercept(self, direction: str | None = "both", match: Any = None) -> "Proxy":
         """Hold messages going ``direction`` that ``match``; ``intercept(None)`` stops holding.
 
         ``direction`` is ``"to_server"``, ``"to_client"`` or ``"both"``;
@@ -459,19 +453,17 @@ class Proxy(Listener):
         return self
 
     @property
-    def intercepting(self):
+    def intercepting(self) -> str | None:
         """The direction being intercepted, or None."""
         return self._intercept[0] if self._intercept else None
 
     @property
-    def held(self):
+    def held(self) -> list[Message]:
         """The messages waiting for a decision, oldest first."""
         messages = [m for p in self.pipelines() for m in p.held]
         return sorted(messages, key=lambda m: m.id)
 
     def _check_held(self, message):
-        from lab.adapters.proxy import Message
-
         if not isinstance(message, Message):
             raise TypeError(f"expected a message from proxy.held, not {type(message).__name__}")
         if message.pipeline.hub is not self:
@@ -480,7 +472,8 @@ class Proxy(Listener):
             raise ProxyError(f"message #{message.id} is no longer waiting (it was forwarded, "
                              "dropped, or its connection closed; see proxy.notes).")
 
-    def forward(self, message, data=None, timeout=bridge.DEFAULT_TIMEOUT):
+    def forward(self, message: Message, data: bytes | str | None = None,
+                timeout: float | None = bridge.DEFAULT_TIMEOUT) -> Message:
         """Let a held message go on, replaced by ``data`` (bytes or str) if given."""
         if data is not None:
             data = _as_data(data)
@@ -496,14 +489,16 @@ class Proxy(Listener):
             message.pipeline.release(message, data)
         self.held_changed()
 
-    def drop(self, message, timeout=bridge.DEFAULT_TIMEOUT):
+    def drop(self, message: Message,
+             timeout: float | None = bridge.DEFAULT_TIMEOUT) -> Message:
         """Throw a held message away (noted in :attr:`notes`)."""
         self._check_held(message)
         bridge.call(message.pipeline.drop, message, timeout=timeout)
         self.held_changed()
         return message
 
-    def inject(self, connection, direction, data, timeout=bridge.DEFAULT_TIMEOUT):
+    def inject(self, connection: int, direction: str, data: bytes | str,
+               timeout: float | None = bridge.DEFAULT_TIMEOUT) -> Message:
         """Send ``data`` as a new message on ``connection`` (an id) going ``direction``."""
         data = _as_data(data, "injected data")
         _direction(direction, allow_both=False)
@@ -515,7 +510,7 @@ class Proxy(Listener):
         self.note(pipeline.id, f"{direction}: injected message #{item.id} ({len(data)} bytes)")
         return item
 
-    def release_all(self, timeout=bridge.DEFAULT_TIMEOUT):
+    def release_all(self, timeout: float | None = bridge.DEFAULT_TIMEOUT) -> int:
         """Forward every held message unchanged; return how many."""
         def release():
             held = self.held
@@ -528,11 +523,11 @@ class Proxy(Listener):
     # -- faults ------------------------------------------------------------------------
 
     @property
-    def faults(self):
+    def faults(self) -> Faults | None:
         """The proxy-wide faults in force, or None."""
         return self._faults
 
-    def fault(self, connection=None, **settings):
+    def fault(self, connection: int | None = None, **settings: Any) -> Faults | None:
         """Set faults (``fault()`` clears them), for the whole proxy or one ``connection``.
 
         ``delay`` and ``jitter`` (seconds), ``rate`` (bytes per second),
@@ -543,8 +538,6 @@ class Proxy(Listener):
         ``"to_server"``, ``"to_client"``) for the count-based ones, and
         ``seed`` for the jitter's random choices.
         """
-        from lab.adapters.proxy import Faults
-
         unknown = set(settings) - set(_FAULT_TYPES)
         if unknown:
             raise ProxyError(f"no fault {', '.join(sorted(unknown))}; faults: "
@@ -579,7 +572,8 @@ class Proxy(Listener):
 
     # -- replay -----------------------------------------------------------------------
 
-    def replay(self, connection, target=None, timeout=2.0, quiet=0.1):
+    def replay(self, connection: int, target: Any = None,  # type: ignore[override]
+               timeout: float = 2.0, quiet: float = 0.1) -> ReplayReport:
         """Send a captured client's messages again, one at a time, waiting for each reply.
 
         ``target`` defaults to the proxy's target (directly, not through the
@@ -602,26 +596,20 @@ class Proxy(Listener):
     def _repr_html_(self):
         return proxy_html(self)
 
-    def widget(self):
-        """The live proxy panel (``lab.widgets.ProxyPanel``)."""
-        from importlib import import_module
-
-        return import_module("lab.widgets").ProxyPanel(self)
+    def widget(self) -> Any:
+        """The live proxy panel (``lab.widgets.ProxyPanel``, through :mod:`lab.display`)."""
+        return display.view("proxy", self)
 
 
 _LEG_STYLE = "vertical-align:top;padding:1px 6px;font-family:monospace;white-space:pre-wrap"
 
 
-def legs_html(proxy_, connection=None, rows=60):
+def legs_html(proxy_: "Proxy", connection: int | None = None, rows: int = 60) -> str:
     """Both legs of one proxied connection side by side in time, as an HTML table.
 
     Left: the client leg (what the client sent and got); right: the server leg
     (what the server got and sent).  One row per event, in the order they happened.
     """
-    import html
-
-    from lab.protocols.framing import show_bytes
-
     legs = proxy_.legs()
     if connection is None and legs:
         connection = legs[-1][0]
@@ -654,10 +642,8 @@ def legs_html(proxy_, connection=None, rows=60):
             '<col style="width:7.5em"><col><col>' + head + "".join(out) + "</table>")
 
 
-def proxy_html(proxy_):
+def proxy_html(proxy_: "Proxy") -> str:
     """A static picture of a proxy: where it stands, both legs, held messages, faults, notes."""
-    import html
-
     held = proxy_.held
     held_rows = "".join(
         f"<tr><td>#{m.id}</td><td>conn #{m.connection}</td><td>{m.direction}</td>"
@@ -676,26 +662,18 @@ def proxy_html(proxy_):
             + (f"<div><b>notes</b><ul>{notes}</ul></div>" if notes else "") + "</div>")
 
 
-def _target(target):
-    from lab.model._client import _target_spec
-
-    if isinstance(target, Listener):
-        if isinstance(target, Proxy):
-            raise ProxyError("a proxy's target cannot be another proxy's Listener object here; "
-                             "pass its endpoint string instead (proxy.endpoint).")
-        return _target_spec(target)
-    if isinstance(target, ClientSpec):
-        return target
+def _target(target: Any) -> ClientSpec:
     try:
-        return parse_client(target)
+        return target_spec(target)
     except LabError as error:
         raise type(error)(f"proxy target: {error}") from None
 
 
-def proxy(target, listen="tcp:0", framer=None, name=None, allow_remote=False, *,
-          capture=True, max_events=DEFAULT_MAX_EVENTS, max_bytes=DEFAULT_MAX_BYTES,
-          max_held=DEFAULT_MAX_HELD, max_held_bytes=DEFAULT_MAX_HELD_BYTES,
-          connect_timeout=5.0, timeout=bridge.DEFAULT_TIMEOUT):
+def proxy(target: Any, listen: Any = "tcp:0", framer: Any = None, name: str | None = None,
+          allow_remote: bool = False, *, capture: bool = True,
+          max_events: int = DEFAULT_MAX_EVENTS, max_bytes: int = DEFAULT_MAX_BYTES,
+          max_held: int = DEFAULT_MAX_HELD, max_held_bytes: int = DEFAULT_MAX_HELD_BYTES,
+          connect_timeout: float = 5.0, timeout: float | None = bridge.DEFAULT_TIMEOUT) -> "Proxy":
     """Start an intercepting proxy to ``target`` and return its :class:`Proxy`.
 
     ``target`` is a client endpoint string (``"tcp:127.0.0.1:11211"``,
@@ -721,22 +699,11 @@ def proxy(target, listen="tcp:0", framer=None, name=None, allow_remote=False, *,
     default = f"proxy-{target_spec.port}"
     made = Proxy(name or default, spec, target, target_spec, framing_,
                  Capture(max_events, max_bytes, enabled=capture), max_held, max_held_bytes,
-                 connect_timeout)
-    _install_shutdown_hook()
-    with _registry_lock:
-        old = _registry.get(made.name)
-    if old is not None:
-        old.stop(timeout)
-    _start(made, None, timeout)
-    with _registry_lock:
-        _registry[made.name] = made
-    return made
+                 connect_timeout, allow_remote)
+    return start_registered(made, None, bridge.checked_timeout(timeout))
 
 
-def proxies():
+def proxies() -> ListenerTable:
     """The running proxies (they are listed with :func:`lab.listeners` too)."""
-    from lab.model._listeners import ListenerTable
-
-    with _registry_lock:
-        return ListenerTable(p for p in _registry.values() if isinstance(p, Proxy) and p.running)
+    return ListenerTable(p for p in listeners() if isinstance(p, Proxy))
 

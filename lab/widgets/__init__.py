@@ -39,6 +39,8 @@ def _chain_view(chain):
 
 _display.register_view("plugin registry", _plugin_browser)
 _display.register_view("deferred chain", _chain_view)
+_display.register_view("proxy", lambda proxy: import_module(
+    "lab.widgets.proxy_view").ProxyPanel(proxy))
 _display.register_view("load progress", lambda total: import_module(
     "lab.widgets.load_progress").LoadProgress(total))
 

@@ -6,6 +6,7 @@ held list changed).  Every control has a programmatic trigger
 """
 
 import html
+from typing import Any
 
 import ipywidgets as widgets
 
@@ -15,14 +16,15 @@ from lab.widgets._html import error_html
 
 __all__ = ["ProxyPanel", "to_escaped", "from_escaped"]
 
-_FAULT_FIELDS = (("delay", "delay s", widgets.FloatText), ("jitter", "jitter s", widgets.FloatText),
+_FAULT_FIELDS = (("delay", "delay s", widgets.FloatText),
+                 ("jitter", "jitter s", widgets.FloatText),
                  ("rate", "bytes/s", widgets.IntText), ("fragment", "fragment B", widgets.IntText),
                  ("close_after_messages", "close at msgs", widgets.IntText),
                  ("close_after_bytes", "close at bytes", widgets.IntText),
                  ("seed", "seed", widgets.IntText))
 
 
-def to_escaped(data):
+def to_escaped(data: bytes) -> str:
     """Bytes as editable text: printable ASCII as is, ``\\r``, ``\\n`` (then a line break), ``\\xNN``."""
     out = []
     for byte in data:
@@ -41,7 +43,7 @@ def to_escaped(data):
     return "".join(out)
 
 
-def from_escaped(text):
+def from_escaped(text: str) -> bytes:
     """The bytes :func:`to_escaped` wrote (line breaks are layout; other text is UTF-8)."""
     text = text.replace("\n", "")
     out, at = bytearray(), 0
@@ -68,7 +70,7 @@ def from_escaped(text):
 class ProxyPanel(widgets.VBox):
     """One proxy: legs side by side, held messages with a text/hex editor, intercept and faults."""
 
-    def __init__(self, proxy, live=True, interval=0.3):
+    def __init__(self, proxy: Any, live: bool = True, interval: float = 0.3) -> None:
         super().__init__()
         self.add_class("lab-proxy-panel")
         self.proxy = proxy
@@ -108,9 +110,9 @@ class ProxyPanel(widgets.VBox):
         self.clear_faults_button = widgets.Button(description="Clear faults", icon="eraser")
         self.message = widgets.HTML()
         self.notes = widgets.HTML()
-        self._drawn = None
+        self._drawn: tuple | None = None
         self._editing = None
-        self._held = {}
+        self._held: dict[int, Any] = {}
         self.intercept_button.observe(lambda _: self._intercept(), names="value")
         self.held.observe(lambda _: self._load_editor(), names="value")
         self.edit_mode.observe(lambda change: self._switch_mode(change), names="value")
@@ -121,8 +123,8 @@ class ProxyPanel(widgets.VBox):
         self.fault_button.on_click(lambda _: self._act(self._apply_faults))
         self.clear_faults_button.on_click(lambda _: self._act(self._clear_faults))
         faults = widgets.GridBox(list(self.fault_inputs.values()) + [self.reset],
-                                 layout=widgets.Layout(
-                                     grid_template_columns="repeat(auto-fill, minmax(200px, 1fr))"))
+                                 layout=widgets.Layout(grid_template_columns=(
+                                     "repeat(auto-fill, minmax(200px, 1fr))")))
         self.children = (
             self.header, self.connection,
             widgets.Box((self.legs,), layout=widgets.Layout(max_height="22em", overflow="auto")),
@@ -137,7 +139,7 @@ class ProxyPanel(widgets.VBox):
 
     # -- drawing ---------------------------------------------------------------------
 
-    def refresh(self, force=False):
+    def refresh(self, force: bool = False) -> None:
         """Redraw what changed since the last time (cheap when nothing did)."""
         proxy = self.proxy
         key = (proxy.capture.seq, proxy.version, self.connection.value)
@@ -235,7 +237,7 @@ class ProxyPanel(widgets.VBox):
         self.proxy.fault()
         return "faults cleared"
 
-    def close(self):
+    def close(self) -> None:
         """Stop refreshing, then close."""
         if self._watch is not None:
             self._watch.stop()
