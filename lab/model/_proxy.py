@@ -37,6 +37,7 @@ from twisted.internet.defer import maybeDeferred
 from twisted.internet.endpoints import connectProtocol, serverFromString
 
 from lab import bridge, display
+from lab._checks import checked_bool, checked_count, checked_data, checked_timeout
 from lab.adapters.proxy import Faults, Message, Pipeline, ProxyDatagram, ProxyFactory
 from lab.errors import LabError
 from lab.model._capture import DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, Capture
@@ -55,6 +56,7 @@ __all__ = ["Proxy", "ProxyError", "ProxyNote", "ReplayStep", "ReplayReport", "pr
 DIRECTIONS = ("to_server", "to_client")
 DEFAULT_MAX_HELD = 100
 DEFAULT_MAX_HELD_BYTES = 4 * 1024 * 1024
+MAX_HELD, MAX_HELD_BYTES = 100_000, 1024 ** 3  # what max_held= and max_held_bytes= may ask
 MAX_NOTES = 1000
 MAX_PIPELINES = 2000  # closed ones beyond this are forgotten (the capture keeps their traffic)
 _FAULT_TYPES: dict[str, Any] = {
@@ -75,7 +77,7 @@ class ProxyNote(NamedTuple):
     text: str
 
 
-def _as_data(data, what="an edit"):
+def _as_data(data: object, what: str = "an edit") -> bytes:
     if isinstance(data, str):
         return data.encode("utf-8")
     if isinstance(data, (bytes, bytearray, memoryview)):
@@ -500,7 +502,7 @@ class Proxy(Listener):
     def inject(self, connection: int, direction: str, data: bytes | str,
                timeout: float | None = bridge.DEFAULT_TIMEOUT) -> Message:
         """Send ``data`` as a new message on ``connection`` (an id) going ``direction``."""
-        data = _as_data(data, "injected data")
+        data = checked_data(data, "data", "b'PING\\r\\n'")
         _direction(direction, allow_both=False)
         pipeline = self._pipeline(connection)
         if pipeline.closed:
@@ -549,8 +551,9 @@ class Proxy(Listener):
             if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
                 wanted = getattr(kind, "__name__", "a number")
                 raise ProxyError(f"fault {key}={value!r}: expected {wanted}.")
-            if kind is not str and kind is not bool and value < 0:
-                raise ProxyError(f"fault {key}={value!r} must not be negative.")
+            if kind is not str and kind is not bool and not (0 <= value < float("inf")):
+                raise ProxyError(f"fault {key}={value!r} must be a finite number, not "
+                                 "negative, e.g. delay=0.1.")
         if settings.get("fragment") == 0 or settings.get("rate") == 0:
             raise ProxyError("fragment= and rate= must be at least 1 (or leave them out).")
         if "direction" in settings:
@@ -581,6 +584,8 @@ class Proxy(Listener):
         captured then and those received now; ``report.diff()`` shows where
         they differ.  A request answered with nothing waits ``quiet`` s.
         """
+        timeout = checked_timeout(timeout, positive=True)
+        quiet = checked_timeout(quiet, "quiet", positive=True)
         return _replay(self, connection, target or self.target_address, timeout, quiet)
 
     # -- display ---------------------------------------------------------------------
@@ -685,22 +690,29 @@ def proxy(target: Any, listen: Any = "tcp:0", framer: Any = None, name: str | No
     plugin's, else raw.  A running listener or proxy called ``name`` is
     stopped first.
     """
-    target_spec = _target(target)
+    timeout = bridge.checked_timeout(timeout)
+    connect_timeout = checked_timeout(connect_timeout, "connect_timeout", positive=True)
+    checked_bool(allow_remote, "allow_remote")
+    checked_bool(capture, "capture")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise TypeError(f"name must be a non-empty string such as 'my-proxy', not {name!r}")
+    max_events = checked_count(max_events, "max_events", example=DEFAULT_MAX_EVENTS)
+    max_bytes = checked_count(max_bytes, "max_bytes", example=DEFAULT_MAX_BYTES)
+    max_held = checked_count(max_held, "max_held", high=MAX_HELD, example=DEFAULT_MAX_HELD)
+    max_held_bytes = checked_count(max_held_bytes, "max_held_bytes", high=MAX_HELD_BYTES,
+                                   example=DEFAULT_MAX_HELD_BYTES)
+    wanted = _target(target)
     spec = parse_server(listen, allow_remote)
-    if spec.transport != target_spec.transport:
+    if spec.transport != wanted.transport:
         raise ProxyError(f"the proxy listens on {spec.transport} but the target speaks "
-                         f"{target_spec.transport}; use the same transport on both sides.")
-    if spec.transport == "udp" and spec.kind != "udp":
+                         f"{wanted.transport}; use the same transport on both sides.")
+    if spec.kind not in ("tcp", "tcp6", "udp"):
         raise ProxyError(f"cannot proxy from {spec.kind}; listen on 'tcp:0' or 'udp:0'.")
     framing_ = _framing_of(framer, target)
-    for limit, value in (("max_held", max_held), ("max_held_bytes", max_held_bytes)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{limit} must be a positive int, not {value!r}")
-    default = f"proxy-{target_spec.port}"
-    made = Proxy(name or default, spec, target, target_spec, framing_,
+    made = Proxy(name or f"proxy-{wanted.port}", spec, target, wanted, framing_,
                  Capture(max_events, max_bytes, enabled=capture), max_held, max_held_bytes,
                  connect_timeout, allow_remote)
-    return start_registered(made, None, bridge.checked_timeout(timeout))
+    return start_registered(made, None, timeout)
 
 
 def proxies() -> ListenerTable:
