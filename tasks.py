@@ -28,6 +28,7 @@ DEBIAN_PACKAGES = {  # command that proves it is installed -> Debian package
     "/usr/bin/memcached": "memcached",
     "/usr/bin/memccapable": "libmemcached-tools",
     "/usr/bin/tshark": "tshark",
+    "/usr/bin/redis-server": "redis-server",
 }
 # JupyterLab's news pop-up covers the page (and asks the network); turn it off.
 LAB_OVERRIDES = {

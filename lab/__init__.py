@@ -61,6 +61,11 @@ _EXPORTS = {
     # the simulated network
     "simulation": "lab.simulator",
     "Simulation": "lab.simulator",
+    # intercepting proxies
+    "proxy": "lab.model",
+    "proxies": "lab.model",
+    "Proxy": "lab.model",
+    "ProxyError": "lab.model",
     # the all-in-one view
     "dashboard": "lab.widgets",
 }

@@ -60,6 +60,13 @@ class IProtocolPlugin(Interface):
     def build_decoder():  # type: ignore[misc]  # zope.interface declares methods without self
         """Return a conversation decoder (``feed(direction, data) -> [str]``) or None."""
 
+    def build_framing():  # type: ignore[misc]  # zope.interface declares methods without self
+        """Return what splits the protocol into messages for ``lab.proxy`` (or None).
+
+        A ``lab.protocols.framing.Framing``, a framer class used both ways, or
+        a ``(to_server, to_client)`` pair of framer classes.
+        """
+
 
 def _resolve(dotted):
     """Import ``'package.module:attribute'`` and return the attribute (a callable is returned as is)."""
@@ -101,7 +108,8 @@ class ProtocolPlugin:
 
     def __init__(self, name: str, description: str, *, factory: Implementation = None,
                  datagram: Implementation = None, decoder: Implementation = None,
-                 requires: str | Iterable[str] = (), default_endpoint: str | None = None,
+                 framing: Implementation = None, requires: str | Iterable[str] = (),
+                 default_endpoint: str | None = None,
                  options: Mapping[str, str] | None = None) -> None:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"plugin name must be a non-empty string, not {name!r}")
@@ -116,7 +124,8 @@ class ProtocolPlugin:
         self.transports = tuple(t for t, p in zip(TRANSPORTS, (factory, datagram)) if p)
         self.default_endpoint = default_endpoint or f"{self.transports[0]}:0"
         self.options = dict(options or {})
-        self._paths = {"factory": factory, "datagram": datagram, "decoder": decoder}
+        self._paths = {"factory": factory, "datagram": datagram, "decoder": decoder,
+                       "framing": framing}
         self._loaded: dict[str, Any] = {}
 
     def __repr__(self):
@@ -163,6 +172,13 @@ class ProtocolPlugin:
             return None
         self.load()
         return self._loaded["decoder"]()
+
+    def build_framing(self) -> Any:
+        """The declared framing (see :meth:`IProtocolPlugin.build_framing`), or None."""
+        if not self._paths["framing"]:
+            return None
+        self.load()
+        return self._loaded["framing"]
 
 
 def protocol_plugin(name: str, description: str, **declaration: Any) -> ProtocolPlugin:

@@ -161,6 +161,41 @@ ROWS = [
             lambda t, v: lab.reactor_state(include_internal=v), ["yes", 5]),
     *_sweep("dashboard(listener)", lambda t, v: lab.dashboard(listener=v), [5, object(), ""]),
     ("listeners(5)", lambda t: lab.listeners(5)),
+    # --- proxies ----------------------------------------------------------------------
+    *_sweep("proxy(target)", lambda t, v: lab.proxy(v),
+            [None, "", 2.5, -1, 70000, True, object(), "tcp:127.0.0.1", "tcp::80"]),
+    ("proxy(stopped listener)", lambda t: lab.proxy(t.stopped)),
+    *_sweep("proxy(echo, listen)", lambda t, v: lab.proxy(t.echo, v),
+            [None, "", 5.5, "tcp:x", "tcp:0:interface=0.0.0.0", "udp:0", "carrier:1"]),
+    *_sweep("proxy(echo, framer)", lambda t, v: lab.proxy(t.echo, framer=v),
+            ["nosuch", 5, object(), ("a", "b")]),
+    *_sweep("proxy(echo, name)", lambda t, v: lab.proxy(t.echo, name=v), [5, "", "   "]),
+    *_sweep("proxy(echo, allow_remote)", lambda t, v: lab.proxy(t.echo, allow_remote=v),
+            ["yes", 1, None]),
+    *_sweep("proxy(echo, max_held)", lambda t, v: lab.proxy(t.echo, max_held=v), BAD_COUNTS),
+    *_sweep("proxy(echo, max_held_bytes)", lambda t, v: lab.proxy(t.echo, max_held_bytes=v),
+            BAD_COUNTS),
+    *_sweep("proxy(echo, timeout)", lambda t, v: lab.proxy(t.echo, timeout=v), BAD_TIMEOUTS),
+    *_sweep("proxy.intercept(direction)", lambda t, v: t.proxy.intercept(v),
+            ["sideways", 5, ""]),
+    *_sweep("proxy.intercept(match)", lambda t, v: t.proxy.intercept("both", v), [5, 2.5]),
+    *_sweep("proxy.forward", lambda t, v: t.proxy.forward(v), [None, 5, b"x", object()]),
+    *_sweep("proxy.drop", lambda t, v: t.proxy.drop(v), [None, 5, b"x"]),
+    *_sweep("proxy.inject(data)", lambda t, v: t.proxy.inject(t.leg, "to_client", v),
+            [*BAD_BYTES, b""]),
+    *_sweep("proxy.inject(connection)", lambda t, v: t.proxy.inject(v, "to_client", b"x"),
+            [None, 99999, "1"]),
+    *_sweep("proxy.inject(direction)", lambda t, v: t.proxy.inject(t.leg, v, b"x"),
+            ["both", "up", None]),
+    *_sweep("proxy.fault", lambda t, v: t.proxy.fault(**v),
+            [{"fragmnet": 1}, {"fragment": 0}, {"fragment": "1"}, {"delay": -1},
+             {"delay": math.inf}, {"rate": True}, {"direction": "up"}]),
+    *_sweep("proxy.fault(connection)", lambda t, v: t.proxy.fault(v, delay=1), [99999, "x"]),
+    *_sweep("proxy.replay", lambda t, v: t.proxy.replay(v), [None, 99999, "1"]),
+    *_sweep("proxy.replay(timeout)", lambda t, v: t.proxy.replay(t.leg, timeout=v),
+            BAD_TIMEOUTS),
+    *_sweep("proxy.conversation(leg)", lambda t, v: t.proxy.conversation(leg=v),
+            ["both", None]),
 ]
 
 
@@ -175,10 +210,15 @@ def things(lab_reactor, tmp_path_factory):
     client = lab.connect(echo)
     client.send(b"hello\n")
     client.read_until(b"\n")
+    proxy = lab.proxy(echo, framer="lines", name="bad-inputs-proxy")
+    through = lab.connect(proxy)
+    through.send(b"hello\n")
+    through.read_until(b"\n")
     file = tmp / "a-file.txt"
     file.write_text("not a folder")
     yield types.SimpleNamespace(echo=echo, udp=udp, stopped=stopped, client=client, tmp=tmp,
-                                file=file)
+                                file=file, proxy=proxy, leg=proxy.legs()[0][0])
+    through.close()
     client.close()
     lab.model.stop_all()
 

@@ -25,10 +25,10 @@ def _views(box, kind):
 
 
 def test_dashboard_holds_every_view(dash):
-    """Listeners, plugins, status on the left; conversation, client, reactor and chains as tabs."""
+    """Listeners, plugins, status on the left; conversation, client, reactor, chains, proxy as tabs."""
     assert isinstance(dash, Dashboard)
     titles = [dash.tabs.get_title(i) for i in range(len(dash.tabs.children))]
-    assert ["Conversation", "Client", "Reactor", "Chains"] == titles
+    assert ["Conversation", "Client", "Reactor", "Chains", "Proxy"] == titles
     assert "echo" in dash.listeners.plugin.options
     assert "echo" in dash.plugins.registry.names()
 

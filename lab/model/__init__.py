@@ -13,6 +13,8 @@ from lab.model._errors import (ClientError, ConnectionClosed, EndpointError, Lis
 from lab.model._listeners import (Listener, ListenerTable, get_listener, listen, listeners,
                                   stop_all)
 from lab.model._load import LoadReport, load_test
+from lab.model._proxy import (Proxy, ProxyError, ProxyNote, ReplayReport, ReplayStep, proxies,
+                              proxy)
 from lab.model._reactor_state import (ReactorState, SocketInfo, TimerInfo, debug_timers,
                                       reactor_state, render_html)
 from lab.model._watch import Watch, watch
@@ -26,4 +28,5 @@ __all__ = [
     "load_test", "LoadReport",
     "reactor_state", "debug_timers", "ReactorState", "TimerInfo", "SocketInfo", "render_html",
     "watch", "Watch",
+    "proxy", "proxies", "Proxy", "ProxyError", "ProxyNote", "ReplayReport", "ReplayStep",
 ]

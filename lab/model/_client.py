@@ -25,7 +25,7 @@ from lab.model._endpoints import ClientSpec, parse_client
 from lab.model._errors import ClientError, ConnectionClosed
 
 __all__ = ["Client", "Transcript", "TranscriptEntry", "connect", "replay", "target_spec",
-           "DEFAULT_READ_TIMEOUT"]
+           "client_endpoint", "DEFAULT_READ_TIMEOUT"]
 
 DEFAULT_READ_TIMEOUT = 2.0
 MAX_INBOX_BYTES = 16 * 1024 * 1024
@@ -260,7 +260,8 @@ class Client:
 # connecting (reactor thread)
 
 
-def _client_endpoint(reactor, spec, timeout):
+def client_endpoint(reactor: Any, spec: ClientSpec, timeout: float) -> Any:
+    """A Twisted client endpoint for ``spec`` (TCP to an IP, or a host name resolved)."""
     try:
         version = ipaddress.ip_address(spec.host).version
     except ValueError:
@@ -278,7 +279,7 @@ def _connect_in_reactor(client, timeout):
         port.connect(spec.host, spec.port)
         client.connected(port)
         return client
-    endpoint = _client_endpoint(reactor, spec, timeout)
+    endpoint = client_endpoint(reactor, spec, timeout)
     return connectProtocol(endpoint, StreamClient(client)).addCallback(lambda _: client)
 
 

@@ -31,7 +31,8 @@ from lab.model._endpoints import (ClientSpec, ServerSpec, check_unix_path, escap
 from lab.model._errors import ClientError, EndpointError, ListenError, RemoteNotAllowed
 from lab.plugin import plugins
 
-__all__ = ["Listener", "ListenerTable", "listen", "listeners", "stop_all", "get_listener"]
+__all__ = ["Listener", "ListenerTable", "listen", "listeners", "stop_all", "get_listener",
+           "start_registered"]
 
 _registry: dict = {}
 _registry_lock = threading.RLock()
@@ -305,6 +306,15 @@ def listen(plugin_or_factory: Any, endpoint: str | int | None = None, name: str 
     server = build(spec.transport, options)
     listener = Listener(name or default_name, spec, plugin, options,
                         Capture(max_events, max_bytes, enabled=capture), allow_remote)
+    return start_registered(listener, server, timeout)
+
+
+def start_registered(listener: "Listener", server: Any,
+                     timeout: float | None = bridge.DEFAULT_TIMEOUT) -> Any:
+    """Start ``listener`` (stopping a running one of the same name first) and list it.
+
+    For :func:`listen` and for other kinds of listener (``lab.proxy``).
+    """
     _install_shutdown_hook()
     with _registry_lock:
         old = _registry.get(listener.name)

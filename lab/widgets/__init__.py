@@ -22,6 +22,7 @@ _EXPORTS = {
     "ChainView": "lab.widgets.deferreds",
     "ProtocolStepper": "lab.widgets.protocol_stepper",
     "SimulationView": "lab.widgets.simulation",
+    "ProxyPanel": "lab.widgets.proxy_view",
 }
 
 __all__ = list(_EXPORTS)
@@ -41,6 +42,8 @@ _display.register_view("plugin registry", _plugin_browser)
 _display.register_view("deferred chain", _chain_view)
 _display.register_view("simulation", lambda sim: import_module(
     "lab.widgets.simulation").SimulationView(sim))
+_display.register_view("proxy", lambda proxy: import_module(
+    "lab.widgets.proxy_view").ProxyPanel(proxy))
 _display.register_view("load progress", lambda total: import_module(
     "lab.widgets.load_progress").LoadProgress(total))
 

@@ -21,12 +21,13 @@ from lab.widgets.conversation import ConversationView
 from lab.widgets.deferreds import ChainView
 from lab.widgets.listeners import ListenersPanel
 from lab.widgets.plugin_browser import PluginBrowser
+from lab.widgets.proxy_view import ProxyPanel
 from lab.widgets.reactor_view import ReactorView
 from lab.widgets.status import StatusPanel
 
 __all__ = ["Dashboard", "dashboard"]
 
-TAB_TITLES = ("Conversation", "Client", "Reactor", "Chains")
+TAB_TITLES = ("Conversation", "Client", "Reactor", "Chains", "Proxy")
 _HINT = '<i style="color:#57606a">{}</i>'
 
 
@@ -47,8 +48,9 @@ class Dashboard(widgets.GridBox):
         self.conversation_box = widgets.VBox()
         self.client_box = widgets.VBox()
         self.chains = widgets.Accordion()
+        self.proxy_box = widgets.VBox()
         self.tabs = widgets.Tab(children=(self.conversation_box, self.client_box,
-                                          self.reactor, self.chains))
+                                          self.reactor, self.chains, self.proxy_box))
         for index, title in enumerate(TAB_TITLES):
             self.tabs.set_title(index, title)
         left = widgets.VBox((self.status, _section("Listeners", self.listeners),
@@ -75,9 +77,13 @@ class Dashboard(widgets.GridBox):
         if isinstance(listener, str):
             listener = model.get_listener(listener)
         self._listener = listener
-        for box in (self.conversation_box, self.client_box):
+        for box in (self.conversation_box, self.client_box, self.proxy_box):
             for child in box.children:
                 child.close()
+        self.proxy_box.children = (
+            (ProxyPanel(listener),) if isinstance(listener, model.Proxy) else
+            (widgets.HTML(_HINT.format("Choose a proxy on the left (lab.proxy(...)) to hold, "
+                                       "edit and break its messages here.")),))
         if listener is None:
             hint = widgets.HTML(_HINT.format("Start a listener on the left to see its traffic."))
             self.conversation_box.children = (hint,)
@@ -107,7 +113,7 @@ class Dashboard(widgets.GridBox):
     def close(self) -> None:
         """Stop every live view, then close."""
         for part in (self.listeners, self.plugins, self.reactor, self.conversation_box,
-                     self.client_box, self.chains):
+                     self.client_box, self.chains, self.proxy_box):
             for child in getattr(part, "children", ()):
                 child.close()
             part.close()

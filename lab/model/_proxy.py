@@ -1,0 +1,721 @@
+"""Proxies: a man-in-the-middle on loopback, between a real client and a real server.
+
+``lab.proxy(target)`` listens like a listener (it *is* a
+:class:`~lab.model.Listener`: same registry, capture, table row, stop) and
+gives every client connection its own connection to ``target``.  The bytes
+in between go through a pipeline (``lab.adapters.proxy``) that frames them
+into whole protocol messages, lets the user hold, edit, drop and inject
+messages, and shapes them with faults.
+
+Capture: each proxied connection is two captured connections, the *client
+leg* (client -> proxy; "in" is what the client sent, "out" what it was
+given) and the *server leg* (proxy -> target; "in" is what the proxy sent
+the server, "out" what the server answered).  So the conversation view
+shows both legs, an edit shows as a difference between them, and the pcap
+export has both as ordinary TCP streams.
+
+The held list is bounded (``max_held`` messages, ``max_held_bytes``
+bytes).  The rule at the bound: a message that would be held past
+``max_held`` is not held; it waits in order behind the held ones and goes
+as soon as they are decided, and :attr:`Proxy.not_held` counts it (with a
+note).  Past ``max_held_bytes`` waiting on one connection, the proxy stops
+reading from that sender until the user decides (TCP back-pressure).
+Nothing is dropped without the user saying so, and what cannot be delivered
+(its receiver left) is listed in :attr:`Proxy.notes` with the reason.
+"""
+
+import difflib
+import html
+import re
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from twisted.internet.defer import maybeDeferred
+from twisted.internet.endpoints import connectProtocol, serverFromString
+
+from lab import bridge, display
+from lab._checks import checked_bool, checked_count, checked_data, checked_timeout
+from lab.adapters.proxy import Faults, Message, Pipeline, ProxyDatagram, ProxyFactory
+from lab.errors import LabError
+from lab.model._capture import DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, Capture
+from lab.model._client import client_endpoint, connect, target_spec
+from lab.model._endpoints import ClientSpec, ServerSpec, parse_server
+from lab.model._errors import ClientError
+from lab.model._listeners import Listener, ListenerTable, listeners, start_registered
+from lab.plugin import plugins
+from lab.protocols.framing import (FRAMINGS, Framing, FramingDecoder, FramingError,
+                                   show_bytes)
+
+__all__ = ["Proxy", "ProxyError", "ProxyNote", "ReplayStep", "ReplayReport", "proxy",
+           "proxies", "proxy_html", "legs_html", "DIRECTIONS", "DEFAULT_MAX_HELD",
+           "DEFAULT_MAX_HELD_BYTES"]
+
+DIRECTIONS = ("to_server", "to_client")
+DEFAULT_MAX_HELD = 100
+DEFAULT_MAX_HELD_BYTES = 4 * 1024 * 1024
+MAX_HELD, MAX_HELD_BYTES = 100_000, 1024 ** 3  # what max_held= and max_held_bytes= may ask
+MAX_NOTES = 1000
+MAX_PIPELINES = 2000  # closed ones beyond this are forgotten (the capture keeps their traffic)
+_FAULT_TYPES: dict[str, Any] = {
+    "delay": (int, float), "jitter": (int, float), "rate": (int, float), "fragment": int,
+    "close_after_bytes": int, "close_after_messages": int, "reset": bool,
+    "half_close_after": int, "direction": str, "seed": object}
+
+
+class ProxyError(LabError):
+    """A proxy could not do what was asked (unknown message, bad fault, bad framer...)."""
+
+
+class ProxyNote(NamedTuple):
+    """Something the proxy did that the user should know: when, on which connection, what."""
+
+    time: float
+    connection: int | None
+    text: str
+
+
+def _as_data(data: object, what: str = "an edit") -> bytes:
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"{what} must be bytes or str (sent as UTF-8), not {type(data).__name__}; "
+                    "write e.g. proxy.forward(message, b'+OK\\r\\n').")
+
+
+def _matcher(match):
+    if match is None:
+        return lambda data: True
+    if isinstance(match, (str, bytes)):
+        needle = match.encode() if isinstance(match, str) else match
+        return lambda data: needle in data
+    if isinstance(match, re.Pattern):
+        if isinstance(match.pattern, str):
+            return lambda data: match.search(data.decode("utf-8", "replace")) is not None
+        return lambda data: match.search(data) is not None
+    if callable(match):
+        return match
+    raise TypeError(f"match= takes None, bytes, str, a compiled regex or a function of the "
+                    f"message's bytes, not {type(match).__name__}.")
+
+
+def _direction(direction, allow_both=True):
+    choices = DIRECTIONS + (("both",) if allow_both else ())
+    if direction not in choices:
+        raise ValueError(f"direction must be one of {', '.join(map(repr, choices))}, "
+                         f"not {direction!r}.")
+    return direction
+
+
+# ------------------------------------------------------------------------------
+# framers
+
+
+def _framing_of(framer, target, name=None):
+    """A Framing from ``framer=`` (None, a name, a plugin name, or an object)."""
+    if framer is None:
+        plugin = getattr(target, "plugin", None) if isinstance(target, Listener) else None
+        name = getattr(plugin, "name", None)
+        if plugin is not None and hasattr(plugin, "build_framing"):
+            built = plugin.build_framing()
+            if built is not None:
+                return _framing_of(built, None, name)
+        return FRAMINGS.get(name, FRAMINGS["raw"])
+    if isinstance(framer, str):
+        if framer in FRAMINGS:
+            return FRAMINGS[framer]
+        try:
+            plugin = plugins().load(framer)
+        except Exception:  # noqa: BLE001 - any failure means "no such framer"
+            plugin = None
+        built = plugin.build_framing() if hasattr(plugin, "build_framing") else None
+        if built is None:
+            raise ProxyError(f"no framer {framer!r}: built in are {', '.join(FRAMINGS)}, and no "
+                             "plugin of that name provides one (a plugin declares framing=).")
+        return _framing_of(built, None, framer)
+    if isinstance(framer, Framing):
+        return framer
+    if isinstance(framer, tuple) and len(framer) == 2 and all(map(callable, framer)):
+        made = Framing(name or "custom", framer[0], framer[1])
+    elif hasattr(framer, "to_server") and hasattr(framer, "to_client"):
+        made = Framing(name or getattr(framer, "name", "custom"), framer.to_server,
+                       framer.to_client)
+    elif callable(framer):
+        made = Framing(name or getattr(framer, "name", getattr(framer, "__name__", "custom")),
+                       framer)
+    else:
+        raise ProxyError(f"framer= takes a name ({', '.join(FRAMINGS)}), a plugin's name, a "
+                         f"Framing, a framer class, or a (to_server, to_client) pair, not "
+                         f"{type(framer).__name__}.")
+    for build in (made.to_server, made.to_client):
+        sample = build()
+        if not callable(getattr(sample, "feed", None)):
+            raise ProxyError(f"framer {made.name!r} builds {type(sample).__name__}, which has "
+                             "no feed(data) -> list of messages.")
+    return made
+
+
+# ------------------------------------------------------------------------------
+# replay
+
+
+class ReplayStep(NamedTuple):
+    """One request replayed: the replies captured then and those received now."""
+
+    request: bytes
+    then: tuple
+    now: tuple
+
+    @property
+    def same(self) -> bool:
+        """True if the replies are byte for byte the same."""
+        return self.then == self.now
+
+
+class ReplayReport(list):
+    """The steps of a replay; ``diff()`` shows where the replies differ."""
+
+    def __init__(self, steps: list[ReplayStep], framing: Framing, target: Any) -> None:
+        super().__init__(steps)
+        self.framing, self.target = framing, target
+
+    @property
+    def differences(self) -> int:
+        """How many requests got different replies now."""
+        return sum(not step.same for step in self)
+
+    def _lines(self, which):
+        describe = self.framing.to_client().describe
+        lines = []
+        for index, step in enumerate(self):
+            lines.append(f"#{index + 1} -> {self.framing.to_server().describe(step.request)}")
+            lines += [f"#{index + 1} <- {describe(r)}" for r in getattr(step, which)]
+        return lines
+
+    def diff(self) -> str:
+        """A unified diff of the replies, then versus now (empty if they are the same)."""
+        return "\n".join(difflib.unified_diff(self._lines("then"), self._lines("now"),
+                                              "then", "now", lineterm=""))
+
+    def __repr__(self):
+        return (f"<ReplayReport {len(self)} requests to {self.target}, "
+                f"{self.differences} with different replies>")
+
+    def _repr_html_(self):
+        rows = []
+        describe = self.framing.to_client().describe
+        for index, step in enumerate(self):
+            colour = "#1a7f37" if step.same else "#cf222e"
+            then = "<br>".join(html.escape(describe(r)) for r in step.then) or "<i>none</i>"
+            now = "<br>".join(html.escape(describe(r)) for r in step.now) or "<i>none</i>"
+            request = html.escape(self.framing.to_server().describe(step.request))
+            rows.append(f'<tr style="color:{colour}"><td>{index + 1}</td><td>{request}</td>'
+                        f"<td>{then}</td><td>{now}</td></tr>")
+        return (f"<div><b>Replay</b> of {len(self)} requests to {html.escape(str(self.target))}:"
+                f" {self.differences} differ<table><tr><th>#</th><th>request</th><th>then</th>"
+                f"<th>now</th></tr>{''.join(rows)}</table></div>")
+
+
+def _captured_exchange(capture, client_id, server_id, framing):
+    """Requests the client sent, each with the replies the server sent before the next one."""
+    requests, replies = framing.to_server(), framing.to_client()
+    steps = []
+    events = capture.events(client_id, kinds=("in",))
+    if server_id is not None:
+        events += capture.events(server_id, kinds=("out",))
+    else:
+        events += capture.events(client_id, kinds=("out",))
+    for event in sorted(events, key=lambda e: e.seq):
+        if event.kind == "in":
+            for message in _frame(requests, event.data):
+                steps.append([message, []])
+        elif steps:
+            steps[-1][1].extend(_frame(replies, event.data))
+    return steps
+
+
+def _frame(framer, data):
+    try:
+        return framer.feed(data)
+    except FramingError as error:
+        return [*error.messages, framer.drain()]
+
+
+def _replay(proxy_, connection, target, timeout, quiet):
+    client_id, server_id = proxy_._legs(connection)
+    steps = _captured_exchange(proxy_.capture, client_id, server_id, proxy_.framing)
+    if not steps:
+        raise ClientError(f"nothing from the client of connection #{client_id} is in the "
+                          "capture (it sent nothing, or its events were dropped).")
+    client = connect(target, timeout)
+    report = []
+    try:
+        framer = proxy_.framing.to_client()
+        for request, then in steps:
+            client.send(request)
+            now = []
+            deadline = time.monotonic() + (timeout if then else quiet)
+            while time.monotonic() < deadline:
+                wait = quiet if len(now) >= len(then) else max(0.0, deadline - time.monotonic())
+                data = client.read(timeout=min(wait, max(0.0, deadline - time.monotonic())))
+                if not data:
+                    if len(now) >= len(then) or not client.is_open:
+                        break
+                    continue
+                now.extend(_frame(framer, data))
+            report.append(ReplayStep(request, tuple(then), tuple(now)))
+    finally:
+        client.close()
+    return ReplayReport(report, proxy_.framing, target)
+
+
+# ------------------------------------------------------------------------------
+# the proxy
+
+
+class Proxy(Listener):
+    """A running intercepting proxy: a :class:`Listener` whose connections go on to a target.
+
+    Made by :func:`lab.proxy`.  ``intercept()``, ``held``, ``forward()``,
+    ``drop()``, ``inject()``, ``release_all()`` edit the traffic;
+    ``fault()`` breaks it on purpose; ``replay()`` sends a captured client
+    again, message by message.
+    """
+
+    def __init__(self, name: str, spec: ServerSpec, target: Any, target_spec: ClientSpec,
+                 framing: Framing, capture: Capture, max_held: int = DEFAULT_MAX_HELD,
+                 max_held_bytes: int = DEFAULT_MAX_HELD_BYTES,
+                 connect_timeout: float = 5.0, allow_remote: bool = False) -> None:
+        plugin = target.plugin if isinstance(target, Listener) else None
+        super().__init__(name, spec, plugin, {}, capture, allow_remote)
+        self.target = target
+        self.target_spec = target_spec
+        self.framing = framing
+        self.max_held, self.max_held_bytes = max_held, max_held_bytes
+        self.connect_timeout = connect_timeout
+        self.not_held = 0
+        self.notes: deque[ProxyNote] = deque(maxlen=MAX_NOTES)
+        self.version = 0  # bumped when held messages or notes change, for views
+        self._faults = None
+        self._no_faults = Faults()
+        # (direction, match function) or None
+        self._intercept: tuple[str, Callable[[bytes], Any]] | None = None
+        self.holding = False  # read by the pipelines on every chunk: is anything intercepted?
+        self._pipelines: OrderedDict[int, Pipeline] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- what it is --------------------------------------------------------------
+
+    @property
+    def target_address(self) -> str:
+        """``transport:host:port`` of the target."""
+        spec = self.target_spec
+        return f"{spec.transport}:{spec.host}:{spec.port}"
+
+    @property
+    def plugin_name(self) -> str:
+        """What the listeners table shows in its plugin column."""
+        return f"proxy/{self.framing.name}"
+
+    def decoder(self) -> FramingDecoder:
+        """A conversation decoder from the proxy's framer."""
+        return FramingDecoder(self.framing)
+
+    def stats(self) -> dict[str, Any]:
+        """The listener's counts, and the target, held messages and faults."""
+        row = super().stats()
+        row.update(target=self.target_address, held=len(self.held),
+                   faults=repr(self.faults) if self.faults else "")
+        return row
+
+    # -- the pipelines call these (reactor thread) ------------------------------------
+
+    def pipeline_started(self, pipeline: Pipeline) -> None:
+        """Remember a new connection's pipeline (forgetting old closed ones)."""
+        with self._lock:
+            self._pipelines[id(pipeline)] = pipeline
+            if len(self._pipelines) > MAX_PIPELINES:
+                for key, old in list(self._pipelines.items()):
+                    if old.closed and len(self._pipelines) > MAX_PIPELINES:
+                        del self._pipelines[key]
+
+    def should_hold(self, pipeline: Pipeline, direction: str, message: Message) -> bool:
+        """True if the intercept rule matches and the held list has room."""
+        rule = self._intercept
+        if rule is None or rule[0] not in ("both", direction):
+            return False
+        try:
+            wanted = rule[1](message.data)
+        except Exception as error:  # noqa: BLE001 - a user's match function must not lose bytes
+            self.note(pipeline.id, f"match function raised {type(error).__name__}: {error}; "
+                                   "message not held")
+            return False
+        if not wanted:
+            return False
+        if len(self.held) >= self.max_held:
+            self.not_held += 1
+            self.note(pipeline.id, f"held limit ({self.max_held}) reached: message #{message.id}"
+                                   " not held; it goes after the held ones ahead of it")
+            return False
+        return True
+
+    def held_changed(self) -> None:
+        """Views redraw the held list."""
+        self.version += 1
+
+    def note(self, connection: int | None, text: str) -> None:
+        """Keep a note for the user."""
+        self.notes.append(ProxyNote(time.time(), connection, text))
+        self.version += 1
+
+    def faults_for(self, pipeline: Pipeline) -> Faults:
+        """The proxy's faults (a connection's own ones are on its pipeline)."""
+        return self._faults or self._no_faults
+
+    # -- start / stop -----------------------------------------------------------------
+
+    def _start_in_reactor(self, server=None):
+        reactor = bridge.get_reactor()
+        target = self.target_spec
+        if self.transport == "udp":
+            datagram = ProxyDatagram(self, (target.host, target.port), reactor)
+            return self._started(reactor.listenUDP(self.port, datagram, interface=self.host))
+
+        def connect(protocol):
+            endpoint = client_endpoint(reactor, target, self.connect_timeout)
+            return connectProtocol(endpoint, protocol)
+
+        endpoint = serverFromString(reactor, self.spec.text)
+        started = maybeDeferred(endpoint.listen, ProxyFactory(self, connect, reactor))
+        return started.addCallback(self._started)
+
+    # -- connections -------------------------------------------------------------------
+
+    def pipelines(self) -> list[Pipeline]:
+        """The proxied connections known (open and recently closed)."""
+        with self._lock:
+            return list(self._pipelines.values())
+
+    def _pipeline(self, connection):
+        if hasattr(connection, "queues"):
+            return connection
+        for pipeline in self.pipelines():
+            if connection in (pipeline.id, pipeline.server_id):
+                return pipeline
+        known = ", ".join(f"#{p.id}" for p in self.pipelines()[-10:]) or "none yet"
+        raise ProxyError(f"proxy {self.name!r} has no connection #{connection} (client legs: "
+                         f"{known}); see proxy.connections.")
+
+    def _legs(self, connection):
+        pipeline = self._pipeline(connection)
+        return pipeline.id, pipeline.server_id
+
+    def legs(self) -> list[tuple[int, int | None]]:
+        """``[(client leg id, server leg id or None)]`` for every known proxied connection."""
+        return [(p.id, p.server_id) for p in self.pipelines()]
+
+    def conversation(self, connection: int | None = None, leg: str = "client") -> list[str]:
+        """The decoded messages of the client legs (or ``leg="server"``), one line each.
+
+        ``connection`` narrows it to one proxied connection (either leg's id).
+        ``->`` is towards the server, ``<-`` towards the client.
+        """
+        if leg not in ("client", "server"):
+            raise ValueError(f"leg must be 'client' or 'server', not {leg!r}")
+        pairs = [self._legs(connection)] if connection is not None else self.legs()
+        chosen = {pair[0] if leg == "client" else pair[1] for pair in pairs}
+        decoders: dict[int, FramingDecoder] = {}
+        lines: list[str] = []
+        for event in self.capture.events(kinds=("in", "out")):
+            if event.connection in chosen:
+                decoder = decoders.setdefault(event.connection, self.decoder())
+                lines += [f"#{event.connection} {line}"
+                          for line in decoder.feed(event.kind, event.data)]
+        return lines
+
+    # -- intercept -----------------------------------------------------------------------
+
+    def intercept(self, direction: str | None = "both", match: Any = None) -> "Proxy":
+        """Hold messages going ``direction`` that ``match``; ``intercept(None)`` stops holding.
+
+        ``direction`` is ``"to_server"``, ``"to_client"`` or ``"both"``;
+        ``match`` is None (every message), bytes/str (contained in the
+        message), a compiled regex, or a function of the message's bytes.
+        Messages already held stay held until forwarded or dropped.
+        """
+        if direction is None:
+            self._intercept = None
+            self.holding = False
+            return self
+        self._intercept = (_direction(direction), _matcher(match))
+        self.holding = True
+        return self
+
+    @property
+    def intercepting(self) -> str | None:
+        """The direction being intercepted, or None."""
+        return self._intercept[0] if self._intercept else None
+
+    @property
+    def held(self) -> list[Message]:
+        """The messages waiting for a decision, oldest first."""
+        messages = [m for p in self.pipelines() for m in p.held]
+        return sorted(messages, key=lambda m: m.id)
+
+    def _check_held(self, message):
+        if not isinstance(message, Message):
+            raise TypeError(f"expected a message from proxy.held, not {type(message).__name__}")
+        if message.pipeline.hub is not self:
+            raise ProxyError(f"message #{message.id} belongs to another proxy.")
+        if message not in message.pipeline.queues[message.direction]:
+            raise ProxyError(f"message #{message.id} is no longer waiting (it was forwarded, "
+                             "dropped, or its connection closed; see proxy.notes).")
+
+    def forward(self, message: Message, data: bytes | str | None = None,
+                timeout: float | None = bridge.DEFAULT_TIMEOUT) -> Message:
+        """Let a held message go on, replaced by ``data`` (bytes or str) if given."""
+        if data is not None:
+            data = _as_data(data)
+        self._check_held(message)
+        bridge.call(self._forward_in_reactor, message, data, timeout=timeout)
+        return message
+
+    def _forward_in_reactor(self, message, data):
+        if message in message.pipeline.queues[message.direction]:
+            if data is not None:
+                self.note(message.connection, f"{message.direction}: message #{message.id} "
+                                              f"edited ({len(message.data)} -> {len(data)} bytes)")
+            message.pipeline.release(message, data)
+        self.held_changed()
+
+    def drop(self, message: Message,
+             timeout: float | None = bridge.DEFAULT_TIMEOUT) -> Message:
+        """Throw a held message away (noted in :attr:`notes`)."""
+        self._check_held(message)
+        bridge.call(message.pipeline.drop, message, timeout=timeout)
+        self.held_changed()
+        return message
+
+    def inject(self, connection: int, direction: str, data: bytes | str,
+               timeout: float | None = bridge.DEFAULT_TIMEOUT) -> Message:
+        """Send ``data`` as a new message on ``connection`` (an id) going ``direction``."""
+        data = checked_data(data, "data", "b'PING\\r\\n'")
+        _direction(direction, allow_both=False)
+        pipeline = self._pipeline(connection)
+        if pipeline.closed:
+            raise ProxyError(f"connection #{pipeline.id} is closed; inject into an open one "
+                             "(see proxy.connections).")
+        item = bridge.call(pipeline.inject, direction, data, timeout=timeout)
+        self.note(pipeline.id, f"{direction}: injected message #{item.id} ({len(data)} bytes)")
+        return item
+
+    def release_all(self, timeout: float | None = bridge.DEFAULT_TIMEOUT) -> int:
+        """Forward every held message unchanged; return how many."""
+        def release():
+            held = self.held
+            for message in held:
+                message.pipeline.release(message)
+            self.held_changed()
+            return len(held)
+        return bridge.call(release, timeout=timeout)
+
+    # -- faults ------------------------------------------------------------------------
+
+    @property
+    def faults(self) -> Faults | None:
+        """The proxy-wide faults in force, or None."""
+        return self._faults
+
+    def fault(self, connection: int | None = None, **settings: Any) -> Faults | None:
+        """Set faults (``fault()`` clears them), for the whole proxy or one ``connection``.
+
+        ``delay`` and ``jitter`` (seconds), ``rate`` (bytes per second),
+        ``fragment`` (send every write as N-byte pieces, each on its own
+        reactor turn), ``close_after_bytes`` / ``close_after_messages``
+        (then close, or ``reset=True`` to abort), ``half_close_after`` (N
+        messages, then shut that sending side), ``direction`` (``"both"``,
+        ``"to_server"``, ``"to_client"``) for the count-based ones, and
+        ``seed`` for the jitter's random choices.
+        """
+        unknown = set(settings) - set(_FAULT_TYPES)
+        if unknown:
+            raise ProxyError(f"no fault {', '.join(sorted(unknown))}; faults: "
+                             f"{', '.join(_FAULT_TYPES)}.")
+        for key, value in settings.items():
+            kind = _FAULT_TYPES[key]
+            if value is None or kind is object:
+                continue
+            if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+                wanted = getattr(kind, "__name__", "a number")
+                raise ProxyError(f"fault {key}={value!r}: expected {wanted}.")
+            if kind is not str and kind is not bool and not (0 <= value < float("inf")):
+                raise ProxyError(f"fault {key}={value!r} must be a finite number, not "
+                                 "negative, e.g. delay=0.1.")
+        if settings.get("fragment") == 0 or settings.get("rate") == 0:
+            raise ProxyError("fragment= and rate= must be at least 1 (or leave them out).")
+        if "direction" in settings:
+            _direction(settings["direction"])
+        faults = Faults(**settings) if settings else None
+        pipeline = self._pipeline(connection) if connection is not None else None
+
+        def apply():
+            if pipeline is not None:
+                pipeline.faults = faults
+                pipeline._rng = None
+            else:
+                self._faults = faults
+                for each in self.pipelines():
+                    each._rng = None
+            self.version += 1
+        bridge.call(apply)
+        return faults
+
+    # -- replay -----------------------------------------------------------------------
+
+    def replay(self, connection: int, target: Any = None,  # type: ignore[override]
+               timeout: float = 2.0, quiet: float = 0.1) -> ReplayReport:
+        """Send a captured client's messages again, one at a time, waiting for each reply.
+
+        ``target`` defaults to the proxy's target (directly, not through the
+        proxy).  Returns a :class:`ReplayReport`: per request, the replies
+        captured then and those received now; ``report.diff()`` shows where
+        they differ.  A request answered with nothing waits ``quiet`` s.
+        """
+        timeout = checked_timeout(timeout, positive=True)
+        quiet = checked_timeout(quiet, "quiet", positive=True)
+        return _replay(self, connection, target or self.target_address, timeout, quiet)
+
+    # -- display ---------------------------------------------------------------------
+
+    def __repr__(self):
+        state = "running" if self.running else "stopped"
+        held = f", {len(self.held)} held" if self._intercept or self.held else ""
+        faults = f", {self.faults!r}" if self.faults else ""
+        return (f"<Proxy {self.name!r} {self.endpoint} -> {self.target_address} "
+                f"framer={self.framing.name!r} {state}, {self.capture.open_count} legs open, "
+                f"{len(self.legs())} connections{held}{faults}>")
+
+    def _repr_html_(self):
+        return proxy_html(self)
+
+    def widget(self) -> Any:
+        """The live proxy panel (``lab.widgets.ProxyPanel``, through :mod:`lab.display`)."""
+        return display.view("proxy", self)
+
+
+_LEG_STYLE = "vertical-align:top;padding:1px 6px;font-family:monospace;white-space:pre-wrap"
+
+
+def legs_html(proxy_: "Proxy", connection: int | None = None, rows: int = 60) -> str:
+    """Both legs of one proxied connection side by side in time, as an HTML table.
+
+    Left: the client leg (what the client sent and got); right: the server leg
+    (what the server got and sent).  One row per event, in the order they happened.
+    """
+    legs = proxy_.legs()
+    if connection is None and legs:
+        connection = legs[-1][0]
+    pair = next(((c, s) for c, s in legs if connection in (c, s)), None)
+    if pair is None:
+        return "<i>no connections yet</i>"
+    client_id, server_id = pair
+    events = proxy_.capture.events(client_id) + (
+        proxy_.capture.events(server_id) if server_id is not None else [])
+    events = sorted(events, key=lambda e: e.seq)[-rows:]
+    arrows = {("in", True): "client &rarr;", ("out", True): "&larr; to client",
+              ("in", False): "&rarr; to server", ("out", False): "&larr; server"}
+    out = []
+    for event in events:
+        client_side = event.connection == client_id
+        if event.kind in ("in", "out"):
+            text = f"{arrows[event.kind, client_side]} {html.escape(show_bytes(event.data, 160))}"
+        else:
+            text = f"<i>{event.kind} {html.escape(event.reason)}</i>"
+        colour = {"in": "#0969da", "out": "#cf222e"}.get(event.kind, "#6e7781")
+        cell = f'<td style="{_LEG_STYLE};color:{colour}">{text}</td>'
+        blank = f'<td style="{_LEG_STYLE}"></td>'
+        stamp = time.strftime("%H:%M:%S", time.localtime(event.time)) + \
+            f".{int(event.time % 1 * 1000):03d}"
+        out.append(f"<tr><td style='{_LEG_STYLE};color:#57606a'>{stamp}</td>"
+                   + (cell + blank if client_side else blank + cell) + "</tr>")
+    head = (f"<tr><th></th><th>client leg #{client_id}</th><th>server leg "
+            f"#{server_id if server_id is not None else '-'}</th></tr>")
+    return ('<table class="lab-proxy-legs" style="table-layout:fixed;width:100%">'
+            '<col style="width:7.5em"><col><col>' + head + "".join(out) + "</table>")
+
+
+def proxy_html(proxy_: "Proxy") -> str:
+    """A static picture of a proxy: where it stands, both legs, held messages, faults, notes."""
+    held = proxy_.held
+    held_rows = "".join(
+        f"<tr><td>#{m.id}</td><td>conn #{m.connection}</td><td>{m.direction}</td>"
+        f"<td>{len(m.data)} B</td><td><code>{html.escape(m.describe())}</code></td></tr>"
+        for m in held[:20])
+    notes = "".join(f"<li>#{n.connection}: {html.escape(n.text)}</li>"
+                    for n in list(proxy_.notes)[-8:])
+    state = "running" if proxy_.running else "stopped"
+    return (f'<div class="lab-proxy"><b>Proxy {html.escape(proxy_.name)}</b> ({state}): '
+            f"{html.escape(proxy_.endpoint)} &rarr; {html.escape(proxy_.target_address)}, "
+            f"framer <code>{html.escape(proxy_.framing.name)}</code>, intercepting "
+            f"{html.escape(str(proxy_.intercepting))}, faults "
+            f"<code>{html.escape(repr(proxy_.faults) if proxy_.faults else 'none')}</code>"
+            f"{legs_html(proxy_)}"
+            f"<div><b>held</b>: {len(held)}<table>{held_rows}</table></div>"
+            + (f"<div><b>notes</b><ul>{notes}</ul></div>" if notes else "") + "</div>")
+
+
+def _target(target: Any) -> ClientSpec:
+    try:
+        return target_spec(target)
+    except LabError as error:
+        raise type(error)(f"proxy target: {error}") from None
+
+
+def proxy(target: Any, listen: Any = "tcp:0", framer: Any = None, name: str | None = None,
+          allow_remote: bool = False, *, capture: bool = True,
+          max_events: int = DEFAULT_MAX_EVENTS, max_bytes: int = DEFAULT_MAX_BYTES,
+          max_held: int = DEFAULT_MAX_HELD, max_held_bytes: int = DEFAULT_MAX_HELD_BYTES,
+          connect_timeout: float = 5.0, timeout: float | None = bridge.DEFAULT_TIMEOUT) -> "Proxy":
+    """Start an intercepting proxy to ``target`` and return its :class:`Proxy`.
+
+    ``target`` is a client endpoint string (``"tcp:127.0.0.1:11211"``,
+    ``"udp:127.0.0.1:9999"``), a port number, or a lab :class:`Listener`.
+    ``listen`` is where clients connect (127.0.0.1 unless ``allow_remote``).
+    ``framer`` splits traffic into messages: a name (``"memcached"``,
+    ``"resp"``, ``"lines"``, ``"netstring"``, ``"length"``, ``"raw"``), a
+    plugin's name, or a framer object; by default the target listener's
+    plugin's, else raw.  A running listener or proxy called ``name`` is
+    stopped first.
+    """
+    timeout = bridge.checked_timeout(timeout)
+    connect_timeout = checked_timeout(connect_timeout, "connect_timeout", positive=True)
+    checked_bool(allow_remote, "allow_remote")
+    checked_bool(capture, "capture")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise TypeError(f"name must be a non-empty string such as 'my-proxy', not {name!r}")
+    max_events = checked_count(max_events, "max_events", example=DEFAULT_MAX_EVENTS)
+    max_bytes = checked_count(max_bytes, "max_bytes", example=DEFAULT_MAX_BYTES)
+    max_held = checked_count(max_held, "max_held", high=MAX_HELD, example=DEFAULT_MAX_HELD)
+    max_held_bytes = checked_count(max_held_bytes, "max_held_bytes", high=MAX_HELD_BYTES,
+                                   example=DEFAULT_MAX_HELD_BYTES)
+    wanted = _target(target)
+    spec = parse_server(listen, allow_remote)
+    if spec.transport != wanted.transport:
+        raise ProxyError(f"the proxy listens on {spec.transport} but the target speaks "
+                         f"{wanted.transport}; use the same transport on both sides.")
+    if spec.kind not in ("tcp", "tcp6", "udp"):
+        raise ProxyError(f"cannot proxy from {spec.kind}; listen on 'tcp:0' or 'udp:0'.")
+    framing_ = _framing_of(framer, target)
+    made = Proxy(name or f"proxy-{wanted.port}", spec, target, wanted, framing_,
+                 Capture(max_events, max_bytes, enabled=capture), max_held, max_held_bytes,
+                 connect_timeout, allow_remote)
+    return start_registered(made, None, timeout)
+
+
+def proxies() -> ListenerTable:
+    """The running proxies (they are listed with :func:`lab.listeners` too)."""
+    return ListenerTable(p for p in listeners() if isinstance(p, Proxy))
+
