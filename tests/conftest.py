@@ -28,3 +28,14 @@ def artifacts():
     """A folder for files a person may want to look at after the run (screenshots, pcaps)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the browser tier last, whatever the file names.
+
+    Playwright's sync API keeps an asyncio loop running on the main thread
+    for as long as its session-wide browser lives; a test after it that
+    calls ``asyncio.run`` would find that loop and fail.  Sorting is stable,
+    so every other test keeps its order.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
