@@ -58,6 +58,11 @@ _EXPORTS = {
     "RemoteNotAllowed": "lab.model",
     "ClientError": "lab.model",
     "ConnectionClosed": "lab.model",
+    # live inspection: pending Deferreds, reactor-thread errors
+    "pending": "lab.inspect",
+    "track_deferreds": "lab.inspect",
+    "reactor_errors": "lab.inspect",
+    "Snapshot": "lab.inspect",
     # the all-in-one view
     "dashboard": "lab.widgets",
 }

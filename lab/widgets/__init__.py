@@ -21,6 +21,8 @@ _EXPORTS = {
     "ReactorView": "lab.widgets.reactor_view",
     "ChainView": "lab.widgets.deferreds",
     "ProtocolStepper": "lab.widgets.protocol_stepper",
+    "WaitGraphView": "lab.widgets.wait_graph",
+    "ReactorErrorsView": "lab.widgets.reactor_errors_view",
 }
 
 __all__ = list(_EXPORTS)

@@ -1,0 +1,152 @@
+"""Creation sites of Deferreds: recorded only while ``track_deferreds(True)``.
+
+How it stays cheap: on, ``Deferred.__init__`` is replaced (on the class) by a
+function that calls the original and stores one small tuple in the instance:
+the code object and line of the first frame outside Twisted's Deferred
+machinery, and the monotonic time.  No traceback is formatted, no string is
+built; names are read only when a snapshot shows them.  Off, the original
+``__init__`` is put back, so a Deferred costs exactly what it costs in a
+process that never imported the lab.
+
+A failed Deferred nobody handled is reported by Twisted's ``DebugInfo`` when
+it is collected, with no reference to the Deferred any more; while tracking
+is on, the ``DebugInfo`` Twisted creates for a failure carries the site, and
+the bridge's error capture asks :func:`site_of_unhandled` for it.
+"""
+
+import os
+import sys
+import threading
+import time
+
+from twisted.internet import defer
+
+__all__ = ["track_deferreds", "tracking", "site_of", "born_of", "Site", "SITE_ATTRIBUTE"]
+
+SITE_ATTRIBUTE = "_lab_site"
+_lock = threading.Lock()
+_original_init = None
+_original_debug_info = None
+# Frames inside these files are Twisted making a Deferred for the caller
+# (succeed, DeferredList, inlineCallbacks, deferLater, deferToThread): the site
+# is the first frame outside them.
+_SKIPPED = frozenset(os.path.join(os.path.dirname(defer.__file__), name)
+                     for name in ("defer.py", "task.py", "threads.py"))
+_unhandled = threading.local()
+
+
+class Site(tuple):
+    """Where a Deferred was created: ``(file, line, function)``; ``str()`` reads ``file.py:12 in f``."""
+
+    __slots__ = ()
+
+    @property
+    def file(self):
+        """The source file's path."""
+        return self[0]
+
+    @property
+    def line(self):
+        """The line number."""
+        return self[1]
+
+    @property
+    def function(self):
+        """The function's name."""
+        return self[2]
+
+    def __str__(self):
+        return f"{os.path.basename(self[0])}:{self[1]} in {self[2]}"
+
+
+def _tracked_init(self, canceller=None):
+    _original_init(self, canceller)
+    frame = sys._getframe(1)
+    skipped = _SKIPPED
+    while frame is not None and frame.f_code.co_filename in skipped:
+        frame = frame.f_back
+    if frame is not None:
+        self.__dict__[SITE_ATTRIBUTE] = (frame.f_code, frame.f_lineno, time.monotonic())
+
+
+def track_deferreds(on: bool = True) -> bool:
+    """Record where every Deferred created from now on was made (``on=False`` stops); returns the old setting.
+
+    Cheap enough to leave on while debugging (see ``bench/debugging.py``);
+    off, it costs nothing.  Snapshots (:func:`lab.pending`) show the sites and
+    group by them, and reactor errors name the Deferred's site.
+    """
+    global _original_init, _original_debug_info
+    if not isinstance(on, bool):
+        raise TypeError(f"track_deferreds() takes True or False, not {type(on).__name__} {on!r}")
+    with _lock:
+        was = _original_init is not None
+        if on and not was:
+            _original_init = defer.Deferred.__dict__["__init__"]
+            _original_debug_info = defer.DebugInfo
+            defer.Deferred.__init__ = _tracked_init
+            defer.DebugInfo = _SitedDebugInfo
+            _register_enricher()
+        elif not on and was:
+            defer.Deferred.__init__ = _original_init
+            defer.DebugInfo = _original_debug_info
+            _original_init = _original_debug_info = None
+        return was
+
+
+def tracking() -> bool:
+    """True while creation sites are recorded."""
+    return _original_init is not None
+
+
+def _raw(deferred):
+    try:
+        return deferred.__dict__.get(SITE_ATTRIBUTE)
+    except AttributeError:
+        return None
+
+
+def site_of(deferred):
+    """The :class:`Site` where ``deferred`` was created, or None when it was not tracked."""
+    raw = _raw(deferred)
+    return None if raw is None else Site((raw[0].co_filename, raw[1], raw[0].co_qualname
+                                          if hasattr(raw[0], "co_qualname") else raw[0].co_name))
+
+
+def born_of(deferred):
+    """The ``time.monotonic()`` when ``deferred`` was created, or None when it was not tracked."""
+    raw = _raw(deferred)
+    return None if raw is None else raw[2]
+
+
+class _SitedDebugInfo(defer.DebugInfo):
+    """Twisted's DebugInfo, also holding the failed Deferred's creation site (tracking only)."""
+
+    lab_site = None
+
+    def __init__(self):
+        super().__init__()
+        # Twisted makes one in _runCallbacks for the Deferred it calls `current`.
+        frame = sys._getframe(1)
+        current = frame.f_locals.get("current") or frame.f_locals.get("self")
+        site = site_of(current) if isinstance(current, defer.Deferred) else None
+        self.lab_site = None if site is None else str(site)
+
+    def __del__(self):
+        _unhandled.site = self.lab_site
+        try:
+            super().__del__()
+        finally:
+            _unhandled.site = None
+
+
+def site_of_unhandled(event):
+    """Bridge enricher: the site of the Deferred whose unhandled error is being logged."""
+    site = getattr(_unhandled, "site", None)
+    return {"deferred_site": site} if site else {}
+
+
+def _register_enricher():
+    from lab import bridge
+
+    bridge.add_error_enricher(site_of_unhandled)
