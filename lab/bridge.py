@@ -711,6 +711,8 @@ def _observe_log_event(event):
 
 def _record_log_event(event):
     failure = event.get("log_failure")
+    if failure is None and event.get("isError"):
+        failure = event.get("failure")  # the legacy log.err() spelling
     text = _event_text(event)
     if failure is None:
         if event.get("isError") and "Unhandled error in Deferred" in text:
@@ -718,8 +720,9 @@ def _record_log_event(event):
         return
     unhandled = getattr(_unhandled_pending, "flag", False)
     _unhandled_pending.flag = False
+    first_line = text.strip().split("\n", 1)[0][:160]
     where = "Unhandled error in Deferred (when it was garbage-collected)" if unhandled else (
-        text.strip() or event.get("log_namespace", "") or "reactor thread")
+        first_line or event.get("log_namespace", "") or "reactor thread")
     frames = getattr(failure, "frames", None)
     if frames:
         name, filename, line = frames[-1][:3]

@@ -99,7 +99,7 @@ class Entry:
     def cancel(self) -> None:
         """Cancel the Deferred (in the reactor thread); its canceller and errbacks run there."""
         d = self.deferred
-        bridge.call(self._cancel_in_reactor, d)
+        _in_reactor(self._cancel_in_reactor, d)
 
     def _cancel_in_reactor(self, d):
         _check_still_waiting(self, d, "cancel")
@@ -111,7 +111,7 @@ class Entry:
             raise TypeError(f"failure= takes an exception or a Failure, not "
                             f"{type(failure).__name__} {failure!r}")
         d = self.deferred
-        bridge.call(self._fire_in_reactor, d, value, failure)
+        _in_reactor(self._fire_in_reactor, d, value, failure)
 
     def _fire_in_reactor(self, d, value, failure):
         _check_still_waiting(self, d, "fire")
@@ -142,6 +142,12 @@ class Entry:
         age = "" if self.age is None else f", {self.age:.1f} s old"
         site = "" if self.site is None else f", made at {self.site}"
         return f"<{self.label} {self.state}{age}{site}: waits on {self.waits_on[0].text}>"
+
+
+def _in_reactor(fn, *args):
+    if bridge.in_reactor_thread():
+        return fn(*args)
+    return bridge.call(fn, *args)
 
 
 def _check_still_waiting(entry, d, verb):

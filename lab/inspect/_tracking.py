@@ -109,8 +109,11 @@ def _raw(deferred):
 def site_of(deferred):
     """The :class:`Site` where ``deferred`` was created, or None when it was not tracked."""
     raw = _raw(deferred)
-    return None if raw is None else Site((raw[0].co_filename, raw[1], raw[0].co_qualname
-                                          if hasattr(raw[0], "co_qualname") else raw[0].co_name))
+    if raw is None:
+        return None
+    code = raw[0]
+    name = getattr(code, "co_qualname", code.co_name).rsplit(".<locals>.", 1)[-1]
+    return Site((code.co_filename, raw[1], name))
 
 
 def born_of(deferred):
