@@ -257,8 +257,19 @@ def _peer(transport):
     return f"{host}:{port}" if host is not None else str(address)
 
 
+def _user_protocol(protocol):
+    """The protocol behind Twisted's wrappers (endpoints, TLS, policies), as far as they say."""
+    for _ in range(5):
+        inner = getattr(protocol, "_wrappedProtocol", None) or getattr(
+            protocol, "wrappedProtocol", None)
+        if inner is None:
+            break
+        protocol = inner
+    return protocol
+
+
 def _connection_text(transport, now):
-    protocol = getattr(transport, "protocol", None)
+    protocol = _user_protocol(getattr(transport, "protocol", None))
     name = type(protocol).__name__ if protocol is not None else type(transport).__name__
     received = transport.__dict__.get("_lab_rx")
     if received is not None and received[1]:
@@ -284,8 +295,9 @@ def _connections(reactor, pending, stop):
             continue
         if listening:
             host = getattr(selectable, "getHost", lambda: "?")()
-            wait = Wait("listening", None, f"a connection to the listening port "
-                        f"{getattr(host, 'host', host)}:{getattr(host, 'port', '')}")
+            wait = Wait("listening", None, f"the factory of the listening port "
+                        f"{getattr(host, 'host', host)}:{getattr(host, 'port', '')} (only "
+                        "something a connection does can fire it)")
         else:
             wait = Wait("connection", None, _connection_text(selectable, now))
         for key, depth in reached.items():

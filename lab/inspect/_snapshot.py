@@ -294,7 +294,7 @@ class Snapshot:
         path, seen = [], set()
         current = entry
         while True:
-            wait = current.waits_on[0]
+            wait = self._first_wait(current)
             path.append((current, wait))
             seen.add(current.id)
             following = self._entries.get(wait.target) if wait.target is not None else None
@@ -303,6 +303,16 @@ class Snapshot:
             current = following
         self._paths[entry.id] = path
         return path
+
+    def _first_wait(self, entry):
+        """The wait ``why`` follows: a member or chained Deferred that is an orphan, else the first."""
+        waits = entry.waits_on
+        if len(waits) > 1:
+            for wait in waits:
+                target = self._entries.get(wait.target) if wait.target is not None else None
+                if target is not None and target.waits_on[0].kind == "nothing":
+                    return wait
+        return waits[0]
 
     def why(self, item) -> str:
         """One sentence: what ``item`` (a Deferred, an entry or an id) waits on, to the leaf."""

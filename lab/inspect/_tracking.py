@@ -87,6 +87,9 @@ def track_deferreds(on: bool = True) -> bool:
             defer.Deferred.__init__ = _tracked_init
             defer.DebugInfo = _SitedDebugInfo
             _register_enricher()
+            from lab.inspect._collect import watch_connections
+
+            watch_connections()  # so that snapshots can say how long a connection was silent
         elif not on and was:
             defer.Deferred.__init__ = _original_init
             defer.DebugInfo = _original_debug_info
