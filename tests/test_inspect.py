@@ -269,7 +269,7 @@ class Asker(LineReceiver):
 
 
 def test_a_request_waiting_on_a_connection_names_the_peer(tracked):
-    """A request the server never answers waits on the connection, with its peer and silence."""
+    """A request the server never answers waits on the connection, with its peer and silence; so do 1,500 more."""
     server = Factory.forProtocol(Silent)
     port = lab.call(reactor.listenTCP, 0, server, interface="127.0.0.1")
     client_factory = ClientFactory.forProtocol(Asker)
@@ -285,6 +285,11 @@ def test_a_request_waiting_on_a_connection_names_the_peer(tracked):
         text = lab.pending().why(d)
         assert f"the connection to 127.0.0.1:{port.getHost().port} (Asker)" in text
         assert "bytes received, silent for" in text
+        many = lab.call(lambda: [client.waiting.append(defer.Deferred()) or client.waiting[-1]
+                                 for _ in range(1500)])
+        snap = lab.pending()
+        assert {"connection"} == {snap.entry(m).waits_on[0].kind for m in many}
+        lab.call(lambda: [m.callback(None) for m in many] and None)
         lab.call(d.callback, b"given up")
         assert b"given up" == hung.wait(5)
     finally:

@@ -51,6 +51,7 @@ _ids = itertools.count(1)
 _ID = "_lab_id"
 WALK_DEPTH = 5
 WALK_BUDGET = 600
+_FANOUT = 200
 MAX_CALLBACKS_SHOWN = 8
 
 
@@ -158,10 +159,11 @@ _LEAVES = (str, bytes, bytearray, int, float, bool, complex, type(None), type, t
 
 
 def _children(obj):
+    """What ``obj`` refers to, as far as a walk looks: items, values, closures, attributes."""
     if isinstance(obj, (list, tuple, set, frozenset, deque)):
-        return itertools.islice(obj, 200)
+        return obj
     if isinstance(obj, dict):
-        return itertools.islice(obj.values(), 200)
+        return obj.values()
     if isinstance(obj, types.MethodType):
         return (obj.__self__,)
     if isinstance(obj, types.FunctionType):
@@ -173,7 +175,7 @@ def _children(obj):
         return (obj.__wrapped__,)
     attrs = getattr(obj, "__dict__", None)
     if isinstance(attrs, dict):
-        return itertools.islice(attrs.values(), 200)
+        return attrs.values()
     slots = getattr(type(obj), "__slots__", ())
     return tuple(getattr(obj, s, None) for s in ((slots,) if isinstance(slots, str) else slots))
 
@@ -187,23 +189,37 @@ def _filled(cell):
 
 
 def _reach(roots, pending, stop):
-    """``{id(d): depth}`` of pending Deferreds reachable from ``roots`` (bounded walk)."""
+    """``{id(d): depth}`` of pending Deferreds reachable from ``roots`` (bounded walk).
+
+    Every item of a container is checked against the pending Deferreds (an
+    id lookup, so a protocol holding 10,000 of them finds them all), but the
+    walk descends into at most ``_FANOUT`` other items per container, to
+    ``WALK_DEPTH``, visiting at most ``WALK_BUDGET`` objects per root set.
+    """
     found, seen, budget = {}, set(stop), WALK_BUDGET
     stack = [(root, 0) for root in roots]
     while stack and budget:
         obj, depth = stack.pop()
         key = id(obj)
-        if key in seen or isinstance(obj, _LEAVES):
+        if key in seen:
             continue
         seen.add(key)
         budget -= 1
         if key in pending:
             found[key] = min(depth, found.get(key, depth))
             continue  # what a Deferred holds is its own business: stop here
-        if isinstance(obj, Deferred) or depth >= WALK_DEPTH:
+        if isinstance(obj, (Deferred, *_LEAVES)) or depth >= WALK_DEPTH:
             continue
         try:
-            stack.extend((child, depth + 1) for child in _children(obj))
+            children = _children(obj)
+            pushed = 0
+            for child in children:
+                child_key = id(child)
+                if child_key in pending:
+                    found[child_key] = min(depth + 1, found.get(child_key, depth + 1))
+                elif pushed < _FANOUT and not isinstance(child, _LEAVES):
+                    stack.append((child, depth + 1))
+                    pushed += 1
         except Exception:  # noqa: BLE001 - an odd object must not stop the snapshot
             continue
     return found
