@@ -36,9 +36,12 @@ def _run(client, code):
     return msg_id
 
 
-def _streams(client, seconds):
-    """Every stream message seen on iopub for ``seconds``: (parent msg_id, name, text)."""
-    found, deadline = [], time.monotonic() + seconds
+def _streams(client, *expected, limit=15.0):
+    """Stream messages on iopub, (parent msg_id, name, text), until every expected text was seen.
+
+    Reading goes on 0.5 s past the last expected text, so a stray copy would be seen too.
+    """
+    found, deadline = [], time.monotonic() + limit
     while time.monotonic() < deadline:
         try:
             msg = client.get_iopub_msg(timeout=0.2)
@@ -47,6 +50,9 @@ def _streams(client, seconds):
         if msg["msg_type"] == "stream":
             found.append((msg["parent_header"].get("msg_id"), msg["content"]["name"],
                           msg["content"]["text"]))
+            seen = "".join(text for _, _, text in found)
+            if all(e in seen for e in expected):
+                deadline = min(deadline, time.monotonic() + 0.5)
     return found
 
 
@@ -55,7 +61,7 @@ def test_timer_output_goes_to_the_cell_that_scheduled_it(kernel):
     _run(kernel, START)
     scheduler = _run(kernel, SCHEDULE)
     busy = _run(kernel, BUSY)
-    streams = _streams(kernel, 1.0)
+    streams = _streams(kernel, "printed-by-the-timer", "busy cell done")
     timer = [parent for parent, _, text in streams if "printed-by-the-timer" in text]
     assert [scheduler] == timer
     busy_text = "".join(text for parent, _, text in streams if parent == busy)
@@ -67,7 +73,7 @@ def test_reactor_error_notice_goes_to_the_scheduling_cell(kernel):
     _run(kernel, START)
     scheduler = _run(kernel, BROKEN)
     busy = _run(kernel, BUSY)
-    streams = _streams(kernel, 1.0)
+    streams = _streams(kernel, "NameError in the reactor thread", "busy cell done")
     notices = [(parent, name) for parent, name, text in streams
                if "NameError in the reactor thread" in text]
     assert [(scheduler, "stderr")] == notices

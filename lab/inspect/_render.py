@@ -75,9 +75,13 @@ def _units(snapshot):
 
 def _leaf_of(snapshot, entry):
     wait = snapshot._path(entry)[-1][1]
+    return _leaf_node(wait), wait
+
+
+def _leaf_node(wait):
     from lab.inspect._snapshot import _leaf_key
 
-    return f"leaf:{wait.kind}:{_leaf_key(wait)}", wait
+    return f"leaf:{wait.kind}:{_leaf_key(wait)}"
 
 
 def snapshot_svg(snapshot, width=920):
@@ -102,23 +106,24 @@ def snapshot_svg(snapshot, width=920):
     edges = []
     for key, label, entries, depth in units:
         first = entries[0]
-        wait = first.waits_on[0]
-        target = unit_of.get(wait.target) if wait.target is not None else None
-        if target is not None and not grouped and target != key:
-            edges.append((key, target, wait.kind))
-            continue
-        leaf_key, leaf_wait = _leaf_of(snapshot, first)
-        if grouped and target is not None and target != key:
-            edges.append((key, target, wait.kind))
-            continue
-        if leaf_key not in leaves:
-            leaves[leaf_key] = leaf_wait
-            positions[leaf_key] = (10 + (columns - 1) * col_width, 10 + leaf_row * 40)
-            leaf_row += 1
-        edges.append((key, leaf_key, leaf_wait.kind))
+        # One entry: every wait is an edge.  A group: the wait its first entry's why follows.
+        waits = first.waits_on if not grouped else (snapshot._first_wait(first),)
+        for wait in waits:
+            target = unit_of.get(wait.target) if wait.target is not None else None
+            if target is not None and target != key:
+                edges.append((key, target, wait.kind))
+                continue
+            leaf_wait = wait if wait.target is None else _leaf_of(snapshot, first)[1]
+            leaf_key = _leaf_node(leaf_wait)
+            if leaf_key not in leaves:
+                leaves[leaf_key] = leaf_wait
+                positions[leaf_key] = (10 + (columns - 1) * col_width, 10 + leaf_row * 40)
+                leaf_row += 1
+            edges.append((key, leaf_key, leaf_wait.kind))
     height = 20 + 40 * max([leaf_row, *rows.values()])
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="lab-wait-graph" width="{width}" '
-             f'height="{height}" font-family="sans-serif" font-size="11">',
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="lab-wait-graph" width="100%" '
+             f'viewBox="0 0 {width} {height}" style="max-width:{width}px" '
+             f'font-family="sans-serif" font-size="11">',
              '<defs><marker id="lab-arrow" viewBox="0 0 10 10" refX="10" refY="5" '
              'markerWidth="6" markerHeight="6" orient="auto-start-reverse">'
              f'<path d="M 0 0 L 10 5 L 0 10 z" fill="{STROKE}"/></marker></defs>']

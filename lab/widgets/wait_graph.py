@@ -101,7 +101,7 @@ class WaitGraphView(widgets.VBox):
         selected = self.nodes.value
         options = _options(snapshot)
         self.nodes.options = options
-        ids = [value for _, value in options if value is not None]
+        ids = [value for _, value in options]
         self.nodes.value = selected if selected in ids else (ids[0] if ids else None)
         self._show(self.nodes.value)
 
@@ -188,28 +188,24 @@ class WaitGraphView(widgets.VBox):
 
 
 def _options(snapshot):
-    """``(label, entry id)`` pairs: orphans first, then groups by size, bounded."""
-    options, listed = [], 0
+    """``(label, entry id)`` pairs: orphans first, then groups by size, bounded.
+
+    Only entries are options (a header option would be selectable and mean
+    nothing); each label starts with its group's size and site.
+    """
+    options = []
     for group in snapshot.groups():
-        if listed >= MAX_OPTIONS:
+        if len(options) >= MAX_OPTIONS:
             break
-        header = f"── {len(group.entries)} × {group.key}"
-        if group.orphans:
-            header += f"  ({group.orphans} orphan{'s' if group.orphans != 1 else ''})"
-        options.append((header[:160], -len(options) - 1))
         entries = sorted(group.entries, key=lambda e: (not e.orphan, e.id))[:_PER_GROUP]
-        for entry in entries:
+        more = len(group.entries) - len(entries)
+        for index, entry in enumerate(entries):
             mark = "ORPHAN " if entry.orphan else "OLD " if entry.old else ""
-            options.append((f"   {mark}{entry.label} {entry.state}: {entry.waits_on[0].text}"[:160],
-                            entry.id))
-            listed += 1
-        if len(group.entries) > len(entries):
-            options.append((f"   … {len(group.entries) - len(entries)} more in this group",
-                            -len(options) - 1))
-    remaining = len(snapshot) - listed
-    if remaining > 0 and listed >= MAX_OPTIONS:
-        options.append((f"… {remaining} more not listed", -len(options) - 1))
-    return options
+            where = (f"[{len(group.entries)} x {group.key}"
+                     f"{f', {more} not listed' if more and index == 0 else ''}] ")
+            options.append((f"{where}{mark}{entry.label} {entry.state}: "
+                            f"{entry.waits_on[0].text}"[:200], entry.id))
+    return options[:MAX_OPTIONS]
 
 
 def _details_html(snapshot, entry):
