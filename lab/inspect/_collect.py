@@ -42,8 +42,9 @@ from lab import bridge
 from lab.deferreds import short_repr
 from lab.deferreds._names import callable_location, callable_name
 from lab.inspect import _tracking
+from lab.inspect._watch import watch_connections, watching_since
 
-__all__ = ["collect", "Wait", "CallbackInfo", "Record"]
+__all__ = ["collect", "Wait", "CallbackInfo", "Record", "leaf_key"]
 
 _CONTINUE = getattr(defer, "_CONTINUE", None)
 _RESUME = getattr(defer, "_gotResultInlineCallbacks", None)
@@ -113,6 +114,15 @@ def _state(d):
     if d.paused:
         return "paused"
     return None
+
+
+def leaf_key(wait):
+    """A short key naming a leaf, so that equal leaves share one node in a graph."""
+    if wait.kind == "nothing":
+        return "nothing can fire it"
+    if wait.kind == "timer":
+        return wait.text.split(" (", 1)[-1].rstrip(")") if "(" in wait.text else wait.text
+    return wait.text.split(", ", 1)[0]
 
 
 # -- one pass over the heap -------------------------------------------------
@@ -291,7 +301,7 @@ def _connection_text(transport, now):
     if received is not None and received[1]:
         heard = f"{received[0]} bytes received, silent for {now - received[1]:.1f} s"
     else:
-        since = now - max(_watch.watching_since, transport.__dict__.get("_lab_seen", 0))
+        since = now - max(watching_since(), transport.__dict__.get("_lab_seen", 0))
         heard = f"nothing received for at least {since:.1f} s"
     return f"the connection to {_peer(transport)} ({name}), {heard}"
 
@@ -341,41 +351,6 @@ def _threads(work, pending):
         text = f"a thread running {name} (deferToThread)"
         found.setdefault(id(cell.cell_contents), []).append((0, 0, Wait("thread", None, text)))
     return found
-
-
-class _ConnectionWatch:
-    """Counts bytes received per TCP connection, so a snapshot can say how long one was silent."""
-
-    watching_since = 0.0
-    installed = False
-
-    def install(self):
-        if self.installed:
-            return
-        from twisted.internet import tcp
-
-        plain = tcp.Connection._dataReceived
-
-        def _dataReceived(transport, data):  # noqa: N802 - Twisted's name
-            received = transport.__dict__.get("_lab_rx")
-            if received is None:
-                received = transport.__dict__["_lab_rx"] = [0, 0.0]
-            if data:
-                received[0] += len(data)
-                received[1] = time.monotonic()
-            return plain(transport, data)
-
-        tcp.Connection._dataReceived = _dataReceived
-        self.watching_since = time.monotonic()
-        self.installed = True
-
-
-_watch = _ConnectionWatch()
-
-
-def watch_connections():
-    """Start counting received bytes per connection (once; in the reactor thread)."""
-    _watch.install()
 
 
 # -- what each Deferred waits on, from the Deferreds themselves ------------
@@ -480,8 +455,7 @@ def _kind_of(d, coroutine_text):
 
 def collect(include_internal=False, collect_garbage=True):
     """Every pending Deferred as a :class:`Record` (reactor thread only); see the module doc."""
-    from twisted.internet import reactor
-
+    reactor = bridge.get_reactor()
     watch_connections()
     if collect_garbage:
         gc.collect()

@@ -54,9 +54,9 @@ class ErrorList(tuple):
 
     def widget(self):
         """A live view of the errors (new ones appear as they happen)."""
-        from lab.widgets.reactor_errors_view import ReactorErrorsView
+        from lab import display
 
-        return ReactorErrorsView()
+        return display.view("reactor errors", self)
 
 
 def _value(record):

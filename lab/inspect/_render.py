@@ -8,6 +8,8 @@ groups first.
 
 import html
 
+from lab.inspect._collect import leaf_key
+
 __all__ = ["snapshot_text", "snapshot_html", "snapshot_svg", "STATE_COLOURS", "LEAF_COLOURS"]
 
 GROUP_ABOVE = 24
@@ -79,9 +81,7 @@ def _leaf_of(snapshot, entry):
 
 
 def _leaf_node(wait):
-    from lab.inspect._snapshot import _leaf_key
-
-    return f"leaf:{wait.kind}:{_leaf_key(wait)}"
+    return f"leaf:{wait.kind}:{leaf_key(wait)}"
 
 
 def snapshot_svg(snapshot, width=920):
@@ -114,12 +114,12 @@ def snapshot_svg(snapshot, width=920):
                 edges.append((key, target, wait.kind))
                 continue
             leaf_wait = wait if wait.target is None else _leaf_of(snapshot, first)[1]
-            leaf_key = _leaf_node(leaf_wait)
-            if leaf_key not in leaves:
-                leaves[leaf_key] = leaf_wait
-                positions[leaf_key] = (10 + (columns - 1) * col_width, 10 + leaf_row * 40)
+            node = _leaf_node(leaf_wait)
+            if node not in leaves:
+                leaves[node] = leaf_wait
+                positions[node] = (10 + (columns - 1) * col_width, 10 + leaf_row * 40)
                 leaf_row += 1
-            edges.append((key, leaf_key, leaf_wait.kind))
+            edges.append((key, node, leaf_wait.kind))
     height = 20 + 40 * max([leaf_row, *rows.values()])
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="lab-wait-graph" width="100%" '
              f'viewBox="0 0 {width} {height}" style="max-width:{width}px" '

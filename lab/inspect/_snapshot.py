@@ -342,9 +342,9 @@ class Snapshot:
                 if wait.target is not None:
                     edges.append((f"#{entry.id}", f"#{wait.target}", wait.kind))
                     continue
-                node = f"leaf:{wait.kind}:{_leaf_key(wait)}"
+                node = f"leaf:{wait.kind}:{_collect.leaf_key(wait)}"
                 if node not in leaves:
-                    leaves[node] = (node, wait.kind, _leaf_key(wait), "leaf")
+                    leaves[node] = (node, wait.kind, _collect.leaf_key(wait), "leaf")
                 edges.append((f"#{entry.id}", node, wait.kind))
         return Graph(tuple(nodes) + tuple(leaves.values()), tuple(edges))
 
@@ -393,17 +393,9 @@ class Snapshot:
 
     def widget(self):
         """An interactive wait-graph view of this snapshot (Refresh takes a new one)."""
-        from lab.widgets.wait_graph import WaitGraphView
+        from lab import display
 
-        return WaitGraphView(snapshot=self)
-
-
-def _leaf_key(wait):
-    if wait.kind == "nothing":
-        return "nothing can fire it"
-    if wait.kind == "timer":
-        return wait.text.split(" (", 1)[-1].rstrip(")") if "(" in wait.text else wait.text
-    return wait.text.split(", ", 1)[0]
+        return display.view("pending snapshot", self)
 
 
 def _short(value):

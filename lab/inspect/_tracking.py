@@ -124,7 +124,7 @@ def track_deferreds(on: bool = True) -> bool:
             defer.Deferred.__init__ = _tracking_init(_original_init)
             defer.DebugInfo = _SitedDebugInfo
             _register_enricher()
-            from lab.inspect._collect import watch_connections
+            from lab.inspect._watch import watch_connections
 
             watch_connections()  # so that snapshots can say how long a connection was silent
         elif not on and was:

@@ -42,6 +42,10 @@ _display.register_view("plugin registry", _plugin_browser)
 _display.register_view("deferred chain", _chain_view)
 _display.register_view("load progress", lambda total: import_module(
     "lab.widgets.load_progress").LoadProgress(total))
+_display.register_view("pending snapshot", lambda snapshot: import_module(
+    "lab.widgets.wait_graph").WaitGraphView(snapshot=snapshot))
+_display.register_view("reactor errors", lambda errors: import_module(
+    "lab.widgets.reactor_errors_view").ReactorErrorsView())
 
 
 def __getattr__(name):
