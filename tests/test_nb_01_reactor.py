@@ -69,3 +69,12 @@ def test_reactor_view_widget_shows_the_snapshot(notebook):
               if s.get("_model_name") == "HTMLModel" and "lab-reactor-state" in str(s.get("value"))]
     assert bodies and "EPollReactor running" in bodies[-1]
     assert "pending after cancel: []" in cell_text(find_cell(notebook, "lab.call(reminder.cancel)"))
+
+
+def test_the_seeds_print_time_shows_its_name_error(notebook):
+    """The seed's print_time, without `import time`, shows its NameError under its own cell."""
+    cell = find_cell(notebook, "def seed_print_time")
+    notices = [o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
+    assert any("NameError in the reactor thread" in n and "seed_print_time" in n for n in notices)
+    assert "captured: " in cell_text(cell) and "NameError: name 'time' is not defined" in \
+        cell_text(cell)
