@@ -595,7 +595,7 @@ class _InCell:
         return repr(self.__wrapped__)
 
 
-def unwrap_routed(fn):
+def unwrap_routed(fn: Any) -> Any:
     """The user's callable behind the lab's output routing (``fn`` itself when not routed)."""
     return fn.__wrapped__ if type(fn) is _InCell else fn
 
@@ -629,7 +629,7 @@ def _install_routing(reactor):
 # the failing work (see the routing above).
 
 _notice_enabled = True
-_enrichers = []
+_enrichers: list = []
 
 
 def _install_error_capture(start_cell=None):
@@ -668,31 +668,31 @@ def _quiet_stdlib_fallback(start_cell):
     twisted_logger.addHandler(UnderStartCell(logging.WARNING))
 
 
-def on_reactor_error(listener):
+def on_reactor_error(listener: Callable[[dict], None]) -> Callable[[dict], None]:
     """Call ``listener(record)`` for every error the reactor thread logs; returns ``listener``."""
     _reactor_error_listeners.append(listener)
     return listener
 
 
-def remove_reactor_error_listener(listener):
+def remove_reactor_error_listener(listener: Callable[[dict], None]) -> None:
     """Stop calling ``listener`` (no error if absent)."""
     if listener in _reactor_error_listeners:
         _reactor_error_listeners.remove(listener)
 
 
-def add_error_enricher(fn):
+def add_error_enricher(fn: Callable[[dict], dict]) -> None:
     """Register ``fn(event) -> dict`` that adds fields (a Deferred's creation site) to records."""
     if fn not in _enrichers:
         _enrichers.append(fn)
 
 
-def reactor_error_records():
+def reactor_error_records() -> list[dict]:
     """The errors captured so far (oldest first, at most a few hundred), as plain dicts."""
     with _deliver_lock:
         return list(_reactor_errors)
 
 
-def clear_reactor_errors():
+def clear_reactor_errors() -> None:
     """Forget the captured errors."""
     with _deliver_lock:
         _reactor_errors.clear()

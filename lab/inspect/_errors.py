@@ -8,7 +8,8 @@ cell whose work failed.  This module hands them to notebooks and views.
 
 import datetime
 import html
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from lab import bridge
 
@@ -52,7 +53,7 @@ class ErrorList(tuple):
     def _repr_html_(self):
         return errors_html(self)
 
-    def widget(self):
+    def widget(self) -> Any:
         """A live view of the errors (new ones appear as they happen)."""
         from lab import display
 
@@ -97,7 +98,7 @@ def errors_html(errors, limit=50):
             f'<ul style="list-style:none;padding-left:0">{"".join(items)}{tail}</ul></div>')
 
 
-def on_reactor_error(listener):
+def on_reactor_error(listener: Callable[[ReactorError], None]) -> Callable[[dict], None]:
     """Call ``listener(error)`` (a :class:`ReactorError`) for each new error; returns a handle to pass to
     :func:`remove_reactor_error_listener`."""
     def forward(record):
@@ -106,6 +107,6 @@ def on_reactor_error(listener):
     return bridge.on_reactor_error(forward)
 
 
-def remove_reactor_error_listener(handle):
+def remove_reactor_error_listener(handle: Callable[[dict], None]) -> None:
     """Stop a listener added with :func:`on_reactor_error`."""
     bridge.remove_reactor_error_listener(handle)

@@ -10,7 +10,7 @@ first that the Deferred is still there and still waiting.
 
 import time
 from collections import Counter
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
@@ -39,7 +39,7 @@ class Entry:
     __slots__ = ("id", "state", "kind", "site", "age", "callbacks", "more_callbacks",
                  "waits_on", "value", "_ref", "_snapshot")
 
-    def __init__(self, record, snapshot):
+    def __init__(self, record: dict, snapshot: "Snapshot") -> None:
         self.id = record["id"]
         self.state = record["state"]
         self.kind = record["kind"]
@@ -63,7 +63,7 @@ class Entry:
         return self.age is not None and self.age > OLD_AFTER
 
     @property
-    def leaf(self):
+    def leaf(self) -> _collect.Wait:
         """The last :class:`Wait` on the path ``why`` follows (a timer, a connection, nothing...)."""
         return self._snapshot._path(self)[-1][1]
 
@@ -124,14 +124,14 @@ class Entry:
         else:
             d.errback(failure if isinstance(failure, Failure) else Failure(failure))
 
-    def trace(self):
+    def trace(self) -> Any:
         """``lab.trace`` of this Deferred, recording from now on (its chain lives in the reactor)."""
         from lab import deferreds
 
         d = self.deferred
         return bridge.call(deferreds.trace, d)
 
-    def step(self):
+    def step(self) -> Any:
         """``lab.step`` of this Deferred: its chain pauses before each stage from now on."""
         from lab import deferreds
 
@@ -213,11 +213,11 @@ class Diff(NamedTuple):
 class Snapshot:
     """Every pending Deferred at one moment: ``why(d)``, ``graph()``, ``diff(earlier)``, groups."""
 
-    def __init__(self, records, taken_at, include_internal):
+    def __init__(self, records: list, taken_at: float, include_internal: bool) -> None:
         self.taken_at = taken_at
         self.include_internal = include_internal
         self._entries = {r["id"]: Entry(r, self) for r in records}
-        self._paths = {}
+        self._paths: dict[int, list] = {}
 
     # -- reading ------------------------------------------------------------------
 
@@ -247,7 +247,7 @@ class Snapshot:
     def __getitem__(self, item):
         return self.entry(item)
 
-    def entry(self, item) -> Entry:
+    def entry(self, item: "int | Deferred | Entry") -> Entry:
         """The entry for an id, a Deferred or an entry of this snapshot."""
         if isinstance(item, Entry):
             if item._snapshot is not self:
@@ -273,7 +273,7 @@ class Snapshot:
 
     def groups(self) -> tuple:
         """Entries grouped by creation site, groups with orphans first, then the largest."""
-        found = {}
+        found: dict[str, list] = {}
         for entry in self._entries.values():
             found.setdefault(entry.group, []).append(entry)
         groups = [Group(key, tuple(sorted(es, key=lambda e: e.id)), sum(e.orphan for e in es))
@@ -314,7 +314,7 @@ class Snapshot:
                     return wait
         return waits[0]
 
-    def why(self, item) -> str:
+    def why(self, item: "int | Deferred | Entry") -> str:
         """One sentence: what ``item`` (a Deferred, an entry or an id) waits on, to the leaf."""
         entry = self.entry(item)
         path = self._path(entry)
@@ -391,7 +391,7 @@ class Snapshot:
         return (f"{count} pending Deferred{'s' if count != 1 else ''} ({orphans} orphan"
                 f"{'s' if orphans != 1 else ''}, {old} old), taken {ago:.1f} s ago")
 
-    def widget(self):
+    def widget(self) -> Any:
         """An interactive wait-graph view of this snapshot (Refresh takes a new one)."""
         from lab import display
 

@@ -42,17 +42,17 @@ class Site(tuple):
     __slots__ = ()
 
     @property
-    def file(self):
+    def file(self) -> str:
         """The source file's path."""
         return self[0]
 
     @property
-    def line(self):
+    def line(self) -> int:
         """The line number."""
         return self[1]
 
     @property
-    def function(self):
+    def function(self) -> str:
         """The function's name."""
         return self[2]
 
@@ -121,15 +121,16 @@ def track_deferreds(on: bool = True) -> bool:
         if on and not was:
             _original_init = defer.Deferred.__dict__["__init__"]
             _original_debug_info = defer.DebugInfo
-            defer.Deferred.__init__ = _tracking_init(_original_init)
-            defer.DebugInfo = _SitedDebugInfo
+            # setattr: patching a class and a module on purpose, and only while on.
+            setattr(defer.Deferred, "__init__", _tracking_init(_original_init))
+            setattr(defer, "DebugInfo", _SitedDebugInfo)
             _register_enricher()
             from lab.inspect._watch import watch_connections
 
             watch_connections()  # so that snapshots can say how long a connection was silent
         elif not on and was:
-            defer.Deferred.__init__ = _original_init
-            defer.DebugInfo = _original_debug_info
+            setattr(defer.Deferred, "__init__", _original_init)
+            setattr(defer, "DebugInfo", _original_debug_info)
             _original_init = _original_debug_info = None
         return was
 
@@ -146,7 +147,7 @@ def _raw(deferred):
         return None
 
 
-def site_of(deferred):
+def site_of(deferred: object) -> "Site | None":
     """The :class:`Site` where ``deferred`` was created, or None when it was not tracked."""
     raw = _raw(deferred)
     if raw is None:
@@ -156,7 +157,7 @@ def site_of(deferred):
     return Site((code.co_filename, raw[1], name))
 
 
-def born_of(deferred):
+def born_of(deferred: object) -> float | None:
     """The ``time.monotonic()`` when ``deferred`` was created, or None when it was not tracked."""
     raw = _raw(deferred)
     return None if raw is None else raw[2]

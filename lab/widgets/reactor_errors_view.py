@@ -17,7 +17,7 @@ class ReactorErrorsView(widgets.VBox):
     have programmatic twins (``view.refresh()``, ``view.clear_button.click()``).
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.add_class("lab-reactor-errors-view")
         self.notice = widgets.HTML()
@@ -41,18 +41,18 @@ class ReactorErrorsView(widgets.VBox):
                              f'{html.escape(error.message[:120])}</b>')
         self.refresh()
 
-    def refresh(self):
+    def refresh(self) -> None:
         """Redraw the list from ``lab.reactor_errors()``."""
         self.errors = inspect.reactor_errors()
         self.body.value = errors_html(self.errors)
 
-    def clear(self):
+    def clear(self) -> None:
         """Forget every captured error and redraw."""
         inspect.clear_reactor_errors()
         self.notice.value = ""
         self.refresh()
 
-    def close(self):
+    def close(self) -> None:
         """Stop listening, then close."""
         inspect.remove_reactor_error_listener(self._listener)
         super().close()

@@ -8,6 +8,7 @@ model's watch (a LoopingCall that hands the refresh to the kernel side).
 """
 
 import html
+from typing import Any
 
 import ipywidgets as widgets
 
@@ -29,7 +30,8 @@ class WaitGraphView(widgets.VBox):
     as a Failure when ``view.fire_as_failure`` is ticked), ``view.trace_button.click()``.
     """
 
-    def __init__(self, snapshot=None, auto=False, interval=2.0, include_internal=False):
+    def __init__(self, snapshot: Any = None, auto: bool = False, interval: float = 2.0,
+                 include_internal: bool = False) -> None:
         super().__init__()
         self.add_class("lab-wait-graph-view")
         self.interval = interval
@@ -85,7 +87,7 @@ class WaitGraphView(widgets.VBox):
 
     # -- snapshots ----------------------------------------------------------------
 
-    def refresh(self):
+    def refresh(self) -> None:
         """Take a new snapshot and redraw; errors show in the view."""
         try:
             self.snapshot = inspect.pending(include_internal=self.internal.value)
@@ -115,14 +117,14 @@ class WaitGraphView(widgets.VBox):
     # -- the selected node -------------------------------------------------------
 
     @property
-    def selected(self):
+    def selected(self) -> Any:
         """The selected :class:`lab.inspect.Entry`, or None."""
         value = self.nodes.value
         if value is None or self.snapshot is None or value not in self.snapshot:
             return None
         return self.snapshot[value]
 
-    def select(self, entry_id):
+    def select(self, entry_id: int) -> None:
         """Select the node of ``entry_id`` (an id of the current snapshot)."""
         entry = self.snapshot.entry(entry_id)
         self.nodes.value = entry.id
@@ -176,7 +178,7 @@ class WaitGraphView(widgets.VBox):
         self.chain_box.children = (title, ChainView(stepper))
         self.message.value = f"{html.escape(entry.label)} opened in the stepper below."
 
-    def close(self):
+    def close(self) -> None:
         """Stop auto-refresh, then close."""
         self._set_auto(False)
         for child in self.chain_box.children:
