@@ -64,7 +64,8 @@ class WaitGraphView(widgets.VBox):
             widgets.HBox((self.refresh_button, self.auto, self.internal)),
             self.summary, self.picture, self.nodes, self.details,
             widgets.HBox((self.cancel_button, self.fire_value, self.fire_as_failure,
-                          self.fire_button, self.trace_button)),
+                          self.fire_button, self.trace_button),
+                         layout=widgets.Layout(flex_flow="row wrap")),  # 1024 px: wrap, not clip
             self.message, self.chain_box)
         if snapshot is None:
             self.refresh()
