@@ -90,5 +90,5 @@ def test_pending_and_errors_tabs_show_live_inspection(dash):
     dash.pending.select(entry.id)
     assert "orphan" in dash.pending.details.value
     lab.call(reactor.callLater, 0, lambda: {}["missing key"])
-    assert eventually(lambda: "KeyError" in dash.errors.body.value)
-    assert "KeyError" in dash.errors.notice.value
+    assert eventually(lambda: "missing key" in dash.errors.notice.value)
+    assert "missing key" in dash.errors.body.value
