@@ -16,6 +16,7 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from lab import bridge
+from lab._checks import checked_bool
 from lab.deferreds import NotADeferred
 from lab.errors import DeferredGone, NotPending, UnknownEntry
 from lab.inspect import _collect
@@ -419,6 +420,8 @@ def pending(include_internal: bool = False, collect_garbage: bool = True) -> Sna
     own timers; ``collect_garbage`` runs ``gc.collect()`` first so that
     Deferreds nothing refers to any more are not reported.
     """
+    checked_bool(include_internal, "include_internal")
+    checked_bool(collect_garbage, "collect_garbage")
     taken_at = time.time()
     if bridge.in_reactor_thread():
         records = _collect.collect(include_internal, collect_garbage)

@@ -22,6 +22,8 @@ import traceback
 
 from twisted.internet import defer
 
+from lab._checks import checked_bool
+
 __all__ = ["track_deferreds", "tracking", "site_of", "born_of", "Site", "SITE_ATTRIBUTE"]
 
 SITE_ATTRIBUTE = "_lab_site"
@@ -114,8 +116,7 @@ def track_deferreds(on: bool = True) -> bool:
     group by them, and reactor errors name the Deferred's site.
     """
     global _original_init, _original_debug_info
-    if not isinstance(on, bool):
-        raise TypeError(f"track_deferreds() takes True or False, not {type(on).__name__} {on!r}")
+    checked_bool(on, "track_deferreds(on)")
     with _lock:
         was = _original_init is not None
         if on and not was:
