@@ -66,6 +66,11 @@ _EXPORTS = {
     "proxies": "lab.model",
     "Proxy": "lab.model",
     "ProxyError": "lab.model",
+    # live inspection: pending Deferreds, reactor-thread errors
+    "pending": "lab.inspect",
+    "track_deferreds": "lab.inspect",
+    "reactor_errors": "lab.inspect",
+    "Snapshot": "lab.inspect",
     # the all-in-one view
     "dashboard": "lab.widgets",
 }

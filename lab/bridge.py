@@ -17,6 +17,7 @@ import asyncio
 import inspect
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -33,6 +34,8 @@ __all__ = [
     "on_shutdown",
     "in_reactor_thread",
     "get_reactor",
+    "reactor_error_records",
+    "on_reactor_error",
     "Handle",
     "LabStatus",
     "DEFAULT_TIMEOUT",
@@ -48,6 +51,9 @@ _shutdown_hooks: list = []
 _deliver_lock = threading.RLock()
 delivery_errors: list = []  # bounded record of view callbacks that raised; see deliver()
 _MAX_DELIVERY_ERRORS = 50
+_MAX_REACTOR_ERRORS = 200
+_reactor_errors: list = []  # bounded record of errors Twisted logged in the reactor thread
+_reactor_error_listeners: list = []
 
 
 def _reactor():
@@ -162,10 +168,17 @@ def start() -> LabStatus:
         crochet.setup()
         reactor = _reactor()
         found = threading.Event()
+        start_cell = _current_cell()
 
         def note_thread():
             global _reactor_ident
             _reactor_ident = threading.get_ident()
+            # Reactor work that no cell scheduled (a connection arriving, a
+            # callback fired by the network) writes under the lab.start() cell,
+            # never into whichever cell happens to run at that moment.
+            _set_cell(start_cell)
+            _install_routing(reactor)
+            _install_error_capture(start_cell)
             found.set()
 
         reactor.callFromThread(note_thread)
@@ -215,10 +228,11 @@ class Handle:
     """
 
     __slots__ = ("_fn", "_args", "_kwargs", "_lock", "_value", "_error",
-                 "_remote_traceback", "_deferred", "_callbacks", "_done", "_ticket")
+                 "_remote_traceback", "_deferred", "_callbacks", "_done", "_ticket", "_cell")
 
-    def __init__(self, fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> None:
-        self._fn, self._args, self._kwargs = fn, args, kwargs
+    def __init__(self, fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any],
+                 cell: dict | None = None) -> None:
+        self._fn, self._args, self._kwargs, self._cell = fn, args, kwargs, cell
         self._lock = _thread.allocate_lock()
         self._lock.acquire()
         self._value = self._error = self._remote_traceback = self._deferred = None
@@ -256,7 +270,7 @@ class Handle:
         except IndexError:  # the waiter gave up first: this work must not start
             return
         try:
-            result = self._fn(*self._args, **self._kwargs)
+            result = _in_cell(self._cell, self._fn, self._args, self._kwargs)
         except BaseException as error:  # noqa: BLE001 - every error goes to the caller
             self._fail(error, traceback.format_exc())
             return
@@ -394,10 +408,11 @@ def submit(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Handle:
     if not callable(fn):
         raise TypeError(f"lab.submit() needs a callable, not {type(fn).__name__} {fn!r}")
     _ensure_started()
-    handle = Handle(fn, args, kwargs)
     if in_reactor_thread():
+        handle = Handle(fn, args, kwargs)
         handle._run()
     else:
+        handle = Handle(fn, args, kwargs, _current_cell())
         _reactor().callFromThread(handle._run)
     return handle
 
@@ -499,6 +514,260 @@ def deliver(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             if sys.__stderr__ is not None:
                 sys.__stderr__.write("lab: a view update failed:\n" + text)
             return None
+
+
+# --------------------------------------------------------------------------
+# reactor-thread output: under the cell that scheduled the work
+#
+# ipykernel 7's OutStream picks a write's parent message from a ContextVar
+# and falls back to the *global* parent, the cell running now; the reactor
+# thread never sets the ContextVar, so a print in a timer used to land in
+# whichever cell ran when the timer fired.  The cure is to say, in the
+# reactor thread, which cell the running work belongs to: the cell that
+# called submit()/call() (captured in the kernel thread), and for a
+# callLater made while such work runs, the same cell again when it fires.
+# OutStream.set_thread_parent/reset_thread_parent set that ContextVar.
+
+
+def _kernel_streams():
+    """sys.stdout/sys.stderr when they are ipykernel OutStreams (else an empty tuple)."""
+    return tuple(s for s in (sys.stdout, sys.stderr) if hasattr(s, "set_thread_parent"))
+
+
+def _current_cell():
+    """The parent header of the cell this thread writes under now, or None outside a kernel."""
+    stream = sys.stdout
+    if not hasattr(stream, "set_thread_parent"):
+        return None
+    return stream.parent_header or None
+
+
+def _set_cell(cell):
+    """Write this thread's output under ``cell`` from now on (no-op outside a kernel)."""
+    if cell is not None:
+        for stream in _kernel_streams():
+            stream.set_thread_parent(cell)
+
+
+def _in_cell(cell, fn, args, kwargs):
+    """``fn(*args, **kwargs)`` with this thread's output going to ``cell`` meanwhile."""
+    streams = _kernel_streams() if cell is not None else ()
+    if not streams:
+        return fn(*args, **kwargs)
+    tokens = [(stream, stream.set_thread_parent(cell)) for stream in streams]
+    try:
+        return fn(*args, **kwargs)
+    except BaseException:
+        _failed_in.cell = cell  # Twisted logs the error after we return: see _notice()
+        raise
+    finally:
+        for stream, token in reversed(tokens):
+            stream.reset_thread_parent(token)
+
+
+_failed_in = threading.local()
+
+
+class _InCell:
+    """A callable that runs ``fn`` with output going to the cell that scheduled it.
+
+    Looks like ``fn`` to whoever reads a DelayedCall (name, module, ``__self__``
+    and ``__wrapped__`` pass through), so the reactor view and the pending
+    Deferred snapshot see the user's function.
+    """
+
+    __slots__ = ("__wrapped__", "_cell")
+
+    def __init__(self, fn, cell):
+        self.__wrapped__, self._cell = fn, cell
+
+    def __call__(self, *args, **kwargs):
+        return _in_cell(self._cell, self.__wrapped__, args, kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.__wrapped__, name)
+
+    @property
+    def __module__(self):  # the class attribute would hide the user's module
+        return getattr(self.__wrapped__, "__module__", None)
+
+    def __repr__(self):
+        return repr(self.__wrapped__)
+
+
+def unwrap_routed(fn: Any) -> Any:
+    """The user's callable behind the lab's output routing (``fn`` itself when not routed)."""
+    return fn.__wrapped__ if type(fn) is _InCell else fn
+
+
+def _install_routing(reactor):
+    """Make every callLater remember the cell that scheduled it (inside a kernel only)."""
+    if not _kernel_streams() or "callLater" in vars(reactor):
+        return
+    plain = reactor.callLater
+
+    def callLater(delay, fn, *args, **kwargs):  # noqa: N802 - the reactor's own name
+        cell = _current_cell()
+        if cell is not None and callable(fn):
+            fn = _InCell(fn, cell)
+        return plain(delay, fn, *args, **kwargs)
+
+    callLater.__doc__ = plain.__doc__
+    reactor.callLater = callLater
+
+
+# --------------------------------------------------------------------------
+# errors in the reactor thread: kept, announced, never only in a log
+#
+# Twisted logs an exception in a timer ("while handling timed call"), in a
+# protocol callback (log.err) and a failed Deferred nobody handled when it is
+# collected ("Unhandled error in Deferred").  Crochet sends those logs to the
+# stdlib logging module, where a notebook user never looks.  One observer on
+# Twisted's global log publisher keeps each (bounded), tells listeners (the
+# lab's error views, via deliver), and writes a one-line notice to stderr in
+# the thread it happened in, so the notice lands under the cell that scheduled
+# the failing work (see the routing above).
+
+_notice_enabled = True
+_enrichers: list = []
+
+
+def _install_error_capture(start_cell=None):
+    from twisted.logger import globalLogPublisher
+
+    globalLogPublisher.addObserver(_observe_log_event)
+    if start_cell is not None:
+        _quiet_stdlib_fallback(start_cell)
+
+
+def _quiet_stdlib_fallback(start_cell):
+    """Stop logging's last-resort handler from writing Twisted's logs into the running cell.
+
+    Crochet forwards Twisted's log to the stdlib ``logging`` module from a
+    thread of its own; with no handler configured, ``logging.lastResort``
+    writes to ``sys.stderr`` there, which ipykernel 7 puts in whichever cell
+    runs now.  Errors are captured and announced above; warnings go under the
+    ``lab.start()`` cell.  Nothing changes when the user configured logging.
+    """
+    import logging
+
+    twisted_logger = logging.getLogger("twisted")
+    if logging.getLogger().handlers or twisted_logger.handlers:
+        return
+
+    class UnderStartCell(logging.Handler):
+        def emit(self, record):
+            if record.levelno >= logging.ERROR:
+                return  # captured, and announced under the cell that caused it
+            try:
+                text = f"lab: twisted {record.levelname.lower()}: {self.format(record)}\n"
+                _in_cell(start_cell, sys.stderr.write, (text,), {})
+            except Exception:  # noqa: BLE001 - logging must never raise
+                pass
+
+    twisted_logger.addHandler(UnderStartCell(logging.WARNING))
+
+
+def on_reactor_error(listener: Callable[[dict], None]) -> Callable[[dict], None]:
+    """Call ``listener(record)`` for every error the reactor thread logs; returns ``listener``."""
+    _reactor_error_listeners.append(listener)
+    return listener
+
+
+def remove_reactor_error_listener(listener: Callable[[dict], None]) -> None:
+    """Stop calling ``listener`` (no error if absent)."""
+    if listener in _reactor_error_listeners:
+        _reactor_error_listeners.remove(listener)
+
+
+def add_error_enricher(fn: Callable[[dict], dict]) -> None:
+    """Register ``fn(event) -> dict`` that adds fields (a Deferred's creation site) to records."""
+    if fn not in _enrichers:
+        _enrichers.append(fn)
+
+
+def reactor_error_records() -> list[dict]:
+    """The errors captured so far (oldest first, at most a few hundred), as plain dicts."""
+    with _deliver_lock:
+        return list(_reactor_errors)
+
+
+def clear_reactor_errors() -> None:
+    """Forget the captured errors."""
+    with _deliver_lock:
+        _reactor_errors.clear()
+
+
+_unhandled_pending = threading.local()
+
+
+def _observe_log_event(event):
+    """Keep every error event Twisted logs (an observer must never raise)."""
+    try:
+        _record_log_event(event)
+    except Exception:  # noqa: BLE001 - a logging observer that raises is removed by Twisted
+        sys.__stderr__.write("lab: could not record a reactor error:\n" + traceback.format_exc())
+
+
+def _record_log_event(event):
+    failure = event.get("log_failure")
+    if failure is None and event.get("isError"):
+        failure = event.get("failure")  # the legacy log.err() spelling
+    text = _event_text(event)
+    if failure is None:
+        if event.get("isError") and "Unhandled error in Deferred" in text:
+            _unhandled_pending.flag = True  # the Failure follows in the next event
+        return
+    unhandled = getattr(_unhandled_pending, "flag", False)
+    _unhandled_pending.flag = False
+    first_line = text.strip().split("\n", 1)[0][:160]
+    where = "Unhandled error in Deferred (when it was garbage-collected)" if unhandled else (
+        first_line or event.get("log_namespace", "") or "reactor thread")
+    frames = getattr(failure, "frames", None)
+    if frames:
+        name, filename, line = frames[-1][:3]
+        where += f", in {name} ({filename.rsplit('/', 1)[-1]}:{line})"
+    record = {
+        "time": event.get("log_time") or time.time(),
+        "where": where,
+        "exception": type(failure.value).__name__,
+        "message": str(failure.value)[:500],
+        "traceback": failure.getTraceback()[-6000:],
+        "thread": threading.current_thread().name,
+        "deferred_site": None,
+        "unhandled_deferred": unhandled,
+    }
+    for enrich in list(_enrichers):
+        try:
+            record.update(enrich(event) or {})
+        except Exception:  # noqa: BLE001 - an enricher must not lose the record
+            pass
+    with _deliver_lock:
+        if len(_reactor_errors) >= _MAX_REACTOR_ERRORS:
+            _reactor_errors.pop(0)
+        _reactor_errors.append(record)
+    if _notice_enabled and _kernel_streams():
+        _notice(record)
+    for listener in list(_reactor_error_listeners):
+        deliver(listener, record)
+
+
+def _notice(record):
+    """One line on stderr, under the cell whose work failed (its timer, its call)."""
+    cell = getattr(_failed_in, "cell", None)
+    _failed_in.cell = None
+    text = (f"lab: {record['exception']} in the reactor thread ({record['where']}): "
+            f"{record['message']}\n  (lab.reactor_errors() has the traceback)\n")
+    _in_cell(cell, sys.stderr.write, (text,), {})
+
+
+def _event_text(event):
+    try:
+        from twisted.logger import formatEvent
+
+        return formatEvent(event)
+    except Exception:  # noqa: BLE001
+        return str(event.get("log_format", ""))
 
 
 # --------------------------------------------------------------------------

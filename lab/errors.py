@@ -66,3 +66,22 @@ class DependencyCycle(PluginError):
     def __init__(self, message, chain=()):
         super().__init__(message, plugin=chain[0] if chain else None)
         self.chain = tuple(chain)
+
+
+class InspectError(LabError):
+    """Something asked of a pending-Deferred snapshot cannot be done (see the message)."""
+
+
+class NotPending(InspectError, ValueError):
+    """The Deferred already has its final result (or is not in the snapshot)."""
+
+
+class UnknownEntry(InspectError, KeyError):
+    """An id that this snapshot does not have (from an older snapshot, or made up)."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
+class DeferredGone(InspectError):
+    """The Deferred of a snapshot entry has been garbage-collected since."""

@@ -61,16 +61,33 @@ reactor.run()
 
 Four things go wrong in a notebook:
 
-1. `time` is never imported: the first tick raises `NameError` in the reactor thread, where
-   nobody sees it (Twisted logs it, and the timer silently stops).
+1. `time` is never imported: the first tick raises `NameError` in the reactor thread, and the
+   timer silently stops. Twisted only logs it; the lab also shows a notice under the cell that
+   scheduled the timer and keeps it in `lab.reactor_errors()` (the next cell shows it).
 2. `reactor.run()` blocks the cell forever, and a reactor cannot be run again after it stops.
 3. It never ends: there is no way to stop it but stopping the reactor.
-4. `print` from the reactor thread: under ipykernel 7 the text lands in **whichever cell is
-   running at that moment**, not in this one.
+4. `print` from the reactor thread: under plain ipykernel 7 the text lands in **whichever cell
+   is running at that moment**. The lab sends it under the cell that scheduled the timer, but
+   that cell may be long finished: a widget is the better place for a live value.
 
 Done right: import `time`, let `lab.start()` own the reactor, stop after a few ticks and say
 so with a Deferred, and show each tick in a widget through `lab.bridge.deliver`, the one door
 from the reactor thread to the notebook."""),
+    ("code", """\
+import asyncio
+
+from twisted.internet import reactor
+
+
+def seed_print_time(reactor):          # the seed's code, without its `import time`
+    print("Current time:", time.time())
+    reactor.callLater(1, seed_print_time, reactor)
+
+
+# First the seed's timer as it is; "done right" follows.
+lab.call(reactor.callLater, 0.1, seed_print_time, reactor)
+await asyncio.sleep(0.5)                # the NameError notice appears below
+print("captured:", lab.reactor_errors()[-1])"""),
     ("code", """\
 import time
 

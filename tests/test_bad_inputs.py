@@ -58,6 +58,14 @@ ROWS = [
     # --- Deferred tracing ----------------------------------------------------
     *_sweep("trace", lambda t, v: lab.trace(v), [None, 5, "x", b"x", object()]),
     *_sweep("step", lambda t, v: lab.step(v), [None, 5, "x", b"x", object()]),
+    # --- live inspection -------------------------------------------------------
+    *_sweep("pending(include_internal)", lambda t, v: lab.pending(include_internal=v),
+            [None, "yes", 1]),
+    *_sweep("pending(collect_garbage)", lambda t, v: lab.pending(collect_garbage=v), ["no", 0]),
+    *_sweep("track_deferreds", lambda t, v: lab.track_deferreds(v), [None, "yes", 1]),
+    *_sweep("pending().why", lambda t, v: lab.pending().why(v), [None, "x", 2.5, object()]),
+    ("pending()[id from nowhere]", lambda t: lab.pending()[10 ** 9]),
+    ("pending().diff(5)", lambda t: lab.pending().diff(5)),
     # --- plugins ---------------------------------------------------------------
     ("plugins(paths=[''])", lambda t: lab.plugins(paths=[""])),
     ("plugins(paths='')", lambda t: lab.plugins(paths="")),

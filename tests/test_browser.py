@@ -212,3 +212,21 @@ def test_custom_protocol_exercise_checks_and_steps(page, jupyterlab, artifacts):
         where.get_by_role("button", name="Reset").click()
         step_advances_ladder(page, where)
     steps.screenshot()
+
+
+def test_debugging_notebook_wait_graph_node_click_shows_why(page, jupyterlab, artifacts):
+    """07-debugging: clicking a node of the wait graph shows its details, down to why it waits."""
+    steps = run_notebook(page, jupyterlab, artifacts, "07-debugging.ipynb")
+    where = cell(page, "view = graph.widget()")
+    with steps.step("the wait graph picture is drawn"):
+        expect(where.locator("svg.lab-wait-graph")).to_be_visible(timeout=10_000)
+    with steps.step("clicking the orphan node shows its details"):
+        picker = where.locator("select").first
+        labels = picker.locator("option").all_inner_texts()
+        picker.select_option(index=next(i for i, t in enumerate(labels) if "ORPHAN" in t))
+        expect(where.locator(".lab-pending-detail").get_by_text(
+            "nothing in the process can fire it").first).to_be_visible(timeout=10_000)
+    with steps.step("Refresh takes a new snapshot"):
+        where.get_by_role("button", name="Refresh").click()
+        expect(where.get_by_text("pending Deferred").first).to_be_visible(timeout=10_000)
+    steps.screenshot()

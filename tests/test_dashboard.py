@@ -25,10 +25,10 @@ def _views(box, kind):
 
 
 def test_dashboard_holds_every_view(dash):
-    """Listeners, plugins, status on the left; conversation, client, reactor, chains, proxy as tabs."""
+    """Listeners, plugins, status on the left; conversation, client, reactor, chains, proxy, pending and errors as tabs."""
     assert isinstance(dash, Dashboard)
     titles = [dash.tabs.get_title(i) for i in range(len(dash.tabs.children))]
-    assert ["Conversation", "Client", "Reactor", "Chains", "Proxy"] == titles
+    assert ["Conversation", "Client", "Reactor", "Chains", "Proxy", "Pending", "Errors"] == titles
     assert "echo" in dash.listeners.plugin.options
     assert "echo" in dash.plugins.registry.names()
 
@@ -76,3 +76,19 @@ def test_add_chain_refuses_a_bare_deferred(dash):
     """A raw Deferred is refused with the call to make instead."""
     with pytest.raises(TypeError, match=r"lab.step\(d\)"):
         dash.add_chain(defer.Deferred())
+
+
+def test_pending_and_errors_tabs_show_live_inspection(dash):
+    """The Pending tab lists an orphan Deferred after Refresh; the Errors tab shows a timer's error."""
+    from twisted.internet import reactor
+
+    from tests.polling import eventually
+
+    (orphan,) = lab.call(lambda: [defer.Deferred()])
+    dash.pending.refresh_button.click()
+    entry = dash.pending.snapshot.entry(orphan)
+    dash.pending.select(entry.id)
+    assert "orphan" in dash.pending.details.value
+    lab.call(reactor.callLater, 0, lambda: {}["missing key"])
+    assert eventually(lambda: "missing key" in dash.errors.notice.value)
+    assert "missing key" in dash.errors.body.value

@@ -18,6 +18,7 @@ CELLS = [
     "from twisted.internet import reactor\n"
     "from lab import bridge\n"
     "def from_reactor():\n"
+    "    print('printed-by-reactor')  # a learner's print: must not reach the running cell\n"
     "    bridge.deliver(out.append_stdout, 'written-by-reactor\\n')\n"
     "    bridge.deliver(setattr, label, 'value', 'after')\n"
     "lab.call(reactor.callLater, 0.3, from_reactor)\n"
@@ -47,7 +48,7 @@ def test_update_lands_in_the_widget(executed):
 
 
 def test_update_does_not_leak_into_the_running_cell(executed):
-    """The cell that was running at the time shows only its own output."""
+    """The cell that was running at the time shows only its own output, not even the timer's print."""
     assert "third cell" == cell_text(executed.cells[2]).strip()
 
 

@@ -112,3 +112,12 @@ def test_the_simulation_runs_each_chained_timer_at_its_own_time_unlike_task_cloc
     text = cell_text(find_cell(notebook, "clock, on_clock = task.Clock(), []"))
     assert "task.Clock().advance(10) ran the ticks at: [10.0]" in text
     assert "simulation.advance(10) ran the ticks at:   [1.0, 2.0, 3.0, 4.0]" in text
+
+
+def test_the_seeds_print_time_shows_its_name_error(notebook):
+    """The seed's print_time, without `import time`, shows its NameError under its own cell."""
+    cell = find_cell(notebook, "def seed_print_time")
+    notices = [o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
+    assert any("NameError in the reactor thread" in n and "seed_print_time" in n for n in notices)
+    assert "captured: " in cell_text(cell) and "NameError: name 'time' is not defined" in \
+        cell_text(cell)

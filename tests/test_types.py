@@ -12,7 +12,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # classes of the objects they return (registry, listener, capture, client,
 # trace, stage, report, view...).
 SURFACE = ["lab", "lab.bridge", "lab.errors", "lab.model", "lab.deferreds", "lab.plugin",
-           "lab.display", "lab.interfaces", "lab.widgets", "lab.simulator"]
+           "lab.display", "lab.interfaces", "lab.widgets", "lab.simulator", "lab.inspect"]
 
 
 def test_mypy_passes_on_the_package():

@@ -51,9 +51,15 @@ def _name_of(fn):
     return f"{module}.{name}" if module and module != "builtins" else name
 
 
+def _func(call):
+    """What a DelayedCall will call (seen through the bridge's output routing)."""
+    return bridge.unwrap_routed(call.func)
+
+
 def _looping_call(call):
     """The LoopingCall a DelayedCall belongs to, or None."""
-    for candidate in (call.func, getattr(call.func, "__self__", None)):
+    func = _func(call)
+    for candidate in (func, getattr(func, "__self__", None)):
         if type(candidate).__name__ == "LoopingCall":
             return candidate
     return None
@@ -65,14 +71,14 @@ def _internal_label(call):
     inner = getattr(loop, "f", None)
     if getattr(inner, "__name__", "") == "reapAllProcesses":
         return "crochet: reaps finished child processes (internal)"
-    label = getattr(loop, LAB_TIMER_LABEL, None) or getattr(call.func, LAB_TIMER_LABEL, None)
+    label = getattr(loop, LAB_TIMER_LABEL, None) or getattr(_func(call), LAB_TIMER_LABEL, None)
     return f"{label} (internal)" if label else ""
 
 
 def _timer(call, now):
     loop = _looping_call(call)
     target = getattr(loop, "f", None)
-    shown = _name_of(call.func)
+    shown = _name_of(_func(call))
     if loop is not None:
         shown = f"LoopingCall({_name_of(target)}) every {loop.interval} s"
     args = ", ".join([repr(a)[:60] for a in call.args] +

@@ -23,6 +23,8 @@ _EXPORTS = {
     "ProtocolStepper": "lab.widgets.protocol_stepper",
     "SimulationView": "lab.widgets.simulation",
     "ProxyPanel": "lab.widgets.proxy_view",
+    "WaitGraphView": "lab.widgets.wait_graph",
+    "ReactorErrorsView": "lab.widgets.reactor_errors_view",
 }
 
 __all__ = list(_EXPORTS)
@@ -46,6 +48,10 @@ _display.register_view("proxy", lambda proxy: import_module(
     "lab.widgets.proxy_view").ProxyPanel(proxy))
 _display.register_view("load progress", lambda total: import_module(
     "lab.widgets.load_progress").LoadProgress(total))
+_display.register_view("pending snapshot", lambda snapshot: import_module(
+    "lab.widgets.wait_graph").WaitGraphView(snapshot=snapshot))
+_display.register_view("reactor errors", lambda errors: import_module(
+    "lab.widgets.reactor_errors_view").ReactorErrorsView())
 
 
 def __getattr__(name):

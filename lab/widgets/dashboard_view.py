@@ -22,12 +22,14 @@ from lab.widgets.deferreds import ChainView
 from lab.widgets.listeners import ListenersPanel
 from lab.widgets.plugin_browser import PluginBrowser
 from lab.widgets.proxy_view import ProxyPanel
+from lab.widgets.reactor_errors_view import ReactorErrorsView
 from lab.widgets.reactor_view import ReactorView
 from lab.widgets.status import StatusPanel
+from lab.widgets.wait_graph import WaitGraphView
 
 __all__ = ["Dashboard", "dashboard"]
 
-TAB_TITLES = ("Conversation", "Client", "Reactor", "Chains", "Proxy")
+TAB_TITLES = ("Conversation", "Client", "Reactor", "Chains", "Proxy", "Pending", "Errors")
 _HINT = '<i style="color:#57606a">{}</i>'
 
 
@@ -49,8 +51,11 @@ class Dashboard(widgets.GridBox):
         self.client_box = widgets.VBox()
         self.chains = widgets.Accordion()
         self.proxy_box = widgets.VBox()
+        self.pending = WaitGraphView()
+        self.errors = ReactorErrorsView()
         self.tabs = widgets.Tab(children=(self.conversation_box, self.client_box,
-                                          self.reactor, self.chains, self.proxy_box))
+                                          self.reactor, self.chains, self.proxy_box,
+                                          self.pending, self.errors))
         for index, title in enumerate(TAB_TITLES):
             self.tabs.set_title(index, title)
         left = widgets.VBox((self.status, _section("Listeners", self.listeners),
@@ -113,7 +118,8 @@ class Dashboard(widgets.GridBox):
     def close(self) -> None:
         """Stop every live view, then close."""
         for part in (self.listeners, self.plugins, self.reactor, self.conversation_box,
-                     self.client_box, self.chains, self.proxy_box):
+                     self.client_box, self.chains, self.proxy_box, self.pending,
+                     self.errors):
             for child in getattr(part, "children", ()):
                 child.close()
             part.close()
