@@ -62,7 +62,8 @@ class ListenersPanel(widgets.VBox):
         self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger",
                                           tooltip="Stop the chosen listener and free its port")
         self.message = widgets.HTML()
-        self.table = widgets.HTML(table_html([]))
+        # overflow: at 1024 px the last columns were cut off; now they scroll into view
+        self.table = widgets.HTML(table_html([]), layout=widgets.Layout(overflow="auto"))
         self.start_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
         self.children = (
