@@ -144,3 +144,32 @@ def test_backlog_is_an_option(cleanup):
     assert ([200], [300]) == (listen_backlog(one.port), listen_backlog(two.port))
     with pytest.raises(lab.EndpointError, match="give it once"):
         lab.listen("echo", "tcp:0:backlog=300", backlog=200, name="b3")
+
+
+class Sender(Protocol):
+    """A user's protocol that streams 3 MB with Twisted's FileSender (a pull producer), then hangs up."""
+
+    def connectionMade(self):
+        """Start the transfer."""
+        import io
+
+        from twisted.protocols.basic import FileSender
+
+        done = FileSender().beginFileTransfer(io.BytesIO(b"s" * 3_000_000), self.transport)
+        done.addCallback(lambda _: self.transport.loseConnection())
+
+
+def test_a_pull_producer_behind_the_wiretap_still_streams_everything(cleanup):
+    """A protocol that registers its own (pull) producer gets every byte through, and so does the next one."""
+    listener = lab.listen(Sender)
+    for _ in range(2):
+        client = lab.connect(listener)
+        received = b""
+        while client.is_open or received == b"":
+            chunk = client.read(timeout=10)
+            if not chunk:
+                break
+            received += chunk
+        received += client.read(timeout=0.5)
+        assert 3_000_000 == len(received)
+        client.close()

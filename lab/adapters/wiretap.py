@@ -156,12 +156,30 @@ class WiretapProtocol(ProtocolWrapper):
 
     # -- back-pressure --------------------------------------------------------
 
+    def _write_queued(self, data):
+        """``write`` while a pull producer is registered: always through the transport's buffer.
+
+        A pull producer is asked for more only when the transport's buffer
+        drains, which a direct send would bypass (the transfer would stall).
+        """
+        if not isinstance(data, bytes):
+            self.transport.write(data)
+            return
+        self.factory.recorder.record(OUT, self.tap_id, data)
+        if self._held is not None and self._hold(len(data)):
+            return
+        self.transport.write(data)
+
     def registerProducer(self, producer, streaming):
         """Keep the wrapped protocol's producer: the wiretap's own flow drives it."""
         if not streaming:  # a pull producer needs the transport's calls itself
+            if self._user_producer is not None:
+                raise RuntimeError(f"Cannot register producer {producer}, because producer "
+                                   f"{self._user_producer[0]} was never unregistered.")
+            self._user_producer = (producer, False)
+            self.write = self._write_queued  # the class's write stays the fast path
             self.transport.unregisterProducer()
             self.transport.registerProducer(producer, streaming)
-            self._user_producer = (producer, False)
             return
         if self._user_producer is not None:
             raise RuntimeError(f"Cannot register producer {producer}, because producer "
@@ -173,9 +191,11 @@ class WiretapProtocol(ProtocolWrapper):
     def unregisterProducer(self):
         """Forget the wrapped protocol's producer (the wiretap's flow stays)."""
         user, self._user_producer = self._user_producer, None
-        if user is not None and not user[1] and self.transport.connected:
+        if user is not None and not user[1]:
+            del self.write
             self.transport.unregisterProducer()
-            self.transport.registerProducer(_Flow(self), True)
+            if self.transport.connected:
+                self.transport.registerProducer(_Flow(self), True)
 
     def _paused(self):
         """The peer is not reading what we send: stop reading from it."""
