@@ -320,7 +320,7 @@ class Handle:
             raise _with_remote_note(self._error, self._remote_traceback)
         return self._value
 
-    def wait(self, timeout: float | None = DEFAULT_TIMEOUT) -> Any:
+    def wait(self, timeout: float = DEFAULT_TIMEOUT) -> Any:
         """Block until done and return the result or raise its error.
 
         On timeout :class:`lab.LabTimeout` is raised, and it says which of two
@@ -417,7 +417,7 @@ def submit(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Handle:
     return handle
 
 
-def call(fn: Callable[..., Any], *args: Any, timeout: float | None = DEFAULT_TIMEOUT,
+def call(fn: Callable[..., Any], *args: Any, timeout: float = DEFAULT_TIMEOUT,
          **kwargs: Any) -> Any:
     """Run ``fn`` in the reactor thread and return its result (waiting for Deferreds).
 
@@ -474,7 +474,7 @@ def _settle(future):
         future.set_result(None)
 
 
-def wait(target: Any, timeout: float | None = DEFAULT_TIMEOUT) -> Awaitable[Any]:
+def wait(target: Any, timeout: float = DEFAULT_TIMEOUT) -> Awaitable[Any]:
     """``await lab.wait(d)``: wait for a Deferred or :class:`Handle` without blocking.
 
     Works with IPython's autoawait in a notebook cell: the kernel's loop keeps

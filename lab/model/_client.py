@@ -175,7 +175,7 @@ class Client:
         with self._cond:
             return Transcript(self._transcript)
 
-    def send(self, data: bytes | str, timeout: float | None = bridge.DEFAULT_TIMEOUT) -> None:
+    def send(self, data: bytes | str, timeout: float = bridge.DEFAULT_TIMEOUT) -> None:
         """Send bytes (a str is sent as UTF-8)."""
         bridge.call(self._write, _as_bytes(data), timeout=timeout)
 
@@ -186,7 +186,7 @@ class Client:
                               "not from reactor code.")
         return self._cond.wait_for(ready, timeout)
 
-    def read(self, timeout: float | None = DEFAULT_READ_TIMEOUT) -> bytes:
+    def read(self, timeout: float = DEFAULT_READ_TIMEOUT) -> bytes:
         """What arrived so far, waiting up to ``timeout`` s for something; ``b""`` if nothing.
 
         Over TCP it returns every byte waiting; over UDP one datagram.
@@ -203,7 +203,7 @@ class Client:
             self._inbox_bytes -= len(chunk)
             return chunk
 
-    def read_until(self, delimiter: bytes | str, timeout: float | None = DEFAULT_READ_TIMEOUT
+    def read_until(self, delimiter: bytes | str, timeout: float = DEFAULT_READ_TIMEOUT
                    ) -> bytes:
         """Bytes up to and including ``delimiter``; :class:`lab.LabTimeout` if it does not come."""
         wanted = checked_data(delimiter, "delimiter", "b'\\r\\n'")
@@ -237,7 +237,7 @@ class Client:
             f"{delimiter!r} did not arrive within {timeout} s; {len(joined)} bytes are "
             f"waiting ({joined[:80]!r}). Read them with read(), or pass a larger timeout=.")
 
-    def close(self, timeout: float | None = bridge.DEFAULT_TIMEOUT) -> None:
+    def close(self, timeout: float = bridge.DEFAULT_TIMEOUT) -> None:
         """Close the connection and wait until it is closed (harmless twice)."""
         bridge.call(self._close_in_reactor, timeout=timeout)
 

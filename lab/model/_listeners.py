@@ -161,7 +161,7 @@ class Listener:
             tap.abort()
         return stopped
 
-    def stop(self, timeout: float | None = bridge.DEFAULT_TIMEOUT) -> Any:
+    def stop(self, timeout: float = bridge.DEFAULT_TIMEOUT) -> Any:
         """Stop listening, drop open connections, and free the port (harmless twice)."""
         timeout = bridge.checked_timeout(timeout)
         if bridge.in_reactor_thread():
@@ -310,7 +310,7 @@ def listen(plugin_or_factory: Any, endpoint: str | int | None = None, name: str 
 
 
 def start_registered(listener: "Listener", server: Any,
-                     timeout: float | None = bridge.DEFAULT_TIMEOUT) -> Any:
+                     timeout: float = bridge.DEFAULT_TIMEOUT) -> Any:
     """Start ``listener`` (stopping a running one of the same name first) and list it.
 
     For :func:`listen` and for other kinds of listener (``lab.proxy``).
@@ -371,7 +371,7 @@ def _stop_all_in_reactor():
     return gatherResults([l._stop_in_reactor() for l in running if l.running])
 
 
-def stop_all(timeout: float | None = bridge.DEFAULT_TIMEOUT) -> Any:
+def stop_all(timeout: float = bridge.DEFAULT_TIMEOUT) -> Any:
     """Stop every running listener (the kernel does this on shutdown)."""
     if bridge.in_reactor_thread():
         return _stop_all_in_reactor()

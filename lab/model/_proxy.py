@@ -475,7 +475,7 @@ class Proxy(Listener):
                              "dropped, or its connection closed; see proxy.notes).")
 
     def forward(self, message: Message, data: bytes | str | None = None,
-                timeout: float | None = bridge.DEFAULT_TIMEOUT) -> Message:
+                timeout: float = bridge.DEFAULT_TIMEOUT) -> Message:
         """Let a held message go on, replaced by ``data`` (bytes or str) if given."""
         if data is not None:
             data = _as_data(data)
@@ -492,7 +492,7 @@ class Proxy(Listener):
         self.held_changed()
 
     def drop(self, message: Message,
-             timeout: float | None = bridge.DEFAULT_TIMEOUT) -> Message:
+             timeout: float = bridge.DEFAULT_TIMEOUT) -> Message:
         """Throw a held message away (noted in :attr:`notes`)."""
         self._check_held(message)
         bridge.call(message.pipeline.drop, message, timeout=timeout)
@@ -500,7 +500,7 @@ class Proxy(Listener):
         return message
 
     def inject(self, connection: int, direction: str, data: bytes | str,
-               timeout: float | None = bridge.DEFAULT_TIMEOUT) -> Message:
+               timeout: float = bridge.DEFAULT_TIMEOUT) -> Message:
         """Send ``data`` as a new message on ``connection`` (an id) going ``direction``."""
         data = checked_data(data, "data", "b'PING\\r\\n'")
         _direction(direction, allow_both=False)
@@ -512,7 +512,7 @@ class Proxy(Listener):
         self.note(pipeline.id, f"{direction}: injected message #{item.id} ({len(data)} bytes)")
         return item
 
-    def release_all(self, timeout: float | None = bridge.DEFAULT_TIMEOUT) -> int:
+    def release_all(self, timeout: float = bridge.DEFAULT_TIMEOUT) -> int:
         """Forward every held message unchanged; return how many."""
         def release():
             held = self.held
@@ -678,7 +678,7 @@ def proxy(target: Any, listen: Any = "tcp:0", framer: Any = None, name: str | No
           allow_remote: bool = False, *, capture: bool = True,
           max_events: int = DEFAULT_MAX_EVENTS, max_bytes: int = DEFAULT_MAX_BYTES,
           max_held: int = DEFAULT_MAX_HELD, max_held_bytes: int = DEFAULT_MAX_HELD_BYTES,
-          connect_timeout: float = 5.0, timeout: float | None = bridge.DEFAULT_TIMEOUT) -> "Proxy":
+          connect_timeout: float = 5.0, timeout: float = bridge.DEFAULT_TIMEOUT) -> "Proxy":
     """Start an intercepting proxy to ``target`` and return its :class:`Proxy`.
 
     ``target`` is a client endpoint string (``"tcp:127.0.0.1:11211"``,

@@ -223,7 +223,7 @@ def _empty_row(columns, text):
 
 
 def reactor_state(include_internal: bool = False,
-                  timeout: float | None = bridge.DEFAULT_TIMEOUT) -> ReactorState:
+                  timeout: float = bridge.DEFAULT_TIMEOUT) -> ReactorState:
     """A snapshot of pending DelayedCalls, readers, writers, listening ports and connections.
 
     Crochet's and the lab's own timers are hidden unless ``include_internal``;
