@@ -128,3 +128,24 @@ def test_non_linux_host_says_why_and_required_privacy_is_an_error(cleanup, monke
     with pytest.raises(lab.PrivacyUnavailable, match="runs darwin, not Linux.*your teacher"):
         _privacy.admit_listener(Candidate, False, capture.max_bytes, platform="darwin")
     assert _privacy.admit_listener(Candidate, True, capture.max_bytes, platform="darwin")
+
+
+def test_refusal_shows_in_the_listeners_panel_and_the_conversation(cleanup):
+    """The listeners panel counts the refusal and prints its reason; the conversation shows the close reason."""
+    from lab.widgets.conversation import ConversationView
+    from lab.widgets.listeners import ListenersPanel
+
+    echo = lab.listen("echo", name="watched")
+    client_as(NOBODY, "tcp", "127.0.0.1", echo.port)
+    assert eventually(lambda: echo.stats()["refused"] == 1)
+    panel = ListenersPanel(live=False)
+    try:
+        assert "<th>refused</th>" in panel.table.value
+        assert "refused: nobody (uid 65534) is not allowed" in panel.table.value
+    finally:
+        panel.close()
+    view = ConversationView(echo, live=False)
+    try:
+        assert "closed: refused: nobody (uid 65534)" in view.body.value
+    finally:
+        view.close()
