@@ -11,7 +11,9 @@ Each round, in rotating order so machine noise hits them alike:
   the wall time of the tour: the cores one student's tour keeps busy; and
   the same over the next 10 s, the tour left open (its live views refresh);
 * **server**: a Jupyter server with JupyterLab (what ``jupyterhub-singleuser``
-  runs), idle after its first answer.
+  runs), idle after its first answer;
+
+and the CPU seconds a server and a kernel take to start (a class logging in at once).
 
 Memory is read from ``/proc/PID/smaps_rollup``: RSS (what the process maps
 in RAM) and USS (its private pages: what one more student adds when the
@@ -91,8 +93,9 @@ def bare_kernel(python, workdir):
     kernel = Kernel(python, workdir)
     try:
         kernel.run("1")
+        started = cpu_seconds(kernel.pid)
         time.sleep(0.5)
-        return {"bare kernel": memory(kernel.pid)}
+        return {"bare kernel": memory(kernel.pid), "kernel start cpu": started}
     finally:
         kernel.stop()
 
@@ -141,8 +144,9 @@ def server(python, workdir):
                         break
                 except OSError:
                     time.sleep(0.3)
+            started = cpu_seconds(proc.pid)
             time.sleep(1.0)
-            return {"server (JupyterLab)": memory(proc.pid)}
+            return {"server (JupyterLab)": memory(proc.pid), "server start cpu": started}
         finally:
             proc.terminate()
             proc.wait(30)
@@ -178,6 +182,8 @@ def main():
     cpu = [c / w for c, w in figures["tour cpu"]]
     walls = [w for _, w in figures["tour cpu"]]
     print(f"  tour: {spread(walls)} s wall, {spread(cpu, 2)} cores busy on average")
+    print(f"  starting: a server {spread(figures['server start cpu'], 2)} CPU s, a kernel "
+          f"{spread(figures['kernel start cpu'], 2)} CPU s")
     idle = [c / w for c, w in figures["idle cpu"]]
     print(f"  tour left open {IDLE_SECONDS:.0f} s: {spread(idle, 3)} cores busy on average")
     bare = [r for r, _ in figures["bare kernel"]]

@@ -85,6 +85,16 @@ def test_capture_memory_per_user_shrinks_a_default_capture_and_refuses_an_explic
     assert lab.listen("echo", name="uncaptured", capture=False).running
 
 
+def test_default_captures_get_a_fair_share_when_both_limits_are_set(limits):
+    """LAB_MAX_CAPTURE=1M with LAB_MAX_LISTENERS=4: each default capture keeps 256 KiB, so four fit."""
+    limits.setenv("LAB_MAX_CAPTURE", "1M")
+    limits.setenv("LAB_MAX_LISTENERS", "4")
+    sizes = [lab.listen("echo", name=f"fair-{n}").capture.max_bytes for n in range(4)]
+    assert [256 * 1024] * 4 == sizes
+    with pytest.raises(lab.LimitReached, match="LAB_MAX_LISTENERS=4"):
+        lab.listen("echo", name="fair-5")
+
+
 def test_limits_read_from_the_environment():
     """Sizes take K/M/G; unset means no limit; the default setter names the variables."""
     limits = teacher_limits({"LAB_MAX_CAPTURE": "64M", "LAB_MAX_LISTENERS": "5"})

@@ -102,7 +102,7 @@ def settings(environ=None):
         password=env.get("LAB_HUB_PASSWORD", ""), cull_idle=int(cull),
         limits={"LAB_MAX_LISTENERS": env.get("LAB_MAX_LISTENERS", "10"),
                 "LAB_MAX_CONNECTIONS": env.get("LAB_MAX_CONNECTIONS", "100"),
-                "LAB_MAX_CAPTURE": env.get("LAB_MAX_CAPTURE", "256M")},
+                "LAB_MAX_CAPTURE": env.get("LAB_MAX_CAPTURE", "64M")},
         expose_app=env.get("LAB_HUB_EXPOSE_APP", "") == "1")
 
 

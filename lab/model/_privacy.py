@@ -379,6 +379,9 @@ class _Ledger:
                     f"{limits.describe('listeners')}). Stop one with listener.stop() or "
                     "lab.model.stop_all(), or shut down a notebook's kernel you no longer use.")
             if limits.max_capture is not None:
+                if shrinkable and limits.max_listeners:
+                    # A fair share by default, so the count limit is met before the memory one.
+                    capture_bytes = min(capture_bytes, limits.max_capture // limits.max_listeners)
                 used = sum(e["capture"] for e in live)
                 left = limits.max_capture - used
                 if capture_bytes > left:
