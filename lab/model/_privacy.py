@@ -34,6 +34,8 @@ and says plainly where it cannot; ``off`` admits everyone (like ``share=True``).
 The per-user counts span every kernel of the user: each listener holds an
 entry in a small ledger folder of the user's own (``LAB_STATE_DIR``, default
 ``~/.local/state/protocol-lab``), and entries of dead processes are dropped.
+The ledger is kept only while a per-user limit is set (a hub sets them before
+any kernel starts), so listeners started before a limit was set do not count.
 These limits keep a class's host healthy against mistakes (a loop starting
 listeners); they run in the student's own process, so they are not a
 security boundary: memory and process limits belong to systemd or Kubernetes
