@@ -16,6 +16,8 @@ The gate is any object with::
 and the recorder is the listener's capture (``opened``/``closed``).
 """
 
+from typing import Any
+
 from twisted.internet.protocol import DatagramProtocol, Factory
 
 from lab.adapters.wiretap import address_of
@@ -44,7 +46,7 @@ class GuardedFactory(Factory):
         prefix = getattr(self.wrapped, "logPrefix", None)
         return prefix() if prefix else type(self.wrapped).__name__
 
-    def buildProtocol(self, addr):
+    def buildProtocol(self, addr: Any) -> Any:
         """The wrapped factory's protocol, or None (Twisted then closes the socket) if refused."""
         peer = address_of(addr)
         reason = self.gate.refuse_stream(peer, self.local())
@@ -68,7 +70,7 @@ class GuardedDatagram(DatagramProtocol):
         DatagramProtocol.makeConnection(self, transport)
         self.wrapped.makeConnection(transport)
 
-    def datagramReceived(self, data, addr):
+    def datagramReceived(self, data: bytes, addr: Any) -> None:
         """Pass the datagram on, or drop it and record why."""
         local = address_of(self.transport.getHost())
         reason = self.gate.refuse_datagram((addr[0], addr[1]), local)

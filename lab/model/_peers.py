@@ -43,7 +43,7 @@ class PeerLookupUnavailable(OSError):
     """This host cannot tell a local peer's uid (not Linux, or no socket tables)."""
 
 
-def uid_lookup_available(platform=None):
+def uid_lookup_available(platform: "str | None" = None) -> "str | None":
     """None if peer uids can be looked up here, else a sentence saying why not."""
     platform = platform or sys.platform
     if not platform.startswith("linux"):
@@ -132,7 +132,7 @@ def _normal(address):
     return str(ip), int(port)
 
 
-def proc_stream_peer_uid(peer, local):
+def proc_stream_peer_uid(peer: "tuple[str, int]", local: "tuple[str, int]") -> "int | None":
     """uid of the local TCP socket at ``peer`` connected to ``local``, from /proc (None if absent).
 
     ``local`` may have a wildcard host (a listener on 0.0.0.0): then any
@@ -147,7 +147,7 @@ def proc_stream_peer_uid(peer, local):
     return None
 
 
-def stream_peer_uid(peer, local):
+def stream_peer_uid(peer: "tuple[str, int]", local: "tuple[str, int]") -> "int | None":
     """The uid of the process socket that opened a TCP connection from ``peer`` to ``local``.
 
     None when no socket of this host has that address (a remote host, or a
@@ -166,7 +166,7 @@ def stream_peer_uid(peer, local):
     return proc_stream_peer_uid(peer, local)
 
 
-def datagram_peer_uid(peer):
+def datagram_peer_uid(peer: "tuple[str, int]") -> "int | None":
     """The uid of the local UDP socket bound to ``peer`` (the sender's address), or None.
 
     UDP has no connection: the sender is whichever socket of this host is

@@ -44,6 +44,7 @@ listener's process, which belongs to the owner, not to the one connecting.
 """
 
 import contextlib
+import fcntl
 import json
 import os
 import pathlib
@@ -52,8 +53,9 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from typing import NamedTuple
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
+from lab.adapters.guard import GuardedDatagram, GuardedFactory
 from lab.model import _peers
 from lab.model._endpoints import is_loopback
 from lab.model._errors import ListenError
@@ -76,7 +78,7 @@ class PrivacyUnavailable(ListenError):
     """Listener privacy is required here, but this host cannot tell which user a peer runs as."""
 
 
-def user_name(uid):
+def user_name(uid: int) -> str:
     """The account name of ``uid`` (or the number, as text, if it has none)."""
     try:
         return pwd.getpwuid(uid).pw_name
@@ -84,14 +86,14 @@ def user_name(uid):
         return str(uid)
 
 
-def _size(text, variable):
+def _size(text: str, variable: str) -> int:
     match = re.fullmatch(r"\s*(\d+)\s*([KMG]?)(?:i?B)?\s*", str(text), re.IGNORECASE)
     if not match:
         raise ValueError(f"{variable}={text!r} is not a size; write bytes, or e.g. 64M, 512K, 1G.")
     return int(match.group(1)) * _UNITS[match.group(2).upper()]
 
 
-def _count(text, variable):
+def _count(text: str, variable: str) -> int:
     if not str(text).strip().isdigit() or int(text) < 1:
         raise ValueError(f"{variable}={text!r} is not a whole number of at least 1.")
     return int(text)
@@ -107,11 +109,11 @@ class TeacherLimits(NamedTuple):
     privacy: str
 
     @property
-    def any(self):
+    def any(self) -> bool:
         """True if at least one per-user limit is set (then the ledger is kept)."""
         return self.max_listeners is not None or self.max_capture is not None
 
-    def describe(self, which):
+    def describe(self, which: str) -> str:
         """A phrase naming a limit and who sets it, for error messages."""
         variable, value = {
             "listeners": ("LAB_MAX_LISTENERS", self.max_listeners),
@@ -120,7 +122,7 @@ class TeacherLimits(NamedTuple):
         return f"{variable}={value}, set by {self.set_by}"
 
 
-def teacher_limits(environ=None):
+def teacher_limits(environ: "Mapping[str, str] | None" = None) -> TeacherLimits:
     """The limits in force for this kernel, read from its environment (see the module's table)."""
     env = os.environ if environ is None else environ
     listeners = env.get("LAB_MAX_LISTENERS")
@@ -141,7 +143,7 @@ def teacher_limits(environ=None):
 # who may connect
 
 
-def _uids(share):
+def _uids(share: "bool | str | int | Iterable[str | int] | None") -> "bool | frozenset[int]":
     """``True`` (everyone) or a frozenset of uids from names and numbers."""
     if share is True:
         return True
@@ -171,7 +173,8 @@ class ListenerPrivacy:
     ``share(True)`` or ``share(["bob"])`` opens it while it runs.
     """
 
-    def __init__(self, capture, limits, share=False, platform=None):
+    def __init__(self, capture: Any, limits: TeacherLimits, share: Any = False,
+                 platform: "str | None" = None) -> None:
         self.capture, self.limits = capture, limits
         self.owner_uid = os.geteuid()
         self.owner = user_name(self.owner_uid)
@@ -184,20 +187,20 @@ class ListenerPrivacy:
         self._ticket = None
         self.share(True if limits.privacy == "off" else share)
 
-    def share(self, users=True):
-        """Admit everyone (``True``), these users besides the owner (names or uids), or only the owner (``False``)."""
+    def share(self, users: "bool | str | int | Iterable[str | int]" = True) -> None:
+        """Admit everyone (``True``), these users too (names or uids), or only the owner (``False``)."""
         allowed = _uids(users)
         with self._lock:
             self.allowed = allowed
             self._udp_seen.clear()
 
     @property
-    def enforced(self):
+    def enforced(self) -> bool:
         """True when connections from other users are being refused."""
         return self.allowed is not True and self.unavailable is None
 
     @property
-    def statement(self):
+    def statement(self) -> str:
         """One paragraph: what this listener admits, and where the rule cannot reach."""
         if self.allowed is True:
             return f"shared: every user of this host may connect (owner {self.owner})."
@@ -232,7 +235,7 @@ class ListenerPrivacy:
             self.last_refusal = reason
         return reason
 
-    def refuse_stream(self, peer, local):
+    def refuse_stream(self, peer: "tuple[str, int]", local: "tuple[str, int]") -> "str | None":
         """None to admit a new TCP connection from ``peer`` to ``local``, else why not."""
         limit = self.limits.max_connections
         if limit is not None and self.capture.open_count >= limit:
@@ -247,7 +250,8 @@ class ListenerPrivacy:
             return None
         return self._note(self._refusal(uid, "connection"))
 
-    def refuse_datagram(self, peer, local):
+    def refuse_datagram(self, peer: "tuple[str, int]",
+                        local: "tuple[str, int]") -> "str | None":
         """None to admit a datagram from ``peer``, else why not (decisions kept 2 s per sender)."""
         if not self.enforced:
             return None
@@ -266,7 +270,7 @@ class ListenerPrivacy:
             return None
         return self._note(self._refusal(uid, "datagram"))
 
-    def first_refusal_of(self, peer):
+    def first_refusal_of(self, peer: "tuple[str, int]") -> bool:
         """True the first time a UDP sender is refused (so the capture lists it once)."""
         if peer in self._udp_noted:
             return False
@@ -277,19 +281,15 @@ class ListenerPrivacy:
 
     # -- wiring ------------------------------------------------------------------
 
-    def guard_factory(self, factory, local):
+    def guard_factory(self, factory: Any, local: "Callable[[], tuple[str, int]]") -> GuardedFactory:
         """``factory`` behind this gate (reactor thread)."""
-        from lab.adapters.guard import GuardedFactory
-
         return GuardedFactory(factory, self, self.capture, local)
 
-    def guard_datagram(self, protocol):
+    def guard_datagram(self, protocol: Any) -> GuardedDatagram:
         """``protocol`` (a UDP wiretap) behind this gate (reactor thread)."""
-        from lab.adapters.guard import GuardedDatagram
-
         return GuardedDatagram(protocol, self, self.capture)
 
-    def release(self):
+    def release(self) -> None:
         """Give back this listener's share of the per-user limits (harmless twice)."""
         ticket, self._ticket = self._ticket, None
         if ticket is not None:
@@ -348,8 +348,6 @@ class _Ledger:
 
     @contextlib.contextmanager
     def _locked(self):
-        import fcntl
-
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         with open(self.folder / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -407,7 +405,8 @@ class _Ledger:
         return _Ticket(path), capture_bytes
 
 
-def admit_listener(listener, share, default_max_bytes, platform=None):
+def admit_listener(listener: Any, share: Any, default_max_bytes: int,
+                   platform: "str | None" = None) -> ListenerPrivacy:
     """Check a new listener against the rules in force; give it its :class:`ListenerPrivacy`.
 
     Called by ``listen()`` before the port opens.  Raises
