@@ -47,12 +47,13 @@ CELLS = [
     "connections per listener, and memory for captures per student. Reaching one is an error that names the limit "
     "and who set it. Here none is set unless your hub set them:"),
  code("lab.teacher_limits()"),
- code("lab.model.stop_all()   # the count covers listeners started while a limit is set\n"
+ code("# The count covers every kernel of yours, but only listeners started while a limit is set.\n"
       "os.environ['LAB_MAX_LISTENERS'] = '4'\nos.environ['LAB_LIMITS_SET_BY'] = 'this notebook (an example)'\n"
       "try:\n    for n in range(5):\n        lab.listen('echo', name=f'many-{n}')\nexcept lab.LimitReached as error:\n"
-      "    print(error)\nfinally:\n    os.environ.clear()\n    os.environ.update(teacher)"),
- md("Stop what you started; a kernel shutdown stops them too."),
- code("lab.model.stop_all()\nlab.listeners()"),
+      "    print(error)\nfinally:\n    os.environ.clear()\n    os.environ.update(teacher)\n"
+      "for n in range(4):\n    lab.model.get_listener(f'many-{n}').stop()"),
+ md("Your listeners stop when this notebook's kernel shuts down; `lab.model.stop_all()` stops them now."),
+ code("lab.listeners()"),
 ]
 
 if __name__ == "__main__":
