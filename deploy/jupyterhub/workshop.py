@@ -270,12 +270,12 @@ def copy_notebooks(name, source, folder="protocol-lab"):
 
 
 def workshop_authenticator():
-    """The authenticator class: a workshop password, the roster, real accounts made on first login."""
+    """The authenticator class: a workshop password, the roster, real accounts."""
     from jupyterhub.auth import LocalAuthenticator
     from traitlets import Unicode
 
     class WorkshopAuthenticator(LocalAuthenticator):
-        """A shared workshop password plus a name from the roster; accounts are created on first login."""
+        """A shared workshop password plus a roster name; each account is a real Unix account."""
 
         workshop_password = Unicode(
             "", config=True, help="The password every student types with their own name.")

@@ -72,7 +72,8 @@ class GuardedDatagram(DatagramProtocol):
 
     def datagramReceived(self, data: bytes, addr: Any) -> None:
         """Pass the datagram on, or drop it and record why."""
-        local = address_of(self.transport.getHost())
+        transport: Any = self.transport
+        local = address_of(transport.getHost())
         reason = self.gate.refuse_datagram((addr[0], addr[1]), local)
         if reason is None:
             self.wrapped.datagramReceived(data, addr)

@@ -29,7 +29,7 @@ from lab.model._client import Client, replay
 from lab.model._endpoints import (ClientSpec, ServerSpec, check_unix_path, escape_host,
                                   is_loopback, parse_server)
 from lab.model._errors import ClientError, EndpointError, ListenError, RemoteNotAllowed
-from lab.model._privacy import admit_listener
+from lab.model._privacy import ListenerPrivacy, admit_listener
 from lab.plugin import plugins
 
 __all__ = ["Listener", "ListenerTable", "listen", "listeners", "stop_all", "get_listener",
@@ -56,7 +56,7 @@ class Listener:
         self.allow_remote = allow_remote
         self.host, self.port = spec.interface, spec.port
         self._port = None
-        self.privacy = None  # who may connect (lab.model._privacy), set by listen()
+        self.privacy: ListenerPrivacy | None = None  # who may connect; set by listen()
 
     # -- what it is -----------------------------------------------------------
 
@@ -335,11 +335,11 @@ def start_registered(listener: "Listener", server: Any,
         old = _registry.get(listener.name)
     if old is not None:
         old.stop(timeout)
-    listener.privacy = admit_listener(listener, share, DEFAULT_MAX_BYTES)
+    privacy = listener.privacy = admit_listener(listener, share, DEFAULT_MAX_BYTES)
     try:
         _start(listener, server, timeout)
     except BaseException:
-        listener.privacy.release()
+        privacy.release()
         raise
     with _registry_lock:
         _registry[listener.name] = listener

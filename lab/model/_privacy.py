@@ -53,7 +53,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Iterable, Mapping, NamedTuple
+from typing import Any, Callable, Iterable, Literal, Mapping, NamedTuple
 
 from lab.adapters.guard import GuardedDatagram, GuardedFactory
 from lab.model import _peers
@@ -143,7 +143,8 @@ def teacher_limits(environ: "Mapping[str, str] | None" = None) -> TeacherLimits:
 # who may connect
 
 
-def _uids(share: "bool | str | int | Iterable[str | int] | None") -> "bool | frozenset[int]":
+def _uids(share: "bool | str | int | Iterable[str | int] | None"
+          ) -> "Literal[True] | frozenset[int]":
     """``True`` (everyone) or a frozenset of uids from names and numbers."""
     if share is True:
         return True
@@ -182,13 +183,14 @@ class ListenerPrivacy:
         self.refused = 0
         self.last_refusal = ""
         self._lock = threading.Lock()
-        self._udp_seen = OrderedDict()  # peer -> (time, uid or None)
-        self._udp_noted = OrderedDict()
+        self._udp_seen: OrderedDict[tuple[str, int], tuple[float, int | None]] = OrderedDict()
+        self._udp_noted: OrderedDict[tuple[str, int], bool] = OrderedDict()
+        self.allowed: Literal[True] | frozenset[int] = frozenset()
         self._ticket = None
         self.share(True if limits.privacy == "off" else share)
 
     def share(self, users: "bool | str | int | Iterable[str | int]" = True) -> None:
-        """Admit everyone (``True``), these users too (names or uids), or only the owner (``False``)."""
+        """Admit everyone (``True``), these users too (names, uids), or only the owner (``False``)."""
         allowed = _uids(users)
         with self._lock:
             self.allowed = allowed
