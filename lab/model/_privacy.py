@@ -44,11 +44,9 @@ listener's process, which belongs to the owner, not to the one connecting.
 """
 
 import contextlib
-import fcntl
 import json
 import os
 import pathlib
-import pwd
 import re
 import threading
 import time
@@ -62,6 +60,12 @@ from lab.model._errors import ListenError
 
 __all__ = ["LimitReached", "PrivacyUnavailable", "TeacherLimits", "ListenerPrivacy",
            "teacher_limits", "admit_listener", "user_name"]
+
+try:  # Unix; on Windows there are no uids to compare (and no rule: see _peers)
+    import fcntl
+    import pwd
+except ImportError:  # pragma: no cover - exercised only off Unix
+    fcntl = pwd = None  # type: ignore[assignment]
 
 _DEFAULT_SET_BY = "the LAB_MAX_* environment variables of this kernel"
 _MIN_CAPTURE = 64 * 1024
@@ -78,10 +82,16 @@ class PrivacyUnavailable(ListenError):
     """Listener privacy is required here, but this host cannot tell which user a peer runs as."""
 
 
+def _euid() -> int:
+    """This process's effective uid (-1 where the OS has none)."""
+    geteuid = getattr(os, "geteuid", None)
+    return geteuid() if geteuid else -1
+
+
 def user_name(uid: int) -> str:
     """The account name of ``uid`` (or the number, as text, if it has none)."""
     try:
-        return pwd.getpwuid(uid).pw_name
+        return pwd.getpwuid(uid).pw_name if pwd else str(uid)
     except KeyError:
         return str(uid)
 
@@ -160,6 +170,8 @@ def _uids(share: "bool | str | int | Iterable[str | int] | None"
             uids.add(user)
             continue
         try:
+            if pwd is None:
+                raise KeyError(user)
             uids.add(pwd.getpwnam(user).pw_uid)
         except KeyError:
             raise ListenError(f"share=: there is no user {user!r} on this host; give account "
@@ -177,7 +189,7 @@ class ListenerPrivacy:
     def __init__(self, capture: Any, limits: TeacherLimits, share: Any = False,
                  platform: "str | None" = None) -> None:
         self.capture, self.limits = capture, limits
-        self.owner_uid = os.geteuid()
+        self.owner_uid = _euid()
         self.owner = user_name(self.owner_uid)
         self.unavailable = _peers.uid_lookup_available(platform)
         self.refused = 0
@@ -346,13 +358,14 @@ class _Ledger:
     _serial_lock = threading.Lock()
 
     def __init__(self, folder):
-        self.folder = folder / f"listeners-{os.geteuid()}"
+        self.folder = folder / f"listeners-{_euid()}"
 
     @contextlib.contextmanager
     def _locked(self):
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         with open(self.folder / ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
     def _live(self):
