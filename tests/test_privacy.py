@@ -149,3 +149,24 @@ def test_refusal_shows_in_the_listeners_panel_and_the_conversation(cleanup):
         assert "closed: refused: nobody (uid 65534)" in view.body.value
     finally:
         view.close()
+
+
+def test_a_proxy_is_private_like_a_listener(cleanup):
+    """lab.proxy refuses another user's client with the reason, and share=True lets it through to the target."""
+    echo = lab.listen("echo", name="behind-proxy")
+    front = lab.proxy(echo, name="private-proxy")
+    assert "" == client_as(NOBODY, "tcp", "127.0.0.1", front.port)
+    assert eventually(lambda: front.stats()["refused"] == 1)
+    assert "nobody (uid 65534) is not allowed" in front.privacy.last_refusal
+    assert 0 == echo.capture.connection_count  # the target never saw the refused client
+    shared = lab.proxy(echo, name="private-proxy", share=True)
+    assert "hi\n" == client_as(NOBODY, "tcp", "127.0.0.1", shared.port)
+
+
+def test_a_udp_proxy_drops_another_users_datagrams(cleanup):
+    """A UDP proxy forwards its owner's datagrams and drops another user's."""
+    echo = lab.listen("echo", "udp:0", name="udp-behind-proxy")
+    front = lab.proxy(echo, "udp:0", name="udp-proxy")
+    assert None is client_as(NOBODY, "udp", "127.0.0.1", front.port)
+    assert "own" == client_as(os.geteuid(), "udp", "127.0.0.1", front.port, "own")
+    assert 1 == front.stats()["refused"]

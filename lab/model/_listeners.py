@@ -321,14 +321,15 @@ def listen(plugin_or_factory: Any, endpoint: str | int | None = None, name: str 
     server = build(spec.transport, options)
     listener = Listener(name or default_name, spec, plugin, options,
                         Capture(max_events, max_bytes, enabled=capture), allow_remote)
-    return start_registered(listener, server, timeout)
+    return start_registered(listener, server, timeout, share)
 
 
 def start_registered(listener: "Listener", server: Any,
-                     timeout: float | None = bridge.DEFAULT_TIMEOUT) -> Any:
+                     timeout: float | None = bridge.DEFAULT_TIMEOUT, share: Any = False) -> Any:
     """Start ``listener`` (stopping a running one of the same name first) and list it.
 
     For :func:`listen` and for other kinds of listener (``lab.proxy``).
+    ``share`` says who besides the owner may connect (lab.model._privacy).
     """
     _install_shutdown_hook()
     with _registry_lock:
