@@ -71,6 +71,10 @@ _EXPORTS = {
     "track_deferreds": "lab.inspect",
     "reactor_errors": "lab.inspect",
     "Snapshot": "lab.inspect",
+    # a classroom: listeners private to their owner, limits a teacher sets
+    "teacher_limits": "lab.model",
+    "LimitReached": "lab.model",
+    "PrivacyUnavailable": "lab.model",
     # the all-in-one view
     "dashboard": "lab.widgets",
 }

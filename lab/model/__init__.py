@@ -13,6 +13,8 @@ from lab.model._errors import (ClientError, ConnectionClosed, EndpointError, Lis
 from lab.model._listeners import (Listener, ListenerTable, get_listener, listen, listeners,
                                   stop_all)
 from lab.model._load import LoadReport, load_test
+from lab.model._privacy import (LimitReached, ListenerPrivacy, PrivacyUnavailable, TeacherLimits,
+                                teacher_limits)
 from lab.model._proxy import (Proxy, ProxyError, ProxyNote, ReplayReport, ReplayStep, proxies,
                               proxy)
 from lab.model._reactor_state import (ReactorState, SocketInfo, TimerInfo, debug_timers,
@@ -29,4 +31,5 @@ __all__ = [
     "reactor_state", "debug_timers", "ReactorState", "TimerInfo", "SocketInfo", "render_html",
     "watch", "Watch",
     "proxy", "proxies", "Proxy", "ProxyError", "ProxyNote", "ReplayReport", "ReplayStep",
+    "ListenerPrivacy", "LimitReached", "PrivacyUnavailable", "TeacherLimits", "teacher_limits",
 ]

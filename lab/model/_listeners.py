@@ -29,6 +29,7 @@ from lab.model._client import Client, replay
 from lab.model._endpoints import (ClientSpec, ServerSpec, check_unix_path, escape_host,
                                   is_loopback, parse_server)
 from lab.model._errors import ClientError, EndpointError, ListenError, RemoteNotAllowed
+from lab.model._privacy import ListenerPrivacy, admit_listener
 from lab.plugin import plugins
 
 __all__ = ["Listener", "ListenerTable", "listen", "listeners", "stop_all", "get_listener",
@@ -55,6 +56,7 @@ class Listener:
         self.allow_remote = allow_remote
         self.host, self.port = spec.interface, spec.port
         self._port = None
+        self.privacy: ListenerPrivacy | None = None  # who may connect; set by listen()
 
     # -- what it is -----------------------------------------------------------
 
@@ -112,7 +114,9 @@ class Listener:
                 "running": self.running, "connections": cap.connection_count,
                 "open": cap.open_count, "bytes_in": cap.bytes_in, "bytes_out": cap.bytes_out,
                 "events": len(cap), "dropped": cap.dropped, "errors": len(cap.errors),
-                "limited": cap.limited}
+                "limited": cap.limited,
+                "refused": self.privacy.refused if self.privacy else 0,
+                "last_refusal": self.privacy.last_refusal if self.privacy else ""}
 
     def decoder(self) -> Any:
         """A fresh conversation decoder from the plugin, or None."""
@@ -125,11 +129,15 @@ class Listener:
         reactor = bridge.get_reactor()
         if self.transport == "udp":
             tap = WiretapDatagram(server, self.capture)
+            tap = self.privacy.guard_datagram(tap) if self.privacy else tap
             return self._started(reactor.listenUDP(self.port, tap, interface=self.host))
         if self.spec.kind == "unix":
             check_unix_path(self.spec.path)
         endpoint = serverFromString(reactor, self.spec.text)
-        started = maybeDeferred(endpoint.listen, WiretapFactory(server, self.capture))
+        factory = WiretapFactory(server, self.capture)
+        if self.privacy:
+            factory = self.privacy.guard_factory(factory, lambda: (self.host, self.port))
+        started = maybeDeferred(endpoint.listen, factory)
         return started.addCallback(self._started)
 
     def _started(self, port):
@@ -152,6 +160,8 @@ class Listener:
         with _registry_lock:
             if _registry.get(self.name) is self:
                 del _registry[self.name]
+        if self.privacy:
+            self.privacy.release()
         if port is None:
             return None
         stopped = maybeDeferred(port.stopListening)
@@ -204,7 +214,8 @@ class ListenerTable(list):
     """A list of listeners that shows itself as a table in a notebook."""
 
     COLUMNS = ("name", "plugin", "endpoint", "running", "connections", "open",
-               "bytes_in", "bytes_out", "events", "dropped", "errors", "limited")
+               "bytes_in", "bytes_out", "events", "dropped", "errors", "limited",
+               "refused")
 
     def rows(self) -> list[dict[str, Any]]:
         """One stats dict per listener."""
@@ -283,7 +294,7 @@ def _fixed_builder(server, transport):
 
 
 def listen(plugin_or_factory: Any, endpoint: str | int | None = None, name: str | None = None,
-           allow_remote: bool = False, *, capture: bool = True,
+           allow_remote: bool = False, *, share: Any = False, capture: bool = True,
            max_events: int = DEFAULT_MAX_EVENTS, max_bytes: int = DEFAULT_MAX_BYTES,
            backlog: int | None = None, timeout: float = bridge.DEFAULT_TIMEOUT,
            **options: Any) -> Listener:
@@ -297,6 +308,10 @@ def listen(plugin_or_factory: Any, endpoint: str | int | None = None, name: str 
     of stream listeners (default 1024, as a server would use).  A running
     listener with the same ``name`` is stopped first.  ``options`` go to the
     plugin's factory.
+
+    Only processes of this kernel's user may connect, unless ``share=True``
+    (everyone) or ``share=["bob", 1002]`` (these users too); see
+    ``listener.privacy``.  Limits a teacher set apply (``lab.teacher_limits()``).
     """
     timeout = bridge.checked_timeout(timeout)
     _check_listen_arguments(name, capture, max_events, max_bytes)
@@ -306,21 +321,27 @@ def listen(plugin_or_factory: Any, endpoint: str | int | None = None, name: str 
     server = build(spec.transport, options)
     listener = Listener(name or default_name, spec, plugin, options,
                         Capture(max_events, max_bytes, enabled=capture), allow_remote)
-    return start_registered(listener, server, timeout)
+    return start_registered(listener, server, timeout, share)
 
 
 def start_registered(listener: "Listener", server: Any,
-                     timeout: float = bridge.DEFAULT_TIMEOUT) -> Any:
+                     timeout: float = bridge.DEFAULT_TIMEOUT, share: Any = False) -> Any:
     """Start ``listener`` (stopping a running one of the same name first) and list it.
 
     For :func:`listen` and for other kinds of listener (``lab.proxy``).
+    ``share`` says who besides the owner may connect (lab.model._privacy).
     """
     _install_shutdown_hook()
     with _registry_lock:
         old = _registry.get(listener.name)
     if old is not None:
         old.stop(timeout)
-    _start(listener, server, timeout)
+    privacy = listener.privacy = admit_listener(listener, share, DEFAULT_MAX_BYTES)
+    try:
+        _start(listener, server, timeout)
+    except BaseException:
+        privacy.release()
+        raise
     with _registry_lock:
         _registry[listener.name] = listener
     return listener

@@ -382,6 +382,8 @@ class Proxy(Listener):
         target = self.target_spec
         if self.transport == "udp":
             datagram = ProxyDatagram(self, (target.host, target.port), reactor)
+            if self.privacy:
+                datagram = self.privacy.guard_datagram(datagram)
             return self._started(reactor.listenUDP(self.port, datagram, interface=self.host))
 
         def connect(protocol):
@@ -389,7 +391,10 @@ class Proxy(Listener):
             return connectProtocol(endpoint, protocol)
 
         endpoint = serverFromString(reactor, self.spec.text)
-        started = maybeDeferred(endpoint.listen, ProxyFactory(self, connect, reactor))
+        factory = ProxyFactory(self, connect, reactor)
+        if self.privacy:
+            factory = self.privacy.guard_factory(factory, lambda: (self.host, self.port))
+        started = maybeDeferred(endpoint.listen, factory)
         return started.addCallback(self._started)
 
     # -- connections -------------------------------------------------------------------
@@ -675,7 +680,7 @@ def _target(target: Any) -> ClientSpec:
 
 
 def proxy(target: Any, listen: Any = "tcp:0", framer: Any = None, name: str | None = None,
-          allow_remote: bool = False, *, capture: bool = True,
+          allow_remote: bool = False, *, share: Any = False, capture: bool = True,
           max_events: int = DEFAULT_MAX_EVENTS, max_bytes: int = DEFAULT_MAX_BYTES,
           max_held: int = DEFAULT_MAX_HELD, max_held_bytes: int = DEFAULT_MAX_HELD_BYTES,
           connect_timeout: float = 5.0, timeout: float = bridge.DEFAULT_TIMEOUT) -> "Proxy":
@@ -688,7 +693,8 @@ def proxy(target: Any, listen: Any = "tcp:0", framer: Any = None, name: str | No
     ``"resp"``, ``"lines"``, ``"netstring"``, ``"length"``, ``"raw"``), a
     plugin's name, or a framer object; by default the target listener's
     plugin's, else raw.  A running listener or proxy called ``name`` is
-    stopped first.
+    stopped first.  Like a listener, only this kernel's user may connect to
+    it unless ``share=True`` (or ``share=["bob"]``).
     """
     timeout = bridge.checked_timeout(timeout)
     connect_timeout = checked_timeout(connect_timeout, "connect_timeout", positive=True)
@@ -712,7 +718,7 @@ def proxy(target: Any, listen: Any = "tcp:0", framer: Any = None, name: str | No
     made = Proxy(name or f"proxy-{wanted.port}", spec, target, wanted, framing_,
                  Capture(max_events, max_bytes, enabled=capture), max_held, max_held_bytes,
                  connect_timeout, allow_remote)
-    return start_registered(made, None, timeout)
+    return start_registered(made, None, timeout, share)
 
 
 def proxies() -> ListenerTable:

@@ -34,13 +34,17 @@ def _plugin_names():
 def table_html(rows):
     """The listeners' stats as an HTML table."""
     columns = ("name", "plugin", "endpoint", "open", "connections", "bytes_in",
-               "bytes_out", "events", "dropped", "errors", "limited")
+               "bytes_out", "events", "dropped", "errors", "limited",
+               "refused")
     head = "".join(f"<th>{c.replace('_', ' ')}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r[c]))}</td>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in columns)
                    + "</tr>" for r in rows)
     if not rows:
         body = f'<tr><td colspan="{len(columns)}"><i>no listeners running</i></td></tr>'
-    return f'<table class="lab-listeners-table"><tr>{head}</tr>{body}</table>'
+    refusals = "".join(f'<div class="lab-refusal"><b>{html.escape(r["name"])}</b> '
+                       f'{html.escape(r["last_refusal"])}</div>'
+                       for r in rows if r.get("last_refusal"))
+    return f'<table class="lab-listeners-table"><tr>{head}</tr>{body}</table>{refusals}'
 
 
 class ListenersPanel(widgets.VBox):
