@@ -3,6 +3,7 @@
 
     python3 tasks.py lab     # create .venv if missing, install, start JupyterLab on notebooks/
     python3 tasks.py test    # create .venv if missing, install test needs, run the whole suite
+    python3 tasks.py install # only the lab command's install step (no JupyterLab started)
     python3 tasks.py hub     # (root, Linux) a local workshop JupyterHub, one server per student
     python3 tasks.py hub --prepare   # only build what the hub needs (shared env, proxy)
     python3 tasks.py hub --check     # build, run every start-up check, do not start
@@ -13,7 +14,9 @@ not make.  Extra arguments after ``test`` go to pytest
 
 Environment variables for ``lab``: LAB_PORT (8888), LAB_IP (127.0.0.1),
 LAB_NO_BROWSER=1 for headless use.  ``hub`` reads the LAB_HUB_* variables
-listed in deploy/README.md (port, students, password, ...).
+listed in deploy/README.md (port, students, password, ...).  LAB_VENV puts
+the environment somewhere other than .venv (the test of the install step
+makes a fresh one that way).
 """
 
 import hashlib
@@ -25,8 +28,11 @@ import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent
-VENV = ROOT / ".venv"
+VENV = pathlib.Path(os.environ.get("LAB_VENV") or ROOT / ".venv").resolve()
 PYTHON = VENV / "bin" / "python"
+# Extras of pyproject.toml: the lab command installs what every shipped notebook imports.
+LAB_EXTRAS = ["notebooks"]
+TEST_EXTRAS = ["test", "browser", *LAB_EXTRAS]
 DEBIAN_PACKAGES = {  # command that proves it is installed -> Debian package
     "/usr/bin/chromium": "chromium",
     "/usr/bin/memcached": "memcached",
@@ -92,10 +98,15 @@ def ensure_debian_packages():
     run("apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing, env=env)
 
 
+def install_command():
+    """The lab command's install step: the venv, the lab and what the notebooks import."""
+    ensure_venv()
+    ensure_installed(LAB_EXTRAS)
+
+
 def lab_command():
     """Start JupyterLab on notebooks/ (root-safe, news off, headless by variables)."""
-    ensure_venv()
-    ensure_installed([])
+    install_command()
     command = [
         VENV / "bin" / "jupyter", "lab",
         f"--notebook-dir={ROOT / 'notebooks'}",
@@ -113,7 +124,7 @@ def lab_command():
 def test_command(pytest_args):
     """Install everything the tiers need and run the whole suite (exit code of pytest)."""
     ensure_venv()
-    ensure_installed(["test", "browser"])
+    ensure_installed(TEST_EXTRAS)
     ensure_debian_packages()
     if os.geteuid() == 0 and sys.platform.startswith("linux"):
         hub_command(["--prepare"])  # the hub tier's shared environment and proxy
@@ -179,7 +190,9 @@ def ensure_hub_environment(prefix):
         run(python, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
     stamp, digest = prefix / ".installed", _digest_of_lab()
     if not (stamp.exists() and stamp.read_text() == digest):
-        run(python, "-m", "pip", "install", "--quiet", *HUB_PACKAGES, ROOT, cwd="/")
+        # With the notebooks' extras: students run the same notebooks as the lab command.
+        run(python, "-m", "pip", "install", "--quiet", *HUB_PACKAGES,
+            f"{ROOT}[{','.join(LAB_EXTRAS)}]", cwd="/")
         # The version number does not change with every edit: reinstall the lab itself.
         run(python, "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall", ROOT,
             cwd="/")
@@ -265,11 +278,13 @@ def hub_command(args):
 
 
 def main(argv):
-    """Dispatch ``lab``, ``test`` or ``hub``."""
-    if not argv or argv[0] not in ("lab", "test", "hub"):
+    """Dispatch ``lab``, ``test``, ``install`` or ``hub``."""
+    if not argv or argv[0] not in ("lab", "test", "install", "hub"):
         sys.exit(__doc__)
     if argv[0] == "lab":
         lab_command()
+    elif argv[0] == "install":
+        install_command()
     elif argv[0] == "hub":
         hub_command(argv[1:])
     else:

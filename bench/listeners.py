@@ -105,7 +105,7 @@ def measure_view(events):
 
     decoded = timed(decode_all)
     print(f"conversation view over {len(listener.capture):,} captured events "
-          f"({view.body.value.count('<tr')} rows drawn):")
+          f"({view.rows.html.count('<tr style')} rows drawn):")
     print(f"  build and first draw (text): {build * 1000:8.1f} ms")
     print(f"  switch to hex dump:          {hexed * 1000:8.1f} ms")
     print(f"  refresh with nothing new:    {idle * 1000:8.3f} ms")

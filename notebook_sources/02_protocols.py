@@ -206,8 +206,11 @@ again = chat.replay(2, fresh)                   # bob's session, sent again
 print(again.read_until(b"you are now bob\\r\\n", timeout=3).decode().splitlines()[-1])
 again.close()"""),
     ("md", """\
-The listeners panel starts and stops servers from any plugin; the client console sends text or
-hex and keeps a transcript."""),
+The listeners panel starts servers from any plugin; each running listener has its own row,
+with its own **Stop**.  The client console sends text or hex (press Enter or **Send**) and
+keeps a transcript that follows the newest line.  The cell below sent three things for you,
+the last one a mistake, so the console shows its error in red.  Type your own line and press
+Enter; switch to **hex** and send `68 69 0d 0a`."""),
     ("code", """\
 from lab.widgets.client_console import ClientConsole
 from lab.widgets.listeners import ListenersPanel
@@ -218,8 +221,7 @@ console.send("typed in the console")
 console.mode.value = "hex"
 console.send("68 65 78 21")                     # 'hex!'
 console.send("not hex")                         # shows an error in the console
-display(panel, console)
-print(console.message.value)"""),
+display(panel, console)"""),
     ("md", """\
 ## Load
 

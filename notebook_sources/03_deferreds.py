@@ -34,7 +34,10 @@ status"""),
 
 Three callbacks. `lab.step(d)` makes the chain stop before each stage; the widget's buttons
 (**Step**, **Run**, **Run to next Failure**, **Reset**) call `step()`, `run()`,
-`run_until("failure")` and `reset()`. Pick a stage with the slider to see its input and output."""),
+`run_until("failure")` and `reset()`. Pick a stage with the slider to see its input and output.
+
+The result has arrived and the chain waits before stage #0, for you: press **Step** twice and
+watch `21` become `42`, then **Run** for the rest.  (**Reset** starts over.)"""),
     ("code", """\
 def parse(text):
     return int(text)
@@ -48,21 +51,26 @@ def show(number):
 d = Deferred()
 d.addCallback(parse).addCallback(double).addCallback(show)
 stepper = lab.step(d)
-view = stepper.widget()
-view"""),
-    ("code", """\
 d.callback("21")            # the result arrives; the chain waits before stage #0
-view.step_button.click()    # the same as stepper.step()
-view.step_button.click()
-print("paused before stage", stepper.position, "holding", repr(stepper.current))"""),
+stepper.widget()"""),
+    ("md", """\
+The buttons are methods.  The same chain again, stepped in code (a chain of its own, so the
+widget above stays yours to click):"""),
     ("code", """\
-view.run_button.click()     # the rest of the chain
-print("result:", stepper.result)
-print(stepper.describe())"""),
+d2 = Deferred()
+d2.addCallback(parse).addCallback(double).addCallback(show)
+stepped = lab.step(d2)
+d2.callback("21")
+stepped.step()              # what Step does
+stepped.step()
+print("paused before stage", stepped.position, "holding", repr(stepped.current))
+stepped.run()               # what Run does
+print("result:", stepped.result)
+print(stepped.describe())"""),
     ("md", """\
 The ladder is also a plain picture, which stays in the saved notebook and in exported HTML:"""),
     ("code", """\
-stepper"""),
+stepped"""),
     ("md", """\
 ## 2. When a stage fails, callbacks are skipped
 
@@ -71,19 +79,30 @@ raise; from there the `Failure` passes over every callback (**skipped**), becaus
 errback. A chain that ends in a `Failure` is flagged as an **unhandled error**, which Twisted would
 otherwise only log, later, when the Deferred is garbage collected."""),
     ("code", """\
-bad = stepper.what_if(value="twenty-one")
-bad_view = bad.widget()
-bad_view"""),
+bad = stepped.what_if(value="twenty-one")
+bad.widget()"""),
+    ("md", """\
+Press **Run to next Failure**: the chain stops after `parse` raised.  Then **Run**: both
+callbacks are skipped and the chain ends unhandled.  In code:"""),
     ("code", """\
-bad_view.failure_button.click()   # run to the next Failure
-print("stopped after", bad.stages[0].name, "with", bad.stages[0].failure)
-bad_view.run_button.click()
-print("path:", bad.path)
-print("unhandled:", bad.unhandled)"""),
+checked = stepped.what_if(value="twenty-one")
+checked.run_until("failure")
+print("stopped after", checked.stages[0].name, "with", checked.stages[0].failure)
+checked.run()
+print("path:", checked.path)
+print("unhandled:", checked.unhandled)"""),
+    ("md", """\
+An errback at the end handles it.  A new chain, with the errback added, so the widget above still
+shows the unhandled one:"""),
     ("code", """\
-bad.deferred.addErrback(lambda failure: f"handled {failure.type.__name__}")
-bad.run()                          # the new errback is a stage too
-print("unhandled after adding an errback:", bad.unhandled, "| result:", bad.result)"""),
+d3 = Deferred()
+d3.addCallback(parse).addCallback(double).addCallback(show)
+d3.addErrback(lambda failure: f"handled {failure.type.__name__}")
+handled = lab.step(d3)
+d3.callback("twenty-one")
+handled.run()
+print("unhandled with an errback:", handled.unhandled, "| result:", handled.result)
+handled.widget()"""),
     ("md", """\
 ## 3. Custom exceptions, done right: `check`, `trap`, recover, re-raise
 

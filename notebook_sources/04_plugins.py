@@ -60,11 +60,11 @@ print("cache written next to the modules:",
 Here is a throw-away plugin *package* (Twisted needs an importable package) with one good
 module and one with a syntax error.  `getPlugins` raises nothing: the broken module just
 vanishes from the answer, and the only trace is in Twisted's log.  Until logging is set up,
-Twisted prints such errors as "Unhandled Error" on stderr (below); the cell also collects
-the log events to show them."""),
+Twisted also prints such errors on stderr as an "Unhandled Error" traceback; to keep that
+out of this notebook, the scan runs in a child Python, which reports what `getPlugins`
+returned, what Twisted logged, and the first line of what it printed."""),
     ("code", """\
-import pathlib, sys, tempfile, textwrap
-from twisted.logger import globalLogPublisher
+import pathlib, subprocess, sys, tempfile, textwrap
 
 scratch = pathlib.Path(tempfile.mkdtemp(prefix="lab-raw-"))
 package = scratch / "raw_demo_plugins"
@@ -76,15 +76,24 @@ package.mkdir()
 '''))
 (package / "bad.py").write_text("oops = (\\n")
 sys.path.insert(0, str(scratch))
-import raw_demo_plugins
 
-logged = []
-globalLogPublisher.addObserver(logged.append)
-names = [p.name for p in getPlugins(lab.ILabPlugin, raw_demo_plugins)]
-globalLogPublisher.removeObserver(logged.append)
-print("getPlugins returned:", names)
-failures = [e["failure"].value for e in logged if "failure" in e]
-print("Twisted logged:", [f"{type(f).__name__}: {f}" for f in failures])"""),
+scan = textwrap.dedent('''
+    from twisted.logger import globalLogPublisher
+    from twisted.plugin import getPlugins
+    import lab
+    import raw_demo_plugins
+
+    logged = []
+    globalLogPublisher.addObserver(logged.append)
+    names = [p.name for p in getPlugins(lab.ILabPlugin, raw_demo_plugins)]
+    print("getPlugins returned:", names)
+    failures = [e["failure"].value for e in logged if "failure" in e]
+    print("Twisted logged:", [f"{type(f).__name__}: {f}" for f in failures])
+''')
+child = subprocess.run([sys.executable, "-c", scan], cwd=scratch, capture_output=True,
+                       text=True, timeout=120)
+print(child.stdout, end="")
+print("and printed on its stderr:", (child.stderr.splitlines() or ["nothing"])[0])"""),
     ("md", """\
 ## The lab's registry
 

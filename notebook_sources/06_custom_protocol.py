@@ -86,8 +86,9 @@ CELLS = [
  md("## What the checker says\n\n`check_shout` talks to your server over plain sockets and says, check by check, what is wrong and what to do."),
  code("first = check_shout(server)\nprint(first)"),
  md("TCP is a byte *stream*: two requests may arrive in one `dataReceived` call, and one request may arrive in three. "
-    "Look at what the checker sent, as the server saw it:"),
- code("server.capture"),
+    "Look at what the checker sent, as the server saw it: each row is one `dataReceived` call, with its size and where "
+    "it starts in the stream. Pick a connection in the dropdown, or search for `PING`."),
+ code("from lab.widgets import ConversationView\nConversationView(server, live=False)"),
  md("### The same checks in a simulation\n\n"
     "Over real sockets, whether two requests share a segment, or one is split, depends on timing. "
     "In a simulation (`lab.simulation()`) each write is its own segment and nothing depends on timing: "

@@ -132,6 +132,8 @@ JS_ALL_CELLS_RAN = """() => {
       cells.every(c => c.model.executionCount !== null && c.model.executionCount !== undefined);
 }"""
 
+# Error outputs, and any traceback printed to a cell's stderr (Twisted's log of
+# an error, a thread's crash): a reader sees both as "something broke".
 JS_ERRORS = """() => {
   const nb = window.jupyterapp.shell.currentWidget;
   const found = [];
@@ -139,6 +141,11 @@ JS_ERRORS = """() => {
     if (cell.model.type !== 'code') return;
     for (const out of cell.model.outputs.toJSON()) {
       if (out.output_type === 'error') found.push(`cell ${index}: ${out.ename}: ${out.evalue}`);
+      const text = Array.isArray(out.text) ? out.text.join('') : (out.text || '');
+      if (out.output_type === 'stream' && out.name === 'stderr' &&
+          /Traceback|Unhandled Error/.test(text)) {
+        found.push(`cell ${index}: stderr traceback: ${text.slice(0, 400)}`);
+      }
     }
   });
   return found;

@@ -25,7 +25,18 @@ def execute_notebook(name, timeout=120):
         coalesce_streams=True,  # a busy kernel may split one print() into several chunks
     )
     client.execute()
+    found = stderr_tracebacks(notebook)
+    assert not found, f"{name} printed a traceback on stderr: {found}"
     return notebook
+
+
+def stderr_tracebacks(notebook):
+    """Tracebacks a cell printed on stderr (Twisted's "Unhandled Error", a thread's crash)."""
+    return [f"cell {index}: {output.text[:400]}"
+            for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"
+            for output in cell.get("outputs", [])
+            if output.output_type == "stream" and output.name == "stderr"
+            and ("Traceback" in output.text or "Unhandled Error" in output.text)]
 
 
 def cell_text(cell):
@@ -66,7 +77,15 @@ def errors(notebook):
 
 
 def widget_states(notebook):
-    """The saved ipywidgets state: model id -> state dict."""
+    """The saved ipywidgets state: model id -> state dict.
+
+    A live log (``lab.widgets._live.LiveLog``) keeps its rows in ``html``; its
+    state also gets them as ``value`` so tests read every view's HTML alike.
+    """
     state = notebook.metadata.get("widgets", {}).get(
         "application/vnd.jupyter.widget-state+json", {})
-    return {k: v.get("state", {}) for k, v in state.get("state", {}).items()}
+    found = {k: v.get("state", {}) for k, v in state.get("state", {}).items()}
+    for widget in found.values():
+        if "html" in widget and "following" in widget:
+            widget.setdefault("value", widget["html"])
+    return found

@@ -185,3 +185,18 @@ def test_ipv6_listener_and_its_pcap(cleanup, tmp_path):
     path = listener.capture.write_pcap(tmp_path / "six.pcap")
     assert {"::1"} == set(tshark("-r", str(path), "-T", "fields", "-e", "ipv6.src").split())
     assert "six\n" in tshark("-r", str(path), "-q", "-z", "follow,tcp,ascii,0")
+
+
+def test_a_capture_iterates_its_events(lab_reactor):
+    """list(listener.capture) gives the kept events, oldest first."""
+    listener = lab.listen("echo", name="iterated")
+    try:
+        client = lab.connect(listener)
+        client.send(b"one\r\n")
+        client.read_until(b"\r\n")
+        client.close()
+        assert listener.capture.wait_for(lambda c: c.open_count == 0)
+        kinds = [event.kind for event in listener.capture]
+        assert ["connect", "in", "out", "close"] == kinds
+    finally:
+        listener.stop()

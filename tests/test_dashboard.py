@@ -25,10 +25,10 @@ def _views(box, kind):
 
 
 def test_dashboard_holds_every_view(dash):
-    """Listeners, plugins, status on the left; conversation, client, reactor, chains, proxy, pending and errors as tabs."""
+    """Status and listeners on top; conversation, client, reactor, chains and plugins as tabs."""
     assert isinstance(dash, Dashboard)
-    titles = [dash.tabs.get_title(i) for i in range(len(dash.tabs.children))]
-    assert ["Conversation", "Client", "Reactor", "Chains", "Proxy", "Pending", "Errors"] == titles
+    assert ["Conversation", "Client", "Reactor", "Chains", "Proxy", "Pending", "Errors",
+            "Plugins"] == dash.tab_titles()
     assert "echo" in dash.listeners.plugin.options
     assert "echo" in dash.plugins.registry.names()
 
@@ -46,17 +46,41 @@ def test_selecting_a_listener_shows_its_traffic_and_a_client(dash):
     assert console.target is listener and conversation.listener is listener
 
 
-def test_start_button_restarting_a_name_follows_the_new_listener(dash):
-    """Start under a running name replaces that listener, and the tabs follow the new one."""
+def test_start_twice_starts_a_second_listener_and_the_tabs_follow_it(dash):
+    """Start never silently replaces: a second Start gets a free name; the tabs follow the newest."""
     dash.listeners.plugin.value = "echo"
+    dash.listeners.name.value = "dash-echo"
     dash.listeners.start_button.click()
     first = dash.listener
+    dash.listeners.name.value = ""
     dash.listeners.start_button.click()
+    second = dash.listener
     try:
-        assert dash.listener is not first and dash.listener.running
-        assert not first.running
+        assert second is not first and first.running and second.running
+        assert first.name != second.name
+        assert second is dash.listeners.selected
+        [conversation] = _views(dash.conversation_box, ConversationView)
+        assert conversation.listener is second
     finally:
-        dash.listener.stop()
+        second.stop()
+
+
+def test_dashboard_of_a_listener_shows_and_stops_that_listener(dash):
+    """lab.dashboard(server): the tabs, the bold row and that row's Stop all act on `server`."""
+    other = lab.listen("echo", name="dash-other")
+    server = lab.listen("echo", name="dash-server")
+    board = lab.dashboard(other)
+    try:
+        assert board.listener is other and board.listeners.selected is other
+        [conversation] = _views(board.conversation_box, ConversationView)
+        assert conversation.listener is other
+        board.listeners._rows["dash-other"].stop_button.click()
+        assert not other.running and server.running
+        assert "stopped: dash-other" in board.listeners.message.value
+        assert board.listener is None
+        assert "dash-other" not in board.listeners._rows
+    finally:
+        board.close()
 
 
 def test_add_chain_shows_a_stepper_in_the_chains_tab(dash):

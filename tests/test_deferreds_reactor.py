@@ -34,7 +34,7 @@ def test_reactor_chain_is_stepped_in_the_reactor_and_read_here(lab_reactor):
     threads = []
     stepper = lab.step(later_chain, lab_reactor, threads, runner=lab.call)
     timer = stepper.step(timeout=10)  # deferLater's own stage calls the delayed function
-    assert ("cb", "20") == (timer.name, timer.output)
+    assert ("deferLater: call your function", "20") == (timer.name, timer.output)
     assert [] == threads
     added = stepper.step()
     assert ("plus_one", "21") == (added.name, added.output)
@@ -61,7 +61,8 @@ def test_reactor_chain_traced_without_stepping(lab_reactor):
     """A reactor chain traced from here records every stage as the reactor runs it."""
     threads = []
     traced = lab.trace(later_chain, lab_reactor, threads, runner=lab.call).wait(10)
-    assert ("cb", "plus_one", "str") == tuple(s.name for s in traced.stages)
+    assert ("deferLater: call your function", "plus_one", "str") == tuple(
+        s.name for s in traced.stages)
     assert ("callback",) * 3 == traced.path and "21" == traced.result
 
 

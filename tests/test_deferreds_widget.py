@@ -80,3 +80,16 @@ def test_trace_view_has_no_step_buttons_and_updates_live():
     d.addCallback(parse)
     d.callback("9")
     assert "result: 9" in view.status.value and "parse" in view.ladder.value
+
+
+def test_a_deferred_that_fired_before_stepping_says_why_no_stage_shows():
+    """Stepping an already-fired Deferred explains that its callbacks ran before the lab saw it."""
+    import lab
+    from twisted.internet import defer
+
+    d = defer.Deferred()
+    d.addCallback(lambda n: n + 1)
+    d.callback(1)
+    view = lab.step(d).widget()
+    assert "already fired" in view.detail.value and "add callbacks to the Deferred" not in \
+        view.detail.value

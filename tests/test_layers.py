@@ -43,7 +43,7 @@ LAYERS = {
     "lab/widgets/": (ERRORS + ("lab", "lab.model", "lab.plugin", "lab.deferreds", "lab.protocols",
                                "lab.display", "lab.interfaces", "lab.bridge", "lab.simulator",
                                "lab.inspect"),
-                     ("ipywidgets", "traitlets", "IPython.display")),
+                     ("ipywidgets", "traitlets", "IPython.display", "anywidget")),
 }
 # Not in the table, but held to the same idea.
 OTHERS = {

@@ -36,7 +36,8 @@ def test_state_shows_a_command_waiting_for_its_data():
     summary = stepper.state_summary()
     assert "reading a data block" == summary["state"]
     assert "set k flags=0 exptime=0" == summary["waiting for data of"]
-    assert "12" == summary["data bytes still expected"]
+    # "half" is 4 of the 12 bytes (10 data + \r\n) already buffered
+    assert "4 of 12 bytes here (with the final \\r\\n), 8 still to come" == summary["data block"]
     assert "needs more data" in stepper.history.value
 
 

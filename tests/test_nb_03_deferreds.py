@@ -34,7 +34,7 @@ def test_runs_without_errors(notebook):
 
 
 def test_stepping_callbacks_pauses_then_runs_to_the_result(notebook):
-    """Two Step clicks leave the chain before stage 2 holding 42; Run finishes it."""
+    """Two steps leave the chain before stage 2 holding 42; run finishes it."""
     text = printed(notebook)
     assert "paused before stage 2 holding 42" in text
     assert "result: the answer is 42" in text
@@ -42,7 +42,7 @@ def test_stepping_callbacks_pauses_then_runs_to_the_result(notebook):
 
 def test_ladder_picture_shows_the_path_and_result(notebook):
     """The stepper displayed as a picture is an SVG ladder with each stage and the result."""
-    html = cell_text(_cell_that_is(notebook, "stepper"))
+    html = cell_text(_cell_that_is(notebook, "stepped"))
     assert "<svg" in html and "callbacks" in html and "errbacks" in html
     assert "parse" in html and "double" in html and "the answer is 42" in html
 
@@ -58,7 +58,22 @@ def test_failure_skips_callbacks_and_is_flagged_until_handled(notebook):
     assert "stopped after parse with ValueError" in text
     assert "path: ('callback', 'skipped', 'skipped')" in text
     assert "unhandled: True" in text
-    assert "unhandled after adding an errback: False | result: handled ValueError" in text
+    assert "unhandled with an errback: False | result: handled ValueError" in text
+
+
+def test_the_first_widget_is_left_for_the_learner(notebook):
+    """The first stepper's saved ladder waits before stage #0: nothing was clicked for the reader."""
+    values = [state.get("value") for state in widget_states(notebook).values()]
+    ladders = [v for v in values if isinstance(v, str) and "lab-ladder" in v]
+    assert any("paused before stage #0" in html for html in ladders)
+
+
+def test_a_shown_failing_chain_is_not_changed_by_a_later_cell(notebook):
+    """The failing chain's widget waits for the reader; the handled version is a chain of its own."""
+    values = [state.get("value") for state in widget_states(notebook).values()]
+    ladders = [v for v in values if isinstance(v, str) and "lab-ladder" in v]
+    assert 2 <= sum("paused before stage #0" in html for html in ladders)  # 1. and 2., unclicked
+    assert any("result: &#x27;handled ValueError&#x27;" in html for html in ladders)
 
 
 def test_seed_example_fails_as_written_and_recovers_done_right(notebook):
@@ -109,12 +124,12 @@ def test_timeout_and_cancellation_show_as_what_they_are(notebook):
 def test_reactor_chain_is_stepped_from_the_cell(notebook):
     """The reactor's chain is stepped from the cell: deferLater's stage first, then the result."""
     text = printed(notebook)
-    assert "first reactor stage: cb -> 41" in text and "reactor result: 42" in text
+    assert "first reactor stage: deferLater: call your function -> 41" in text
+    assert "reactor result: 42" in text
 
 
 def test_saved_widgets_show_the_finished_ladders(notebook):
-    """The saved widget state holds ladders drawn after the buttons were clicked."""
+    """The saved widget state holds the ladders of chains run in code, finished."""
     values = [state.get("value") for state in widget_states(notebook).values()]
     ladders = [v for v in values if isinstance(v, str) and "lab-ladder" in v]
-    assert any("result: &#x27;the answer is 42&#x27;" in html for html in ladders)
     assert any("result: 12" in html for html in ladders)

@@ -36,6 +36,7 @@ def test_raw_getplugins_logs_a_broken_module_instead_of_raising(notebook):
     text = cell_text(find_cell(notebook, "import raw_demo_plugins"))
     assert "getPlugins returned: ['good']" in text
     assert "Twisted logged: [\"SyntaxError: '(' was never closed (bad.py, line 1)\"]" in text
+    assert "and printed on its stderr: Unhandled Error" in text  # reported, not a traceback here
 
 
 def test_a_plugin_written_in_the_notebook_is_found_and_serves(notebook):

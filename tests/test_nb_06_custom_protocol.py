@@ -2,7 +2,9 @@
 
 import pytest
 
-from tests.notebook_runner import all_text, cell_text, errors, execute_notebook, find_cell
+from tests.notebook_runner import (
+    all_text, cell_text, errors, execute_notebook, find_cell, widget_states,
+)
 
 pytestmark = pytest.mark.kernel
 
@@ -62,3 +64,11 @@ def test_the_fixed_server_survives_one_byte_fragments(exercise):
     """After the fix, even one-byte pieces pass every check."""
     text = cell_text(find_cell(exercise, "fragmented = check_shout('shout'"))
     assert "8/8 passed" in text
+
+
+def test_what_the_checker_sent_is_shown_as_a_conversation(exercise):
+    """The cell promising what the checker sent shows its traffic in a conversation view, not a repr."""
+    assert "<Capture" not in cell_text(find_cell(exercise, "ConversationView(server"))
+    logs = [s["value"] for s in widget_states(exercise).values() if "lab-conversation" in
+            str(s.get("value"))]
+    assert any("client &rarr; server" in log and "PING" in log for log in logs)

@@ -109,3 +109,41 @@ def test_the_registry_shows_as_its_browser_in_a_notebook(folder):
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert "x                cycle" in bundle["text/plain"]
     assert registry.browser() is registry.browser()
+
+
+def test_something_is_chosen_from_the_start_and_buttons_fit_its_state(browser):
+    """A new browser shows a plugin with a problem; Load and Unload are enabled only when they can act."""
+    assert browser.chooser.value is not None and browser.details.value
+    assert browser.registry.info(browser.chooser.value).status != "available"
+    browser.chooser.value = "db"
+    assert not browser.load_button.disabled and browser.unload_button.disabled
+    browser.load_button.click()
+    assert browser.load_button.disabled and not browser.unload_button.disabled
+
+
+def test_a_folder_is_added_from_the_view(tmp_path):
+    """Add folder scans a new folder and lists its plugins."""
+    browser = PluginBrowser(PluginRegistry([], shipped=False))
+    extra = tmp_path / "more"
+    extra.mkdir()
+    declare(extra, "extra")
+    browser.folder.value = str(extra)
+    browser.add_button.click()
+    assert "extra" in browser.chooser.options and "added" in browser.message.value
+
+
+@pytest.mark.reactor
+def test_unload_of_a_plugin_a_listener_serves_is_refused(lab_reactor):
+    """Unload says which listener still serves the plugin, and leaves both running."""
+    import lab
+
+    registry = lab.plugins()
+    listener = lab.listen("echo", name="served")
+    try:
+        browser = PluginBrowser(registry)
+        browser.chooser.value = "echo"
+        browser.unload_button.click()
+        assert "still serves served on 127.0.0.1:" in browser.message.value
+        assert "loaded" == registry.info("echo").status and listener.running
+    finally:
+        listener.stop()

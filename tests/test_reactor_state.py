@@ -48,8 +48,8 @@ def test_lab_watches_are_internal_too(lab_reactor):
     handle = watch(lambda: None, interval=5)
     try:
         labels = [t.label for t in reactor_state(include_internal=True).delayed_calls]
-        assert "lab watch every 5 s (internal)" in labels
-        assert not [t for t in reactor_state().delayed_calls if "Watch" in t.callable]
+        assert "lab view refresh every 5 s (internal)" in labels
+        assert not [t for t in reactor_state().delayed_calls if "_watch" in t.callable]
     finally:
         handle.stop()
 

@@ -19,6 +19,14 @@ VALUE, FAIL, GATE, MUTED, LINE, SELECT = (
 WIDTH, GUTTER, BOX_W, BOX_H, PITCH, GAP_H, TOP = 640, 96, 220, 30, 64, 40, 96
 CENTRES = {"callback": GUTTER + 4 + BOX_W // 2, "errback": GUTTER + 44 + BOX_W * 3 // 2}
 _FONT = "font-family:ui-monospace,SFMono-Regular,Menlo,monospace"
+# Width of one character of the monospace font at 12 px (11 px for edge labels), a little
+# generous, so that a label cut to fit its box never runs over the box's edge.
+CHAR_W, EDGE_CHAR_W = 7.6, 7.0
+
+
+def _fit(text, width, char_w=CHAR_W, padding=12):
+    """``text`` cut (with an ellipsis) so that it fits ``width`` pixels."""
+    return _cut(text, max(4, int((width - padding) / char_w)))
 
 
 class Picture(NamedTuple):
@@ -69,7 +77,8 @@ def render(picture, selected=None):
     parts = [_headings(), _start_node(picture), *parts, _end_node(picture, previous, y)]
     height = y + 40
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
-           f'viewBox="0 0 {WIDTH} {height}" role="img" style="{_FONT};font-size:12px">'
+           f'viewBox="0 0 {WIDTH} {height}" role="img" '
+           f'style="{_FONT};font-size:12px;max-width:100%;height:auto">'
            f'<title>{escape(picture.title)}: {escape(picture.status)}</title>'
            + "".join(parts) + "</svg>")
     return _frame(picture, svg)
@@ -119,22 +128,27 @@ def _start_point(picture):
 def _start_node(picture):
     side, _ = _start_point(picture)
     if picture.fired_by == "called":
-        text, colour = (f"called {_cut(picture.initial, 40)}", VALUE)
+        text, colour = (f"called {picture.initial}", VALUE)
     elif picture.initial is None:
         text, colour = ("waiting for the Deferred to fire", MUTED)
     else:
         how = picture.fired_by or "fired"
-        text = f"{how}: {_cut(picture.initial, 40)}"
+        text = f"{how}: {picture.initial}"
         colour = FAIL if side == "errback" else VALUE
     return _pill(CENTRES[side], 40, text, colour)
 
 
 def _pill(cx, y, text, colour):
-    width = min(BOX_W + 40, 16 + 7 * len(text))
-    return (f'<rect x="{cx - width // 2}" y="{y}" width="{width}" height="18" rx="9" '
+    """A rounded label centred on ``cx`` (moved in to stay inside the picture), text cut to fit."""
+    full = text
+    text = _fit(text, WIDTH - 8, padding=16)
+    width = int(16 + CHAR_W * len(text))
+    x = min(max(4, cx - width // 2), WIDTH - 4 - width)
+    return (f'<g><title>{escape(full)}</title>'
+            f'<rect x="{x}" y="{y}" width="{width}" height="18" rx="9" '
             f'fill="white" stroke="{colour}" stroke-width="1.5"/>'
-            f'<text x="{cx}" y="{y + 13}" text-anchor="middle" fill="{colour}">'
-            f"{escape(text)}</text>")
+            f'<text x="{x + width // 2}" y="{y + 13}" text-anchor="middle" fill="{colour}">'
+            f"{escape(text)}</text></g>")
 
 
 def _row(stage, y, at_gate, selected):
@@ -155,7 +169,7 @@ def _gutter(stage, y, at_gate):
     return (f'{marker}<text x="{GUTTER - 8}" y="{y + 13}" text-anchor="end" '
             f'font-weight="bold">#{stage.index}</text>'
             f'<text x="{GUTTER - 8}" y="{y + 27}" text-anchor="end" fill="{MUTED}" '
-            f'font-size="10">{escape(_cut(stage.how, 14))}</text>')
+            f'font-size="10">{escape(_fit(stage.how, GUTTER - 8, 6.4, 0))}</text>')
 
 
 def _box(stage, side, y):
@@ -169,7 +183,11 @@ def _box(stage, side, y):
     return (f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="4" fill="{fill}" '
             f'stroke="{stroke}" stroke-width="{width}"{dash_attr}/>'
             f'<text x="{CENTRES[side]}" y="{y + 19}" text-anchor="middle">'
-            f"{escape(_cut(label, 30))}</text>")
+            f"{escape(_fit(label, BOX_W))}</text>")
+
+
+# What a skipped box says, in words: which result passed and why nothing ran.
+_SKIPPED = {"callback": "no callback: the value passes", "errback": "no errback: the Failure passes"}
 
 
 def _style(stage, side, name):
@@ -179,10 +197,13 @@ def _style(stage, side, name):
     if stage.state == "waiting":
         return "#fff1e5", GATE, 2, "5,3", f"{name} \u2026 waiting"
     if stage.ran == "skipped":
-        return "#f6f8fa", MUTED, 1, "4,3", "pass (skipped)"
+        return "#f6f8fa", MUTED, 1, "4,3", _SKIPPED[side]
+    if stage.failure is not None:  # its function raised (or returned a Failure)
+        return "#ffebe9", FAIL, 3, "", f"\u2717 raised: {name}"
     if side == "callback":
         return "#dafbe1", VALUE, 2, "", name
     return "#ffebe9", FAIL, 2, "", name
+
 
 
 def _edge_label(text, failed, side):
@@ -190,21 +211,33 @@ def _edge_label(text, failed, side):
     text = "" if text is None else str(text)
     if failed and text.startswith("<Failure "):
         text = "\u2717 " + text[len("<Failure "):].split(":", 1)[0].rstrip(">")
-    return _cut(text, 22 if side == "errback" else 36)
+    return text
 
 
 def _edge(previous, side, y, text, failed):
+    """The result's path from the last box to this one, its value written beside the last leg.
+
+    Why an elbow and not a diagonal: a diagonal crossing to the other column
+    ran through its own label.  The path drops a little, crosses, then drops
+    into the box; the label sits right of that final vertical leg, below the
+    crossing, where no line runs.
+    """
     (from_side, from_y), colour = previous, FAIL if failed else VALUE
     x1, x2 = CENTRES[from_side], CENTRES[side]
-    text = _edge_label(text, failed, side if x1 == x2 else "between")
-    label_x = (x1 + x2) // 2 + (8 if x1 == x2 else 0)
-    anchor = "start" if x1 == x2 else "middle"
-    label_y = (from_y + y) // 2 + 4
-    return (f'<line x1="{x1}" y1="{from_y}" x2="{x2}" y2="{y}" stroke="{colour}" '
-            f'stroke-width="2.5" marker-end="none"/>'
-            f'<text class="edge" x="{label_x}" y="{label_y}" text-anchor="{anchor}" '
+    full = "" if text is None else str(text)
+    label = _fit(_edge_label(text, failed, side), WIDTH - x2 - 12, EDGE_CHAR_W, 0)
+    if x1 == x2:
+        path = f"M{x1},{from_y} V{y}"
+        label_y = (from_y + y) // 2 + 4
+    else:
+        turn = from_y + 8
+        path = f"M{x1},{from_y} V{turn} H{x2} V{y}"
+        label_y = (turn + y) // 2 + 6
+    return (f'<g class="edge"><title>{escape(full)}</title>'
+            f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="2.5"/>'
+            f'<text x="{x2 + 8}" y="{label_y}" text-anchor="start" '
             f'fill="{colour}" font-size="11" paint-order="stroke" stroke="white" '
-            f'stroke-width="3">{escape(text)}</text>')
+            f'stroke-width="3">{escape(label)}</text></g>')
 
 
 def _gap(y, hidden):
@@ -230,7 +263,7 @@ def _end_node(picture, previous, y):
     if last is not None:
         text = f"<Failure {last.failure}>" if last.failure else last.output
         edge = _edge(previous, side, y, text, picture.failed)
-    return edge + _pill(CENTRES[side], y, _cut(label, 48), colour)
+    return edge + _pill(CENTRES[side], y, label, colour)
 
 
 def detail(stage):

@@ -19,6 +19,15 @@ _TWISTED_HOWS = (
 )
 
 
+# Twisted's inner helpers, named for what they do (a learner never wrote `cb`).
+_TWISTED_NAMES = (
+    ("deferLater.<locals>.cb", "deferLater: call your function"),
+    ("deferLater.<locals>.", "deferLater: wait for the delay"),
+    ("Deferred.addTimeout.<locals>.convertCancelled", "addTimeout: turn cancel into TimeoutError"),
+    ("LoopingCall.__call__.<locals>.cb", "LoopingCall: schedule the next run"),
+)
+
+
 def _unwrap(fn):
     while isinstance(fn, functools.partial):
         fn = fn.func
@@ -31,8 +40,23 @@ def callable_name(fn):
         return "pass"
     fn = _unwrap(fn)
     name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    module = getattr(fn, "__module__", "") or ""
+    if module.startswith("twisted."):
+        for prefix, label in _TWISTED_NAMES:
+            if name.startswith(prefix):
+                return label
     # "outer.<locals>.inner" reads as "inner" in a diagram; keep the class of methods.
     return name.rsplit(".<locals>.", 1)[-1]
+
+
+def _cell_of(filename):
+    """The execution count of a notebook cell's code file, when IPython compiled it; else None."""
+    import sys
+
+    ipython_module = sys.modules.get("IPython")  # never imported here: only if already running
+    shell = ipython_module.get_ipython() if ipython_module is not None else None
+    names = getattr(getattr(shell, "compile", None), "_filename_map", None)
+    return names.get(filename) if isinstance(names, dict) else None
 
 
 def callable_location(fn):
@@ -41,6 +65,9 @@ def callable_location(fn):
     code = getattr(getattr(fn, "__func__", fn), "__code__", None)
     if code is None:
         return ""
+    cell = _cell_of(code.co_filename)
+    if cell is not None:  # not /tmp/ipykernel_123/456.py, which no reader can find
+        return f"cell [{cell}], line {code.co_firstlineno}"
     return f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}"
 
 

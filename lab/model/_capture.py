@@ -12,7 +12,7 @@ import time
 import traceback
 from collections import OrderedDict, deque
 from itertools import islice
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from typing import Any, NamedTuple
 
 from lab._checks import checked_bool, checked_count, checked_timeout
@@ -266,6 +266,10 @@ class Capture:
 
     def __len__(self):
         return len(self._events)
+
+    def __iter__(self) -> Iterator[Event]:
+        """The kept events, oldest first (a snapshot: ``list(listener.capture)``)."""
+        return iter(self.events())
 
     @property
     def size(self) -> int:

@@ -57,6 +57,8 @@ class Listener:
         self.host, self.port = spec.interface, spec.port
         self._port = None
         self.privacy: ListenerPrivacy | None = None  # who may connect; set by listen()
+        # What it serves, for tables: the plugin's name, or the factory's (protocol's) class.
+        self.serves = getattr(plugin, "name", None) or ""
 
     # -- what it is -----------------------------------------------------------
 
@@ -110,7 +112,8 @@ class Listener:
     def stats(self) -> dict[str, Any]:
         """Counts for a table row: connections ever and open, bytes in and out, events."""
         cap = self.capture
-        return {"name": self.name, "plugin": self.plugin_name or "", "endpoint": self.endpoint,
+        return {"name": self.name, "plugin": self.plugin_name or "", "serves": self.serves,
+                "endpoint": self.endpoint,
                 "running": self.running, "connections": cap.connection_count,
                 "open": cap.open_count, "bytes_in": cap.bytes_in, "bytes_out": cap.bytes_out,
                 "events": len(cap), "dropped": cap.dropped, "errors": len(cap.errors),
@@ -245,8 +248,14 @@ def _describe(target):
         target = _load_plugin(target)
     if hasattr(target, "build_factory") and hasattr(target, "transports"):
         return target, target.name, target.default_endpoint, _plugin_builder(target)
-    if isinstance(target, type) and issubclass(target, DatagramProtocol):
-        target = target()
+    if isinstance(target, type) and issubclass(target, (DatagramProtocol, Factory)):
+        try:
+            target = target()  # lab.listen(MyFactory) means a new MyFactory()
+        except TypeError as error:
+            raise ListenError(
+                f"lab.listen() got the class {target.__name__}, which cannot be made without "
+                f"arguments ({error}); pass an instance: lab.listen({target.__name__}(...)).") \
+                from None
     if isinstance(target, type) and issubclass(target, Protocol):
         target = Factory.forProtocol(target)
     if isinstance(target, DatagramProtocol):
@@ -257,6 +266,15 @@ def _describe(target):
     raise ListenError(
         f"lab.listen() takes a plugin name, a Factory, a Protocol class or a "
         f"DatagramProtocol, not {type(target).__name__} {target!r}.")
+
+
+def _served_by(target):
+    """A factory's (or protocol's) name for tables: ``MyFactory`` or ``Factory(Echo)``."""
+    if isinstance(target, type):
+        return target.__name__
+    protocol = getattr(target, "protocol", None)
+    name = type(target).__name__
+    return f"{name}({protocol.__name__})" if isinstance(protocol, type) else name
 
 
 def _plugin_builder(plugin):
@@ -321,6 +339,8 @@ def listen(plugin_or_factory: Any, endpoint: str | int | None = None, name: str 
     server = build(spec.transport, options)
     listener = Listener(name or default_name, spec, plugin, options,
                         Capture(max_events, max_bytes, enabled=capture), allow_remote)
+    if plugin is None:
+        listener.serves = _served_by(plugin_or_factory)
     return start_registered(listener, server, timeout, share)
 
 

@@ -15,6 +15,8 @@ import ipywidgets as widgets
 
 from lab import bridge
 from lab.errors import LabError
+from lab.widgets._html import error_html
+from lab.widgets._live import StaticPicture
 
 __all__ = ["ChainView"]
 
@@ -27,7 +29,7 @@ _MIN_REDRAW_S = 0.1
 _CLICK_WAIT_S = 3.0
 
 
-class ChainView(widgets.VBox):
+class ChainView(StaticPicture, widgets.VBox):
     """A chain's ladder diagram, a stage picker with its detail pane, and (for a stepper) controls.
 
     Buttons: Step, Run, Run to next Failure, Reset; each has a programmatic
@@ -86,12 +88,16 @@ class ChainView(widgets.VBox):
         try:
             action()
         except LabError as error:
-            message = f'<span style="color:#cf222e">{html.escape(str(error))}</span>'
+            message = error_html(error, widget="chain view")
         finally:
             self._busy = False
         self.refresh(select_current=True)
         if message:
             self.status.value = message
+
+    def snapshot_html(self) -> str:
+        """The ladder and the status line as they are drawn now."""
+        return self.ladder.value + self.status.value
 
     def close(self) -> None:
         """Stop listening to the chain, then close the widget."""
@@ -123,7 +129,7 @@ class ChainView(widgets.VBox):
     def _show_detail(self):
         stages = self.chain.stages
         if not stages:
-            self.detail.value = "<i>no stage yet: add callbacks to the Deferred</i>"
+            self.detail.value = f"<i>{html.escape(_no_stage_text(self.chain))}</i>"
             return
         index = min(self.stage_picker.value, len(stages) - 1)
         self.detail.value = self.chain.detail_html(index)
@@ -140,3 +146,14 @@ class ChainView(widgets.VBox):
         still = still or getattr(event, "waiting", False)
         if still or time.monotonic() - self._last_draw >= _MIN_REDRAW_S:
             bridge.deliver(self.refresh)
+
+
+def _no_stage_text(chain):
+    """Why a chain shows no stage: nothing added yet, or it fired before the lab saw it."""
+    deferred = getattr(chain, "deferred", None)
+    if getattr(deferred, "called", False) and getattr(chain, "fired_by", None) == "before trace()":
+        return ("no stage recorded: this Deferred had already fired (its result is "
+                f"{chain.initial}), so whatever callbacks it had ran before lab.step() saw "
+                "it. Call lab.step(d) (or lab.trace(d)) right after making the Deferred, "
+                "before adding callbacks and before it fires.")
+    return "no stage yet: add callbacks to the Deferred"

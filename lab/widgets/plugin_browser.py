@@ -49,6 +49,13 @@ class PluginBrowser(widgets.VBox):
                                             tooltip="Unload it (refused while a loaded plugin needs it)")
         self.rescan_button = widgets.Button(description="Rescan", icon="refresh",
                                             tooltip="Find plugins written or edited since")
+        self.folder = widgets.Text(placeholder="a folder of plugin modules",
+                                   tooltip="A folder to scan too (no __init__.py needed)",
+                                   layout=widgets.Layout(width="18em"))
+        self.add_button = widgets.Button(description="Add folder", icon="folder-open",
+                                         tooltip="Scan this folder too, now and on every rescan",
+                                         layout=widgets.Layout(width="auto"))
+        self.add_button.on_click(lambda _: self.add_folder())
         self.message = widgets.HTML()
         self.details = widgets.HTML()
         self.graph = widgets.HTML()
@@ -57,8 +64,10 @@ class PluginBrowser(widgets.VBox):
         self.rescan_button.on_click(lambda _: self.rescan())
         self.chooser.observe(lambda _: self.show_details(), names="value")
         actions = widgets.HBox((self.chooser, self.load_button, self.unload_button,
-                                self.rescan_button))
-        self.children = (self.summary, self.table, actions, self.message, self.details,
+                                self.rescan_button), layout=widgets.Layout(flex_flow="row wrap"))
+        folders = widgets.HBox((self.folder, self.add_button),
+                               layout=widgets.Layout(flex_flow="row wrap"))
+        self.children = (self.summary, self.table, actions, folders, self.message, self.details,
                          self.graph)
         self.refresh()
         registry.observe(self.refresh)  # loads and rescans made in code show here too
@@ -70,8 +79,28 @@ class PluginBrowser(widgets.VBox):
         self._act(lambda name: self.registry.load(name), "loaded")
 
     def unload(self) -> None:
-        """Unload the chosen plugin and say what happened."""
+        """Unload the chosen plugin and say what happened; refused while a listener serves it."""
+        serving = _listeners_serving(self.chooser.value)
+        if serving:
+            where = ", ".join(f"{l.name} on {l.host}:{l.port}" for l in serving)
+            return self._say(html.escape(
+                f"{self.chooser.value} still serves {where}: stop "
+                f"{'that listener' if len(serving) == 1 else 'those listeners'} first (its "
+                "row's Stop in the listeners panel), then Unload."), error=True)
         self._act(lambda name: self.registry.unload(name), "unloaded")
+
+    def add_folder(self, folder: str | None = None) -> None:
+        """Scan ``folder`` (default: the one typed in the view) too, and rescan; say what it found."""
+        folder = (self.folder.value if folder is None else folder).strip()
+        if not folder:
+            return self._say("type the path of a folder of plugin modules first", error=True)
+        try:
+            self.registry.add_paths([folder])
+            report = self.registry.rescan()
+        except (PluginError, OSError, ValueError) as error:
+            return self._say(html.escape(str(error)), error=True)
+        self.folder.value = ""
+        self._say(html.escape(f"added {folder}: {report}"))
 
     def rescan(self) -> None:
         """Scan the plugin folders again and show what changed."""
@@ -103,6 +132,9 @@ class PluginBrowser(widgets.VBox):
         self.chooser.options = [i.name for i in infos]
         if chosen in self.chooser.options:
             self.chooser.value = chosen
+        elif infos:  # something to look at from the start: a problem first, else the first
+            trouble = [i.name for i in infos if i.status not in ("available", "loaded")]
+            self.chooser.value = (trouble or [infos[0].name])[0]
         self.show_details()
         statuses = {i.name: i.status for i in infos}
         self.graph.value = dependency_svg(self.registry.graph(), statuses)
@@ -111,6 +143,18 @@ class PluginBrowser(widgets.VBox):
         """Show the chosen plugin's module, file, origin, and its error with the traceback."""
         name = self.chooser.value
         self.details.value = _details_html(self.registry.info(name)) if name else ""
+        status = self.registry.info(name).status if name else None
+        self.load_button.disabled = status in (None, "loaded")
+        self.unload_button.disabled = status != "loaded"
+
+
+def _listeners_serving(name):
+    """The running listeners that serve plugin ``name``."""
+    if not name:
+        return []
+    from lab import model
+
+    return [l for l in model.listeners() if getattr(l, "plugin_name", None) == name]
 
 
 def _badge(status):
@@ -187,8 +231,11 @@ def dependency_svg(graph: Any, statuses: Mapping[str, str]) -> str:
     wide = max(len(columns), min(per_row, len(alone)))
     width = max(wide * (NODE_W + GAP_X) - GAP_X, _LEGEND_W) + 2 * MARGIN
     graph_h = top - MARGIN + max(height * (NODE_H + GAP_Y) - GAP_Y, 0) + GAP_Y
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
-             f'height="{graph_h + 2 * MARGIN + 20}" font-family="sans-serif" font-size="12">',
+    full_h = graph_h + 2 * MARGIN + 20
+    # viewBox + max-width: beside the file browser the graph shrinks to fit instead of being cut.
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{full_h}" '
+             f'viewBox="0 0 {width} {full_h}" style="max-width:100%;height:auto" '
+             'font-family="sans-serif" font-size="12">',
              _ARROWS, _legend(MARGIN, graph_h + MARGIN)]
     for name in graph:
         for dependency in graph[name]:

@@ -159,8 +159,11 @@ class ProtocolStepper(widgets.VBox):
         }
         if pending is not None:
             summary["waiting for data of"] = pending.describe().split(" (")[0]
-        if getattr(parser, "expected", 0):
-            summary["data bytes still expected"] = str(parser.expected)
+        expected = getattr(parser, "expected", 0)
+        if expected:
+            here = min(parser.buffered, expected)
+            summary["data block"] = (f"{here} of {expected} bytes here (with the final \\r\\n), "
+                                     f"{expected - here} still to come")
         if getattr(self.core, "closed", None) is not None:
             summary["connection"] = self.core.closed.describe()
         return summary

@@ -1,0 +1,78 @@
+"""Live views share one refresh timer, views that are gone cost nothing, and exit is quiet."""
+
+import gc
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import lab
+from lab.model import stop_all
+from lab.model import reactor_state
+from lab.model._watch import timer_count, watch
+from lab.widgets import ClientConsole, ConversationView, ListenersPanel
+from tests.conftest import ROOT
+from tests.polling import eventually
+
+pytestmark = pytest.mark.reactor
+
+
+def lab_timers():
+    """The lab's own view-refresh timers pending in the reactor now."""
+    state = reactor_state(include_internal=True)
+    return len([t for t in state.delayed_calls if (t.label or "").startswith("lab view refresh")])
+
+
+def test_repeated_views_of_one_listener_share_one_timer(lab_reactor):
+    """Five conversation views, three "re-runs" of a panel and a console: one timer per interval."""
+    listener = lab.listen("echo", name="timers")
+    views = []
+    try:
+        for _ in range(5):
+            views.append(ConversationView(listener))
+        for _ in range(3):  # re-running a cell makes a new panel beside the old one
+            views.append(ListenersPanel())
+        views.append(ClientConsole(listener))
+        assert 2 == timer_count()  # conversation and console at 0.25 s, panels at 0.5 s
+        assert eventually(lambda: lab_timers() == 2)
+    finally:
+        for view in views:
+            view.close()
+        stop_all()
+    assert eventually(lambda: timer_count() == 0 and lab_timers() == 0)
+
+
+def test_a_collected_view_stops_being_called(lab_reactor):
+    """A watch on a view's method ends when the view is garbage-collected."""
+    calls = []
+
+    class View:
+        def refresh(self):
+            calls.append(1)
+
+    view = View()
+    handle = watch(view.refresh, interval=0.05)
+    assert eventually(lambda: calls)
+    del view
+    gc.collect()
+    assert eventually(lambda: not handle.running)
+    assert eventually(lambda: timer_count() == 0)
+
+
+def test_views_left_open_at_exit_print_no_tracebacks():
+    """Views never closed by the user are collected at interpreter exit without any traceback."""
+    script = textwrap.dedent("""
+        import lab
+        from lab.widgets import ClientConsole, ConversationView, ListenersPanel, ReactorView
+        lab.start()
+        listener = lab.listen("echo")
+        views = [ConversationView(listener), ClientConsole(listener), ListenersPanel(),
+                 ReactorView(auto=True), lab.dashboard()]
+        print("made", len(views))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert "made 5" in result.stdout
+    assert "Traceback" not in result.stderr and "ReactorNotRunning" not in result.stderr, \
+        result.stderr
