@@ -9,13 +9,9 @@ __all__ = ["error_html", "WIDGET_ADVICE"]
 # method: (widget, pattern in the message) -> what to say instead.
 WIDGET_ADVICE = {
     "listeners panel": [
-        (r"Pass allow_remote=True if you mean it, or leave out interface= to listen on "
-         r"127\.0\.0\.1 only\.",
+        (r"Pass allow_remote=True[^.]*\.",
          "This panel only listens on loopback: leave out interface=, or start it from a cell "
          "with lab.listen(..., allow_remote=True) if you mean it."),
-        (r"Pass allow_remote=True to use it anyway\.",
-         "This panel only starts tcp, udp and unix listeners; for others use "
-         "lab.listen(..., allow_remote=True) in a cell."),
     ],
     "protocol stepper": [
         (r"[Uu]se reset\(\)", "Press Reset"),
