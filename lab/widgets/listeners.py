@@ -158,7 +158,7 @@ class ListenersPanel(StaticPicture, LiveMixin, widgets.VBox):
         self.message = widgets.HTML()
         self.refusals = widgets.HTML()
         self.grid = widgets.GridBox(layout=widgets.Layout(
-            grid_template_columns=_GRID, grid_gap="2px 10px", width="100%", overflow="auto",
+            grid_template_columns=_GRID, grid_gap="2px 6px", width="100%", overflow="auto",
             justify_content="flex-start",
             align_items="center"))
         self.grid.add_class("lab-listeners-table")
