@@ -140,13 +140,13 @@ def test_refusal_shows_in_the_listeners_panel_and_the_conversation(cleanup):
     assert eventually(lambda: echo.stats()["refused"] == 1)
     panel = ListenersPanel(live=False)
     try:
-        assert "<th>refused</th>" in panel.table.value
-        assert "refused: nobody (uid 65534) is not allowed" in panel.table.value
+        assert "(1 refused)" in panel.table.value  # in the row's connections cell
+        assert "refused: nobody (uid 65534) is not allowed" in panel.refusals.value
     finally:
         panel.close()
     view = ConversationView(echo, live=False)
     try:
-        assert "closed: refused: nobody (uid 65534)" in view.body.value
+        assert "closed: refused: nobody (uid 65534)" in view.rows.html
     finally:
         view.close()
 
