@@ -10,41 +10,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser_support import (
-    CHROMIUM, CHROMIUM_ARGS, VIEWPORT, JupyterLabServer, open_and_run_notebook,
-)
+from tests.browser_support import VIEWPORT, open_and_run_notebook
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="session")
-def jupyterlab(tmp_path_factory):
-    """One JupyterLab server for the session, on a copy of notebooks/."""
-    server = JupyterLabServer(tmp_path_factory.mktemp("jupyterlab")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    """Debian's Chromium, headless, driven by Playwright (never a downloaded browser)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(chromium, jupyterlab):
-    """A fresh 1280x800 page; afterwards its notebook's kernel is shut down."""
-    context = chromium.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    yield page
-    context.close()
-    jupyterlab.shut_down_kernels()
 
 
 class Steps:

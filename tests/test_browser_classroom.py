@@ -2,31 +2,28 @@
 
 import pytest
 
-from tests.browser_support import (CHROMIUM, CHROMIUM_ARGS, VIEWPORT, JupyterLabServer,
-                                   open_and_run_notebook)
+from tests.browser_support import VIEWPORT, JupyterLabServer, open_and_run_notebook
 
 pytestmark = pytest.mark.browser
 SIZES = ({"width": 1024, "height": 768}, VIEWPORT, {"width": 1920, "height": 1080})
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory):
-    """A JupyterLab server on a copy of notebooks/ and one Chromium page on it."""
-    from playwright.sync_api import sync_playwright
-
+def classroom_lab(tmp_path_factory):
+    """A JupyterLab server of its own, on a fresh copy of notebooks/."""
     server = JupyterLabServer(tmp_path_factory.mktemp("jupyterlab-classroom")).start()
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                                 headless=True)
-            context = browser.new_context(viewport=VIEWPORT)
-            page = context.new_page()
-            page.server = server
-            yield page
-            context.close()
-            browser.close()
-    finally:
-        server.stop()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(chromium, classroom_lab):
+    """A page of the session's Chromium, on the classroom's JupyterLab."""
+    context = chromium.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.server = classroom_lab
+    yield page
+    context.close()
 
 
 def test_classroom_notebook_shows_the_refusal_in_the_panel(page, artifacts):

@@ -3,13 +3,13 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_browser import chromium, jupyterlab, page, run_notebook  # noqa: F401 - fixtures
+from tests.test_browser import run_notebook
 
 pytestmark = pytest.mark.browser
 SIZES = ((1024, 768), (1280, 800), (1920, 1080))
 
 
-def test_proxy_notebook_and_its_panel(page, jupyterlab, artifacts):  # noqa: F811
+def test_proxy_notebook_and_its_panel(page, jupyterlab, artifacts):
     """Notebook 08 runs without errors; the panel shows both legs and its fault buttons work.
 
     One run; the page is then shown at 1024x768, 1280x800 and 1920x1080 for the screenshots.
