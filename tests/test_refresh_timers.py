@@ -66,7 +66,8 @@ def test_a_collected_view_stops_being_called(lab_reactor):
     del view
     gc.collect()
     assert eventually(lambda: not handle.running)
-    assert eventually(lambda: timer_count() == 0)
+    # Its interval's timer goes too (views other tests left open may keep timers of their own).
+    assert eventually(lambda: 0.05 not in _watch._tickers)
 
 
 def test_views_left_open_at_exit_print_no_tracebacks():
