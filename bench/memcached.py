@@ -6,8 +6,9 @@
 Four servers get the same memcaslap load (``-T 1 -c 16``, its default 9:1
 get/set mix with ~1 KB values) round by round, so machine noise hits them
 alike: the lab's server (the plugin's factory on a plain reactor), the same
-through ``python -m lab serve memcached --no-capture`` (the listener wraps it
-in a wiretap even with capture off), a real memcached with one worker
+through ``python -m lab serve memcached --no-capture`` (unwrapped) and through
+``python -m lab serve memcached`` (the wiretap capturing every event; target:
+capture on / off >= 0.9), a real memcached with one worker
 thread, a naive Twisted ``LineReceiver`` memcached (get/set only) as the
 baseline the issue names, and a "floor" Twisted server that answers without
 parsing or caching (the ceiling any server on Twisted's reactor can reach).  Printed: median
@@ -64,11 +65,11 @@ def _start_this_file(flag):
     return proc, port
 
 
-def start_lab():
-    """The lab's server through the CLI, without traffic capture; ``(proc, port)``."""
+def start_lab(capture=False):
+    """The lab's server through the CLI, with or without traffic capture; ``(proc, port)``."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "lab", "serve", "memcached", "tcp:0:interface=127.0.0.1",
-         "--no-capture"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+         *([] if capture else ["--no-capture"])], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     if not line.startswith("listening on "):
         raise SystemExit(f"lab serve did not start: {line!r}")
@@ -212,6 +213,7 @@ def main():
     if args.lab_server:
         return lab_server(args.lab_server)
     servers = {"lab": start_lab_factory(), "lab serve (cli)": start_lab(),
+               "lab serve capture": start_lab(capture=True),
                "memcached -t 1": start_memcached(), "naive": start_naive(),
                "twisted floor": start_floor()}
     if args.baseline:
@@ -235,6 +237,12 @@ def _ratio(results, top, bottom):
     return statistics.median(a / b for a, b in zip(results[top], results[bottom]))
 
 
+def _spread(results, top, bottom):
+    """The median per-round ratio and its lowest and highest, as text."""
+    each = [a / b for a, b in zip(results[top], results[bottom])]
+    return f"{statistics.median(each):.2f} [{min(each):.2f}..{max(each):.2f}]"
+
+
 def report(results, args):
     """Print medians and ratios (each ratio is the median of per-round ratios)."""
     median = {name: statistics.median(values) for name, values in results.items()}
@@ -246,7 +254,12 @@ def report(results, args):
     print("ratios (median of per-round ratios):")
     print(f"  lab / memcached   = {_ratio(results, 'lab', mc):.2f}  (target >= {TARGET})")
     print(f"  lab serve (cli) / memcached = {_ratio(results, 'lab serve (cli)', mc):.2f}  "
-          "(through the listener's wiretap)")
+          "(serve --no-capture: unwrapped)")
+    print(f"  lab serve (cli) / lab = {_spread(results, 'lab serve (cli)', 'lab')}  "
+          "(what --no-capture costs over the bare factory)")
+    print(f"  lab serve capture / lab serve (cli) = "
+          f"{_spread(results, 'lab serve capture', 'lab serve (cli)')}  "
+          "(capture on / off, target >= 0.9)")
     print(f"  naive / memcached = {_ratio(results, 'naive', mc):.2f}")
     print(f"  lab / naive       = {_ratio(results, 'lab', 'naive'):.2f}")
     print(f"  twisted floor / memcached = {_ratio(results, 'twisted floor', mc):.2f}  "

@@ -50,7 +50,8 @@ def _parser():
     serve.add_argument("--backlog", type=int, default=None,
                        help="listen queue length for stream endpoints (default 1024)")
     serve.add_argument("--no-capture", action="store_true",
-                       help="do not record traffic (for benchmarks)")
+                       help="serve the protocol unwrapped: record and count nothing "
+                            "(for benchmarks)")
     return parser
 
 
@@ -85,7 +86,7 @@ def _serve(args):
     lab.start()
     options = dict(args.option)
     if args.no_capture:
-        options["capture"] = False
+        options["capture"] = options["wiretap"] = False
     if args.backlog is not None:
         options["backlog"] = args.backlog
     try:

@@ -81,6 +81,39 @@ def test_capture_off_keeps_counts_but_no_events(cleanup):
     assert (0, 6, 6) == (len(capture), capture.bytes_in, capture.bytes_out)
 
 
+def test_no_wiretap_serves_unwrapped_and_stop_still_drops_its_connections(cleanup):
+    """With wiretap=False the protocol runs on the bare transport; stats count connections and stop() drops an open one."""
+    listener = lab.listen(EchoFactory(), capture=False, wiretap=False)
+    client = lab.connect(listener)
+    client.send(b"plain\n")
+    assert b"plain\n" == client.read_until(b"\n")
+    stats = listener.stats()
+    assert (1, 1, 0, 0) == (stats["connections"], stats["open"], stats["bytes_in"], len(listener.capture))
+    protocol = listener._tracker.open_protocols()[0]
+    assert "Echo" == type(protocol).__name__  # no wrapper between it and the transport
+    listener.stop()
+    assert b"" == client.read(timeout=5)
+    assert client.closed_reason is not None
+    assert [] == listener._tracker.open_protocols()
+    with pytest.raises(ValueError, match="capture=True needs the wiretap"):
+        lab.listen(EchoFactory(), wiretap=False)
+
+
+def test_clear_while_recording_keeps_the_bounds_and_the_size_right():
+    """clear() swaps the buffer; the next record recounts, so size, bounds and seq stay right."""
+    capture = Capture(max_events=4, max_bytes=100)
+    cid = capture.opened("tcp", ("127.0.0.1", 5000), ("127.0.0.1", 80), None)
+    for _ in range(3):
+        capture.record("in", cid, b"x" * 10)
+    capture.clear()
+    assert (0, 0) == (len(capture), capture.size)
+    for _ in range(6):
+        capture.record("out", cid, b"y" * 10)
+    assert (4, 40, 10) == (len(capture), capture.size, capture.seq)
+    assert [7, 8, 9, 10] == [e.seq for e in capture.events()]
+    assert [9, 10] == [e.seq for e in capture.events(since=8)]
+
+
 def test_pcap_opens_in_tshark_with_the_same_bytes(cleanup, tmp_path):
     """tshark reads the exported pcap as one TCP stream whose payload is the captured bytes."""
     listener = lab.listen(EchoFactory())

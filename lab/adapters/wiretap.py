@@ -29,6 +29,7 @@ client that never reads costs the process a bounded amount, and only that
 client loses anything.
 """
 
+import weakref
 from collections import OrderedDict
 
 from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
@@ -40,7 +41,8 @@ from lab.adapters._send import send_now
 
 __all__ = [
     "CONNECT", "IN", "OUT", "CLOSE",
-    "WiretapProtocol", "WiretapFactory", "WiretapDatagram", "address_of", "reason_text",
+    "WiretapProtocol", "WiretapFactory", "WiretapDatagram", "TrackingFactory", "address_of",
+    "reason_text",
 ]
 
 CONNECT, IN, OUT, CLOSE = "connect", "in", "out", "close"
@@ -97,6 +99,7 @@ class WiretapProtocol(ProtocolWrapper):
     """
 
     tap_id = None
+    _record = None  # the recorder's record(), looked up once per connection
     _held = None  # bytes written while the peer is paused; None while it reads
     _user_producer = None  # (producer, streaming) the wrapped protocol registered
     _close_reason = None
@@ -111,6 +114,7 @@ class WiretapProtocol(ProtocolWrapper):
         recorder = self.factory.recorder
         self.tap_id = recorder.opened(
             "tcp", address_of(transport.getPeer()), address_of(transport.getHost()), self)
+        self._record = recorder.record
         transport.registerProducer(_Flow(self), True)
         try:
             ProtocolWrapper.makeConnection(self, transport)
@@ -121,22 +125,21 @@ class WiretapProtocol(ProtocolWrapper):
 
     def dataReceived(self, data):
         """Record bytes in, then hand them to the wrapped protocol."""
-        recorder = self.factory.recorder
-        recorder.record(IN, self.tap_id, data)
+        self._record(IN, self.tap_id, data)
         try:  # a try costs nothing until it catches; this is the hot path
             self.wrappedProtocol.dataReceived(data)
         except Exception as error:
-            _note_error(recorder, self.tap_id, "dataReceived", error)
+            _note_error(self.factory.recorder, self.tap_id, "dataReceived", error)
             raise
 
     def write(self, data):
         """Record bytes out, then send them (non-bytes get Twisted's own TypeError)."""
-        if not isinstance(data, bytes):
+        if type(data) is not bytes and not isinstance(data, bytes):
             self.transport.write(data)  # raises TypeError for str and the like
             return
         # Record first: a direct send can reach the peer (and a test or user
         # reading the capture) before this method returns.
-        self.factory.recorder.record(OUT, self.tap_id, data)
+        self._record(OUT, self.tap_id, data)
         if self._held is not None and self._hold(len(data)):
             return
         send_now(self.transport, data)
@@ -280,6 +283,54 @@ class WiretapFactory(WrappingFactory):
     def __init__(self, wrapped_factory, recorder):
         WrappingFactory.__init__(self, wrapped_factory)
         self.recorder = recorder
+
+
+class TrackingFactory(WrappingFactory):
+    """Serves a factory unwrapped, remembering only its connections (for ``stop()``).
+
+    What a listener uses without a wiretap: the protocols it builds are the
+    server's own, on the bare transport, so traffic costs what it costs in
+    plain Twisted.  No bytes are counted and nothing is recorded; no
+    back-pressure is added beyond the protocol's own.  The protocols are held
+    weakly (a closed connection's protocol goes when Twisted drops it).
+    """
+
+    noisy = False
+
+    def __init__(self, wrapped_factory):
+        WrappingFactory.__init__(self, wrapped_factory)
+        self.built = 0
+        self._protocols = weakref.WeakSet()
+        self._strong = []  # protocols that cannot be weakly referenced (rare: __slots__)
+
+    def buildProtocol(self, addr):
+        """The wrapped factory's own protocol, noted."""
+        protocol = self.wrappedFactory.buildProtocol(addr)
+        if protocol is None:
+            return None
+        self.built += 1
+        try:
+            self._protocols.add(protocol)
+        except TypeError:
+            self._strong = [p for p in self._strong if _is_open(p)]
+            self._strong.append(protocol)
+        return protocol
+
+    def open_protocols(self):
+        """The protocols whose connections are open now."""
+        return [p for p in list(self._protocols) + self._strong if _is_open(p)]
+
+    def abort_all(self):
+        """Drop every open connection now (the listener is stopping)."""
+        for protocol in self.open_protocols():
+            transport = protocol.transport
+            (getattr(transport, "abortConnection", None) or transport.loseConnection)()
+
+
+def _is_open(protocol):
+    transport = getattr(protocol, "transport", None)
+    return (transport is not None and getattr(transport, "connected", 1)
+            and not getattr(transport, "disconnected", 0))
 
 
 class _TapTransport:

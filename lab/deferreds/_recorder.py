@@ -41,6 +41,15 @@ NOTHING = object()  # "no value yet"; None is a legitimate result
 _FAILTHRU = getattr(defer, "_failthru", None)
 _CONTINUE = getattr(defer, "_CONTINUE", None)
 _MAX_NOTES = 20
+# Results that are certainly neither a Deferred nor a Failure: the common case,
+# recorded without further checks.
+_PLAIN = frozenset({int, float, str, bytes, bool, type(None), list, tuple, dict})
+_BIG = 10 ** 150  # an int inside +-_BIG has a repr shorter than the repr limit
+
+
+def _is_deferred(value):
+    """``isinstance(value, Deferred)`` without the ABC machinery (Deferred is Awaitable)."""
+    return Deferred in type(value).__mro__
 
 
 def recorder_of(deferred):
@@ -252,46 +261,71 @@ class Recorder:
 
     # -- running a stage -------------------------------------------------------
 
-    def _on_result(self, result, slot):
-        failed = isinstance(result, Failure)
-        if self.fired_by is None:
-            # Fired through a bound method taken before trace() (deferLater keeps
-            # d.callback in its timer): the first stage's input is the initial.
-            self._note_initial(result, "errback" if failed else "callback", force=True)
-        if self.gated:
-            return self.gates.close(slot, result, failed)
-        return self.run_slot(slot, result, failed)
+    def _on_result(self, result, slot, through_gate=False):
+        """What Twisted calls for a recorded stage: run it (or gate it) and record it.
 
-    def run_slot(self, slot, value, failed):
-        """Run the stage's function for ``value`` (or pass it over) and record what came out."""
+        The hot path of a traced chain, so written flat in one function: no
+        lock (one thread runs a chain; a stage's ``state`` is written last and
+        read first, see :func:`_stage_of`), no ``isinstance`` against
+        ``Deferred`` (an ABC check), the input's text taken from the previous
+        stage's output.
+        """
+        failed = isinstance(result, Failure)
+        if not through_gate:
+            if self.fired_by is None:
+                # Fired through a bound method taken before trace() (deferLater keeps
+                # d.callback in its timer): the first stage's input is the initial.
+                self._note_initial(result, "errback" if failed else "callback", force=True)
+            if self.gated:
+                return self.gates.close(slot, result, failed)
         cb, cb_args, cb_kw, eb, eb_args, eb_kw = slot.pair
         if failed:
             fn, args, kwargs, ran = eb, eb_args, eb_kw, "errback"
         else:
             fn, args, kwargs, ran = cb, cb_args, cb_kw, "callback"
-        text = self.text_of(value)
+        seen, text = self._seen
+        if result is not seen:
+            text = self.text_of(result)
         if fn is None:
-            self.settle(slot, "skipped", text, failed, value, None)
-            return value
+            self.settle(slot, "skipped", text, failed, result, None)
+            return result
         started = perf_counter()
-        try:
-            out = fn(value, *args, **kwargs)
+        try:  # a call with nothing to unpack is much cheaper: the usual stage
+            out = fn(result, *args, **kwargs) if args or kwargs else fn(result)
         except BaseException:  # noqa: BLE001 - exactly what Twisted catches
             out = Failure()
-        self.settle(slot, ran, text, failed, out, perf_counter() - started)
+        duration = perf_counter() - started
+        kind = type(out)
+        if kind not in _PLAIN:
+            self.settle(slot, ran, text, failed, out, duration)
+            return out
+        output = repr(out) if kind is int and -_BIG < out < _BIG else short_repr(out)
+        self._seen = (out, output)
+        slot.ran, slot.input, slot.duration, slot.output = ran, text, duration, output
+        if failed:  # a new slot says False and no failure: store only what differs
+            slot.input_failed = True
+        self.current = out
+        self.finished += 1
+        slot.state = "done"
+        if self.listeners or slot.pos == len(self.slots) - 1:
+            self._ran(slot, False)
         return out
+
+    def run_slot(self, slot, value, failed):
+        """Run the stage's function for ``value`` (or pass it over) and record what came out."""
+        return self._on_result(value, slot, True)
 
     def settle(self, slot, ran, text, failed, out, duration):
         """Record that ``slot`` ran: its input text and its output (or that it now waits)."""
-        waiting = isinstance(out, Deferred)
-        with self.lock:
-            slot.ran, slot.input, slot.input_failed = ran, text, failed
-            slot.duration = duration
-            if waiting:
-                slot.state, slot.output = "waiting", short_repr(out)
-                slot.waiting_on = weakref.ref(out)
-            else:
-                self._outcome(slot, out)
+        waiting = _is_deferred(out)
+        slot.ran, slot.input, slot.input_failed = ran, text, failed
+        slot.duration = duration
+        if waiting:
+            slot.output = short_repr(out)
+            slot.waiting_on = weakref.ref(out)
+            slot.state = "waiting"
+        else:
+            self._outcome(slot, out)
         if waiting:
             # Observe the nested result without taking it: a pass-through callback
             # added before Twisted appends its own continuation.  Added through
@@ -304,9 +338,9 @@ class Recorder:
             slot.failure, slot.output = self.failure_of(out), None
         else:
             slot.failure, slot.output = None, self.text_of(out)
-        slot.state = "done"
         self.current = out
         self.finished += 1
+        slot.state = "done"  # last: a reader that sees "done" sees the rest
 
     def _resolved(self, result, slot):
         self.record_outcome(slot, result)
@@ -314,9 +348,8 @@ class Recorder:
 
     def record_outcome(self, slot, result):
         """Record the result a waiting stage (or coroutine segment) finally got."""
-        with self.lock:
-            slot.waited = True
-            self._outcome(slot, result)
+        slot.waited = True
+        self._outcome(slot, result)
         self._ran(slot, False)
 
     def record_waiting(self, slot, ran, text, failed, awaited, duration):
@@ -487,8 +520,9 @@ def _stage_of(slot, index):
         callback = errback = slot.name
     else:
         callback, errback = callable_name(slot.callback), callable_name(slot.errback)
+    state = slot.state  # first: it is written last (see Recorder.run_slot)
     return Stage(index, slot.how, slot.name, callback, errback, slot.location, slot.ran, slot.input,
-                 slot.input_failed, slot.output, slot.failure, slot.duration, slot.state,
+                 slot.input_failed, slot.output, slot.failure, slot.duration, state,
                  slot.waited, slot.note)
 
 

@@ -1,8 +1,16 @@
 """Captured traffic: a bounded ring buffer of events and a table of connections.
 
 The wiretap (``lab.adapters.wiretap``) writes here from the reactor thread;
-views and notebooks read from the kernel thread.  One lock makes the two
-safe; it is held only for an append or a copy, never while rendering.
+views and notebooks read from the kernel thread.
+
+Why recording takes no lock: it runs for every chunk of traffic, and a lock
+costs more than the rest of it.  One thread records (the reactor's); it
+appends an event before it publishes its ``seq``, so a reader that saw a seq
+finds its event.  Readers copy the deque in one C-level call (atomic under
+the GIL), never iterate it in Python.  ``clear()`` from another thread swaps
+in a new deque, and the recording thread notices and recounts.  The lock
+guards only what happens once per connection (the tables) or rarely
+(errors, limits).
 """
 
 import os
@@ -156,6 +164,7 @@ class Capture:
         self.limits: deque[LimitReached] = deque(maxlen=MAX_LIMIT_NOTES)
         self.limited = 0
         self._events: deque[tuple] = deque()
+        self._writing = self._events  # the deque the recording thread counted
         self._bytes = 0
         self._seq = 0
         self._lock = threading.Lock()
@@ -181,7 +190,8 @@ class Capture:
         """Note bytes in (``"in"``) or out (``"out"``) on a connection.
 
         This runs for every chunk of traffic, so it is written flat: one dict
-        lookup, counters, and (when enabled) one locked append of a plain tuple.
+        lookup, counters, and (when enabled) one append of a plain tuple that
+        refers to ``data`` (bytes are immutable: no copy), no lock.
         """
         conn = self._open.get(cid)
         if conn is None:
@@ -201,12 +211,14 @@ class Capture:
             data = bytes(data[:self.max_bytes])
             size = len(data)
         events = self._events
-        with self._lock:
-            seq = self._seq = self._seq + 1
-            events.append((seq, kind, cid, _now(), data, "", offset))
-            self._bytes += size
-            if len(events) > self.max_events or self._bytes > self.max_bytes:
-                self._evict()
+        if events is not self._writing:
+            self._recount(events)
+        seq = self._seq + 1
+        events.append((seq, kind, cid, _now(), data, "", offset))
+        self._seq = seq  # published after the append: see the module's docstring
+        self._bytes += size
+        if len(events) > self.max_events or self._bytes > self.max_bytes:
+            self._evict(events)
 
     def protocol_error(self, cid: int, where: str, error: BaseException) -> None:
         """Note an exception the served protocol raised (Twisted only logs it)."""
@@ -240,16 +252,26 @@ class Capture:
             return
         # Plain tuples here (an Event is made only when read): a NamedTuple
         # costs a Python-level __new__ on every chunk of traffic.
-        with self._lock:
-            self._seq += 1
-            self._events.append((self._seq, kind, cid, _now(), data, reason, offset))
-            self._bytes += len(data)
-            self._evict()
-
-    def _evict(self):
-        """Drop the oldest events until both bounds hold (caller holds the lock)."""
         events = self._events
+        if events is not self._writing:
+            self._recount(events)
+        seq = self._seq + 1
+        events.append((seq, kind, cid, _now(), data, reason, offset))
+        self._seq = seq
+        self._bytes += len(data)
+        self._evict(events)
+
+    def _recount(self, events):
+        """A clear() swapped the buffer: count what the new one holds (recording thread)."""
+        self._writing = events
+        self._bytes = sum(len(event[4]) for event in list(events))
+
+    def _evict(self, events):
+        """Drop the oldest events until both bounds hold (recording thread)."""
         while len(events) > self.max_events or self._bytes > self.max_bytes:
+            if not events:
+                self._bytes = 0
+                break
             self._bytes -= len(events.popleft()[4])
             self.dropped += 1
 
@@ -274,6 +296,9 @@ class Capture:
     @property
     def size(self) -> int:
         """Bytes of data held in the buffer now."""
+        events = self._events
+        if events is not self._writing:  # cleared; the recording thread has not noticed yet
+            return sum(len(event[4]) for event in list(events))
         return self._bytes
 
     def events(self, connection: int | None = None, since: int = 0,
@@ -282,30 +307,46 @@ class Capture:
         check_connection(connection, optional=True)
         checked_count(since, "since", 0, example=0)
         _check_kinds(kinds)
-        with self._lock:
-            first = self._seq - len(self._events) + 1
-            skip = max(0, since + 1 - first)
-            chosen = list(islice(self._events, skip, None))
+        chosen = self._since(since)
         if connection is not None:
             chosen = [e for e in chosen if e[2] == connection]
         if kinds is not None:
             chosen = [e for e in chosen if e[1] in kinds]
         return list(map(Event._make, chosen))
 
+    def _since(self, since):
+        """The kept events after seq ``since``, oldest first, without a lock.
+
+        Copies from the newest end (one C-level call, atomic under the GIL)
+        about as many as are new, and more if events arrived meanwhile, so a
+        view that asks often copies little.
+        """
+        events = self._events
+        want = max(1, self._seq - since + 1)
+        while True:
+            chunk = list(islice(reversed(events), want))
+            if len(chunk) < want or chunk[-1][0] <= since + 1:
+                break
+            want *= 2
+        chunk.reverse()
+        skip = 0
+        while skip < len(chunk) and chunk[skip][0] <= since:
+            skip += 1
+        return chunk[skip:] if skip else chunk
+
     def tail(self, count: int, connection: int | None = None) -> list[Event]:
         """The last ``count`` events (of one connection if given), oldest first."""
         checked_count(count, "count", 0, example=20)
         check_connection(connection, optional=True)
-        with self._lock:
-            if connection is None:
-                found = list(islice(reversed(self._events), count))
-            else:
-                found = []
-                for event in reversed(self._events):
-                    if event[2] == connection:
-                        found.append(event)
-                        if len(found) >= count:
-                            break
+        if connection is None:
+            found = list(islice(reversed(self._events), count))
+        else:
+            found = []
+            for event in reversed(self._events.copy()):
+                if event[2] == connection:
+                    found.append(event)
+                    if len(found) >= count:
+                        break
         return list(map(Event._make, reversed(found)))
 
     def connections(self, open_only: bool = False) -> list[Connection]:
@@ -347,10 +388,12 @@ class Capture:
         return True
 
     def clear(self) -> None:
-        """Forget every kept event (connections and counts stay)."""
-        with self._lock:
-            self._events.clear()
-            self._bytes = 0
+        """Forget every kept event (connections and counts stay).
+
+        A new, empty buffer replaces the old one (the recording thread may be
+        appending to the old one right now; it notices and recounts).
+        """
+        self._events = deque()
 
     def open_taps(self) -> list[Any]:
         """The wiretap protocols of open stream connections (reactor thread only)."""

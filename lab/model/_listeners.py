@@ -22,7 +22,7 @@ from twisted.internet.interfaces import IProtocolFactory
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 
 from lab import bridge
-from lab.adapters.wiretap import WiretapDatagram, WiretapFactory
+from lab.adapters.wiretap import TrackingFactory, WiretapDatagram, WiretapFactory
 from lab.model._capture import (DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, Capture, Connection,
                                 check_connection)
 from lab.model._client import Client, replay
@@ -47,18 +47,20 @@ class Listener:
     """
 
     def __init__(self, name: str, spec: ServerSpec, plugin: Any, options: dict[str, Any],
-                 capture: Capture, allow_remote: bool = False) -> None:
+                 capture: Capture, allow_remote: bool = False, wiretap: bool = True) -> None:
         self.name = name
         self.spec = spec
         self.plugin = plugin
         self.options = dict(options)
         self.capture = capture
         self.allow_remote = allow_remote
+        self.wiretap = wiretap
         self.host, self.port = spec.interface, spec.port
         self._port = None
         self.privacy: ListenerPrivacy | None = None  # who may connect; set by listen()
         # What it serves, for tables: the plugin's name, or the factory's (protocol's) class.
         self.serves = getattr(plugin, "name", None) or ""
+        self._tracker: TrackingFactory | None = None  # without a wiretap: the connections
 
     # -- what it is -----------------------------------------------------------
 
@@ -111,11 +113,14 @@ class Listener:
 
     def stats(self) -> dict[str, Any]:
         """Counts for a table row: connections ever and open, bytes in and out, events."""
-        cap = self.capture
+        cap, tracker = self.capture, self._tracker
+        connections, open_now = cap.connection_count, cap.open_count
+        if tracker is not None:
+            connections, open_now = tracker.built, len(tracker.open_protocols())
         return {"name": self.name, "plugin": self.plugin_name or "", "serves": self.serves,
                 "endpoint": self.endpoint,
-                "running": self.running, "connections": cap.connection_count,
-                "open": cap.open_count, "bytes_in": cap.bytes_in, "bytes_out": cap.bytes_out,
+                "running": self.running, "connections": connections,
+                "open": open_now, "bytes_in": cap.bytes_in, "bytes_out": cap.bytes_out,
                 "events": len(cap), "dropped": cap.dropped, "errors": len(cap.errors),
                 "limited": cap.limited,
                 "refused": self.privacy.refused if self.privacy else 0,
@@ -131,13 +136,16 @@ class Listener:
     def _start_in_reactor(self, server):
         reactor = bridge.get_reactor()
         if self.transport == "udp":
-            tap = WiretapDatagram(server, self.capture)
+            tap = WiretapDatagram(server, self.capture) if self.wiretap else server
             tap = self.privacy.guard_datagram(tap) if self.privacy else tap
             return self._started(reactor.listenUDP(self.port, tap, interface=self.host))
         if self.spec.kind == "unix":
             check_unix_path(self.spec.path)
         endpoint = serverFromString(reactor, self.spec.text)
-        factory = WiretapFactory(server, self.capture)
+        if self.wiretap:
+            factory = WiretapFactory(server, self.capture)
+        else:
+            factory = self._tracker = TrackingFactory(server)
         if self.privacy:
             factory = self.privacy.guard_factory(factory, lambda: (self.host, self.port))
         started = maybeDeferred(endpoint.listen, factory)
@@ -172,6 +180,8 @@ class Listener:
         # and lingering sockets would keep the test process's descriptors busy.
         for tap in self.capture.open_taps():
             tap.abort()
+        if self._tracker is not None:
+            self._tracker.abort_all()
         return stopped
 
     def stop(self, timeout: float = bridge.DEFAULT_TIMEOUT) -> Any:
@@ -313,6 +323,7 @@ def _fixed_builder(server, transport):
 
 def listen(plugin_or_factory: Any, endpoint: str | int | None = None, name: str | None = None,
            allow_remote: bool = False, *, share: Any = False, capture: bool = True,
+           wiretap: bool = True,
            max_events: int = DEFAULT_MAX_EVENTS, max_bytes: int = DEFAULT_MAX_BYTES,
            backlog: int | None = None, timeout: float = bridge.DEFAULT_TIMEOUT,
            **options: Any) -> Listener:
@@ -330,15 +341,28 @@ def listen(plugin_or_factory: Any, endpoint: str | int | None = None, name: str 
     Only processes of this kernel's user may connect, unless ``share=True``
     (everyone) or ``share=["bob", 1002]`` (these users too); see
     ``listener.privacy``.  Limits a teacher set apply (``lab.teacher_limits()``).
+
+    ``capture=False`` keeps no events but still counts connections and bytes,
+    and notes errors and limits.  ``wiretap=False`` (only with
+    ``capture=False``; what ``python -m lab serve --no-capture`` uses) serves
+    the protocol unwrapped, at plain Twisted's speed: the listener then knows
+    only how many connections it accepted and which are open (so ``stop()``
+    drops them); it counts no bytes and adds no back-pressure beyond the
+    protocol's own.
     """
     timeout = bridge.checked_timeout(timeout)
     _check_listen_arguments(name, capture, max_events, max_bytes)
+    if type(wiretap) is not bool:
+        raise TypeError(f"wiretap must be True or False, not {wiretap!r}")
+    if capture and not wiretap:
+        raise ValueError("capture=True needs the wiretap; pass capture=False with wiretap=False "
+                         "to serve the protocol unwrapped")
     plugin, default_name, default_endpoint, build = _describe(plugin_or_factory)
     spec = parse_server(endpoint if endpoint is not None else default_endpoint, allow_remote,
                         backlog)
     server = build(spec.transport, options)
     listener = Listener(name or default_name, spec, plugin, options,
-                        Capture(max_events, max_bytes, enabled=capture), allow_remote)
+                        Capture(max_events, max_bytes, enabled=capture), allow_remote, wiretap)
     if plugin is None:
         listener.serves = _served_by(plugin_or_factory)
     return start_registered(listener, server, timeout, share)
