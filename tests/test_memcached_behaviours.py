@@ -11,24 +11,9 @@ import time
 
 import pytest
 
-import lab
-from tests.memcached_peers import exchange, real_memcached
+from tests.memcached_peers import exchange, in_process_lab, real_memcached
 
 pytestmark = [pytest.mark.peers, pytest.mark.reactor]
-
-
-@contextlib.contextmanager
-def in_process_lab(**options):
-    """A fresh lab memcached server on the shared reactor; yields its port."""
-    from twisted.internet import reactor
-
-    from lab.adapters.memcached import MemcachedFactory
-
-    port = lab.call(reactor.listenTCP, 0, MemcachedFactory(**options), interface="127.0.0.1")
-    try:
-        yield port.getHost().port
-    finally:
-        lab.call(port.stopListening)
 
 
 def stats(port, group=b""):
