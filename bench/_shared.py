@@ -1,4 +1,4 @@
-"""Pieces the bench scripts share: loopback ports, Debian binaries, memcached and memcaslap.
+"""Pieces the bench scripts share: loopback ports, Debian binaries, memcached, memcaslap rounds.
 
 Not a benchmark itself.  A script in this folder imports it as ``_shared``
 (Python puts the script's own folder first on ``sys.path``).  Failures end
@@ -62,3 +62,18 @@ def memcaslap(port, seconds, concurrency):
     if not found:
         raise SystemExit(f"memcaslap printed no TPS:\n{out}")
     return int(found[-1])
+
+
+def memcaslap_rounds(ports, rounds, seconds, concurrency):
+    """memcaslap against each of ``ports`` (``{name: port}``) for ``rounds`` rounds.
+
+    The order rotates each round, so none always runs first.  Returns
+    ``{name: [operations per second, one per round]}``.
+    """
+    results = {name: [] for name in ports}
+    order = list(ports)
+    for _ in range(rounds):
+        for name in order:
+            results[name].append(memcaslap(ports[name], seconds, concurrency))
+        order = order[1:] + order[:1]
+    return results

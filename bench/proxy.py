@@ -21,7 +21,7 @@ import statistics
 import subprocess
 import sys
 
-from _shared import free_port, memcaslap, start_memcached, wait_listening
+from _shared import free_port, memcaslap_rounds, start_memcached, wait_listening
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TARGET = 0.8
@@ -83,13 +83,9 @@ def main():
                "lab proxy": _start_this_file("--lab-proxy", target, "memcached"),
                "lab proxy raw": _start_this_file("--lab-proxy", target, "raw"),
                "portforward": _start_this_file("--portforward", target)}
-    results = {name: [] for name in servers}
-    order = list(servers)
     try:
-        for _ in range(args.rounds):
-            for name in order:
-                results[name].append(memcaslap(servers[name][1], args.seconds, args.concurrency))
-            order = order[1:] + order[:1]  # rotate, so none always runs first
+        results = memcaslap_rounds({name: port for name, (_, port) in servers.items()},
+                                   args.rounds, args.seconds, args.concurrency)
     finally:
         for proc, _ in servers.values():
             if proc is not None:
