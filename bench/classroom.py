@@ -25,7 +25,6 @@ spread (min-max) over the rounds, and the lab kernel's ratios to the bare one.
 
 import argparse
 import pathlib
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,8 @@ import urllib.request
 
 import nbformat
 from jupyter_client import KernelManager
+
+from _shared import free_port
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TOUR = ROOT / "notebooks" / "00-tour.ipynb"
@@ -119,13 +120,6 @@ def lab_kernel(python, workdir):
                 "tour cpu": (cpu, wall), "idle cpu": (idle, IDLE_SECONDS)}
     finally:
         kernel.stop()
-
-
-def free_port():
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def server(python, workdir):

@@ -16,60 +16,22 @@ the end.
 """
 
 import argparse
-import os
 import pathlib
-import re
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import time
+
+from _shared import free_port, memcaslap_rounds, start_memcached, wait_listening
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TARGET = 0.8
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait(port, proc):
-    for _ in range(1000):
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.01)
-    raise SystemExit(f"nothing listens on port {port}")
-
-
-def _need(binary, package):
-    path = shutil.which(binary)
-    if path is None:
-        raise SystemExit(f"{binary} not found: install Debian's {package}")
-    return path
-
-
-def start_memcached():
-    """Debian's memcached with one worker thread; ``(proc, port)``."""
-    port = _free_port()
-    user = ["-u", "root"] if os.geteuid() == 0 else []
-    proc = subprocess.Popen([_need("memcached", "memcached"), "-p", str(port), "-l",
-                             "127.0.0.1", "-U", "0", "-t", "1", *user])
-    _wait(port, proc)
-    return proc, port
-
-
 def _start_this_file(flag, *args):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, __file__, flag, str(port), *map(str, args)],
                             cwd=ROOT)
-    _wait(port, proc)
+    wait_listening(port, proc)
     return proc, port
 
 
@@ -91,18 +53,6 @@ def portforward(port, target):
 
     reactor.listenTCP(port, ProxyFactory("127.0.0.1", target), interface="127.0.0.1")
     reactor.run()
-
-
-def memcaslap(port, seconds, concurrency):
-    """Operations per second memcaslap reaches against 127.0.0.1:``port``."""
-    out = subprocess.run(
-        [_need("memcaslap", "libmemcached-tools"), "-s", f"127.0.0.1:{port}", "-T", "1",
-         "-c", str(concurrency), "-t", f"{seconds}s"],
-        capture_output=True, text=True, timeout=seconds + 60).stdout
-    found = re.findall(r"TPS: (\d+)", out)
-    if not found:
-        raise SystemExit(f"memcaslap printed no TPS:\n{out}")
-    return int(found[-1])
 
 
 def _ratios(results, top, bottom):
@@ -133,13 +83,9 @@ def main():
                "lab proxy": _start_this_file("--lab-proxy", target, "memcached"),
                "lab proxy raw": _start_this_file("--lab-proxy", target, "raw"),
                "portforward": _start_this_file("--portforward", target)}
-    results = {name: [] for name in servers}
-    order = list(servers)
     try:
-        for _ in range(args.rounds):
-            for name in order:
-                results[name].append(memcaslap(servers[name][1], args.seconds, args.concurrency))
-            order = order[1:] + order[:1]  # rotate, so none always runs first
+        results = memcaslap_rounds({name: port for name, (_, port) in servers.items()},
+                                   args.rounds, args.seconds, args.concurrency)
     finally:
         for proc, _ in servers.values():
             if proc is not None:

@@ -158,7 +158,7 @@ def start() -> LabStatus:
     Calling it again (re-running a cell) is harmless and returns the same
     :class:`LabStatus`.
     """
-    global _status, _reactor_ident
+    global _status
     with _start_lock:
         if _status is not None:
             return _status

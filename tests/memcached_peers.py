@@ -65,15 +65,39 @@ def real_memcached(*extra):
     binary = require("memcached")
     port = free_port()
     user = ["-u", "root"] if os.geteuid() == 0 else []
-    proc = subprocess.Popen([binary, "-p", str(port), "-l", "127.0.0.1", "-U", "0", *user,
-                             *FLAT_LRU, *extra], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    with peer_process([binary, "-p", str(port), "-l", "127.0.0.1", "-U", "0", *user, *FLAT_LRU,
+                       *extra], port):
+        yield port
+
+
+@contextlib.contextmanager
+def peer_process(command, port):
+    """Run ``command``, a server told to listen on 127.0.0.1:``port``, its output dropped.
+
+    Yields the process once the port accepts connections; kills it on the way out.
+    """
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_connectable(port, proc)
-        yield port
+        yield proc
     finally:
         proc.kill()
         proc.wait(10)
+
+
+@contextlib.contextmanager
+def in_process_lab(**options):
+    """A fresh lab memcached server on the shared reactor; yields its port."""
+    from twisted.internet import reactor
+
+    import lab
+    from lab.adapters.memcached import MemcachedFactory
+
+    port = lab.call(reactor.listenTCP, 0, MemcachedFactory(**options), interface="127.0.0.1")
+    try:
+        yield port.getHost().port
+    finally:
+        lab.call(port.stopListening)
 
 
 @contextlib.contextmanager

@@ -89,3 +89,9 @@ def widget_states(notebook):
         if "html" in widget and "following" in widget:
             widget.setdefault("value", widget["html"])
     return found
+
+
+def html_values(notebook, marker, models=("HTMLModel",)):
+    """Saved ``value`` of each widget of ``models`` whose value contains ``marker``, in saved order."""
+    return [s["value"] for s in widget_states(notebook).values()
+            if s.get("_model_name") in models and marker in str(s.get("value"))]

@@ -11,24 +11,9 @@ import time
 
 import pytest
 
-import lab
-from tests.memcached_peers import exchange, real_memcached
+from tests.memcached_peers import exchange, in_process_lab, real_memcached
 
 pytestmark = [pytest.mark.peers, pytest.mark.reactor]
-
-
-@contextlib.contextmanager
-def in_process_lab(**options):
-    """A fresh lab memcached server on the shared reactor; yields its port."""
-    from twisted.internet import reactor
-
-    from lab.adapters.memcached import MemcachedFactory
-
-    port = lab.call(reactor.listenTCP, 0, MemcachedFactory(**options), interface="127.0.0.1")
-    try:
-        yield port.getHost().port
-    finally:
-        lab.call(port.stopListening)
 
 
 def stats(port, group=b""):
@@ -110,19 +95,6 @@ def test_yields_between_pipelined_commands_match(lab_reactor, reqs):
     assert real == ours
     assert real_stats["conn_yields"] == our_stats["conn_yields"] != b"0"
     assert real_settings["reqs_per_event"] == our_settings["reqs_per_event"] == b"%d" % reqs
-
-
-def test_no_evict_mode_answers_out_of_memory(lab_reactor):
-    """With evictions off (memcached -M), a full cache refuses sets and counts store_no_memory."""
-    value = b"x" * 100000
-    sets = b"".join(b"set k%d 0 0 %d\r\n%s\r\n" % (i, len(value), value) for i in range(120))
-    (real, real_stats, real_settings), (ours, our_stats, our_settings) = run_both(
-        [sets, b"get k0 k119\r\n"], ("-M", "-m", "8"), evictions=0, memory_limit=8 * 1048576)
-    assert real == ours
-    assert b"SERVER_ERROR out of memory storing object\r\n" in ours[0]
-    for name in ("store_no_memory", "evictions", "curr_items"):
-        assert real_stats[name] == our_stats[name], name
-    assert real_settings["evictions"] == our_settings["evictions"] == b"off"
 
 
 def test_stats_detail_counts_per_prefix(lab_reactor):

@@ -7,31 +7,15 @@ structure is compared.
 """
 
 import base64
-import contextlib
 import subprocess
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import lab
-from tests.memcached_peers import exchange, lab_server, real_memcached, require
+from tests.memcached_peers import exchange, in_process_lab, lab_server, real_memcached, require
 
 pytestmark = [pytest.mark.peers, pytest.mark.reactor]
-
-
-@contextlib.contextmanager
-def in_process_lab(**options):
-    """A fresh lab memcached server on the shared reactor; yields its port."""
-    from twisted.internet import reactor
-
-    from lab.adapters.memcached import MemcachedFactory
-
-    port = lab.call(reactor.listenTCP, 0, MemcachedFactory(**options), interface="127.0.0.1")
-    try:
-        yield port.getHost().port
-    finally:
-        lab.call(port.stopListening)
 
 
 def both(data):

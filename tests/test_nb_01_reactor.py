@@ -2,7 +2,8 @@
 
 import pytest
 
-from tests.notebook_runner import cell_text, errors, execute_notebook, find_cell, widget_states
+from tests.notebook_runner import (cell_text, errors, execute_notebook, find_cell, html_values,
+                                   widget_states)
 
 pytestmark = pytest.mark.kernel
 
@@ -65,8 +66,7 @@ def test_internal_timers_are_labelled_on_request(notebook):
 def test_reactor_view_widget_shows_the_snapshot(notebook):
     """The reactor view widget is displayed and its saved state holds a rendered snapshot."""
     assert "ReactorView" in cell_text(find_cell(notebook, "view = ReactorView("))
-    bodies = [s["value"] for s in widget_states(notebook).values()
-              if s.get("_model_name") == "HTMLModel" and "lab-reactor-state" in str(s.get("value"))]
+    bodies = html_values(notebook, "lab-reactor-state")
     assert bodies and "EPollReactor running" in bodies[-1]
     assert "pending after cancel: []" in cell_text(find_cell(notebook, "lab.call(reminder.cancel)"))
 
@@ -102,8 +102,7 @@ def test_the_sequence_diagram_and_the_simulation_view_are_shown(notebook):
     """The diagram cell shows an SVG with both hosts; the view's saved state has the clock and the queue."""
     svg = _svg(find_cell(notebook, 'client.send("again")'))
     assert "lab-sequence" in svg and ">client<" in svg and ">server<" in svg
-    clocks = [s["value"] for s in widget_states(notebook).values()
-              if s.get("_model_name") == "HTMLModel" and "lab-sim-clock" in str(s.get("value"))]
+    clocks = html_values(notebook, "lab-sim-clock")
     assert clocks and "virtual time t=3.040000" in clocks[-1]
 
 

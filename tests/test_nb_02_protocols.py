@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.notebook_runner import cell_text, errors, execute_notebook, find_cell, widget_states
+from tests.notebook_runner import cell_text, errors, execute_notebook, find_cell, html_values
 
 pytestmark = pytest.mark.kernel
 
@@ -13,10 +13,7 @@ def notebook():
     return execute_notebook("02-protocols.ipynb")
 
 
-def html_values(notebook, marker):
-    """Values of saved HTML widgets that contain ``marker``."""
-    return [s["value"] for s in widget_states(notebook).values()
-            if s.get("_model_name") in ("HTMLModel", "AnyModel") and marker in str(s.get("value"))]
+VIEWS = ("HTMLModel", "AnyModel")  # the live logs are AnyModel widgets
 
 
 def test_runs_without_errors(notebook):
@@ -72,7 +69,7 @@ def test_capture_events_and_summary(notebook):
 
 def test_conversation_view_decodes_the_chat(notebook):
     """The conversation view's saved body shows the chat decoded by the plugin's decoder."""
-    bodies = html_values(notebook, "lab-conversation")
+    bodies = html_values(notebook, "lab-conversation", VIEWS)
     assert bodies and "command /nick ada" in bodies[-1] and "says hello bob" in bodies[-1]
 
 
@@ -84,11 +81,11 @@ def test_pcap_and_replay(notebook):
 
 def test_panel_and_console(notebook):
     """The panel lists listeners; the console shows text and hex sends, and bad hex as an error."""
-    assert html_values(notebook, 'title="chat">chat</span>')  # the chat listener's row
-    transcripts = html_values(notebook, "lab-transcript")
+    assert html_values(notebook, 'title="chat">chat</span>', VIEWS)  # the chat listener's row
+    transcripts = html_values(notebook, "lab-transcript", VIEWS)
     # the console is left in hex mode, so the text shows in the dump's ASCII column
     assert transcripts and "typed in the con" in transcripts[-1] and "hex!" in transcripts[-1]
-    assert html_values(notebook, "is not hex")  # in the console's message line
+    assert html_values(notebook, "is not hex", VIEWS)  # in the console's message line
     assert "lab-error" not in cell_text(find_cell(notebook, "ClientConsole(echo)"))  # no raw HTML
 
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tests.notebook_runner import cell_text, errors, execute_notebook, find_cell, widget_states
+from tests.notebook_runner import cell_text, errors, execute_notebook, find_cell, html_values
 
 pytestmark = pytest.mark.kernel
 
@@ -79,15 +79,13 @@ def test_unhandled_deferred_error_names_its_site(notebook):
     text = cell_text(find_cell(notebook, "def lose_a_failure"))
     assert "ValueError: nobody handled this (Unhandled error in Deferred" in text
     assert "in lose_a_failure]" in text
-    views = [s["value"] for s in widget_states(notebook).values()
-             if s.get("_model_name") == "HTMLModel" and "lab-reactor-errors" in str(s.get("value"))]
+    views = html_values(notebook, "lab-reactor-errors")
     assert views and "NameError" in views[-1] and "nobody handled this" in views[-1]
 
 
 def test_wait_graph_widget_and_why_for_a_gathered_list(notebook):
     """The wait-graph view is saved with its SVG; why follows the orphan member of gatherResults."""
-    pictures = [s["value"] for s in widget_states(notebook).values()
-                if s.get("_model_name") == "HTMLModel" and "lab-wait-graph" in str(s.get("value"))]
+    pictures = html_values(notebook, "lab-wait-graph")
     assert pictures and "<svg" in pictures[-1]
     text = cell_text(find_cell(notebook, "print(graph.why(kept[2]))"))
     assert re.search(r"DeferredList #\d+ waits on Deferred #\d+ \(member 2 of 2\) which waits on "

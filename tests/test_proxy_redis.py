@@ -3,13 +3,12 @@
 import contextlib
 import re
 import shutil
-import subprocess
 
 import pytest
 import redis
 
 import lab
-from tests.memcached_peers import free_port, wait_connectable
+from tests.memcached_peers import free_port, peer_process
 from tests.polling import eventually
 
 
@@ -21,15 +20,9 @@ def real_redis():
         pytest.fail("redis-server is not installed; apt-get install redis-server (the test "
                     "command installs it).", pytrace=False)
     port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--daemonize", "no", "--dir", "/tmp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_connectable(port, proc)
+    with peer_process([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                       "--appendonly", "no", "--daemonize", "no", "--dir", "/tmp"], port):
         yield port
-    finally:
-        proc.kill()
-        proc.wait(10)
 
 
 @pytest.fixture

@@ -293,18 +293,19 @@ class MemcachedReplyFramer(_Buffered):
 
     name = "memcached"
 
+    def __init__(self, max_message=DEFAULT_MAX_MESSAGE):
+        from lab.protocols.memcached._decoder import reply_data_size
+
+        super().__init__(max_message)
+        self._data_size = reply_data_size
+
     def _end(self, buf, pos):
         at = buf.find(b"\r\n", pos)
         if at < 0:
             return None
         if not (buf.startswith(b"VALUE ", pos) or buf.startswith(b"VA ", pos)):
             return at + 2
-        words = bytes(buf[pos:min(at, pos + 600)]).split(b" ")
-        size = None
-        if words[0] == b"VALUE" and len(words) >= 4 and words[3].isdigit():
-            size = int(words[3])
-        elif words[0] == b"VA" and len(words) >= 2 and words[1].isdigit():
-            size = int(words[1])
+        size = self._data_size(bytes(buf[pos:min(at, pos + 600)]).split(b" "))
         if size is None:
             return at + 2
         end = at + 2 + size + 2

@@ -592,12 +592,7 @@ class Network:
         server.protocol, server.connected = protocol, True
         if port.on_connection is not None:
             port.on_connection(conn)
-        _own_clock(protocol, server.host)
-        try:
-            protocol.makeConnection(server)
-        except Exception as exc:
-            server._finish(Failure(exc))
-            raise
+        _make_connection(protocol, server)
 
     def _refused(self, conn, event):
         conn.client._delivered(event)
@@ -620,12 +615,20 @@ class Network:
             client.abortConnection()
             return
         client.protocol, client.connected = protocol, True
-        _own_clock(protocol, client.host)
-        try:
-            protocol.makeConnection(client)
-        except Exception as exc:
-            client._finish(Failure(exc))
-            raise
+        _make_connection(protocol, client)
+
+
+def _make_connection(protocol, end):
+    """Connect ``protocol`` to the connection's ``end`` on the end's host clock.
+
+    If ``makeConnection`` raises, the end finishes with that failure and the error propagates.
+    """
+    _own_clock(protocol, end.host)
+    try:
+        protocol.makeConnection(end)
+    except Exception as exc:
+        end._finish(Failure(exc))
+        raise
 
 
 def _own_clock(protocol, host):

@@ -16,6 +16,19 @@ _MAX_PREVIEW = 40
 _MAX_REPLY_BUFFER = 2 * 1024 * 1024  # a reply line or value larger than this is shown as raw
 
 
+def reply_data_size(words: list[bytes]) -> int | None:
+    """The size of the data block a reply line announces (``VALUE``, ``VA``), split in ``words``.
+
+    None when the line announces none.  The conversation decoder and the proxy's reply framer
+    both cut a reply's value with it.
+    """
+    if words[0] == b"VALUE" and len(words) >= 4 and words[3].isdigit():
+        return int(words[3])
+    if words[0] == b"VA" and len(words) >= 2 and words[1].isdigit():
+        return int(words[1])
+    return None
+
+
 def _preview(data):
     text = data[:_MAX_PREVIEW].decode("utf-8", "backslashreplace")
     return repr(text + ("..." if len(data) > _MAX_PREVIEW else ""))
@@ -78,12 +91,7 @@ class ConversationDecoder:
 
     def _reply_line(self, line):
         text = line.decode("utf-8", "backslashreplace")
-        words = line.split(b" ")
-        size = None
-        if words[0] == b"VALUE" and len(words) >= 4 and words[3].isdigit():
-            size = int(words[3])
-        elif words[0] == b"VA" and len(words) >= 2 and words[1].isdigit():
-            size = int(words[1])
+        size = reply_data_size(line.split(b" "))
         if size is not None:
             self._value = (text, size)
             return self._next_reply()

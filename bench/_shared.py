@@ -1,0 +1,79 @@
+"""Pieces the bench scripts share: loopback ports, Debian binaries, memcached, memcaslap rounds.
+
+Not a benchmark itself.  A script in this folder imports it as ``_shared``
+(Python puts the script's own folder first on ``sys.path``).  Failures end
+the run with ``SystemExit`` and a message saying what to install or what
+did not start.
+"""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_listening(port, proc):
+    """Wait until something accepts connections on 127.0.0.1:``port``; stop if ``proc`` exits."""
+    for _ in range(1000):
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.01)
+    raise SystemExit(f"nothing listens on port {port}")
+
+
+def need(binary, package):
+    """The path of a Debian binary, or stop saying which package to install."""
+    path = shutil.which(binary)
+    if path is None:
+        raise SystemExit(f"{binary} not found: install Debian's {package}")
+    return path
+
+
+def start_memcached():
+    """Debian's memcached with one worker thread; ``(proc, port)``."""
+    port = free_port()
+    user = ["-u", "root"] if os.geteuid() == 0 else []
+    proc = subprocess.Popen([need("memcached", "memcached"), "-p", str(port), "-l",
+                             "127.0.0.1", "-U", "0", "-t", "1", *user])
+    wait_listening(port, proc)
+    return proc, port
+
+
+def memcaslap(port, seconds, concurrency):
+    """Operations per second memcaslap reaches against 127.0.0.1:``port``."""
+    out = subprocess.run(
+        [need("memcaslap", "libmemcached-tools"), "-s", f"127.0.0.1:{port}", "-T", "1",
+         "-c", str(concurrency), "-t", f"{seconds}s"],
+        capture_output=True, text=True, timeout=seconds + 60).stdout
+    found = re.findall(r"TPS: (\d+)", out)
+    if not found:
+        raise SystemExit(f"memcaslap printed no TPS:\n{out}")
+    return int(found[-1])
+
+
+def memcaslap_rounds(ports, rounds, seconds, concurrency):
+    """memcaslap against each of ``ports`` (``{name: port}``) for ``rounds`` rounds.
+
+    The order rotates each round, so none always runs first.  Returns
+    ``{name: [operations per second, one per round]}``.
+    """
+    results = {name: [] for name in ports}
+    order = list(ports)
+    for _ in range(rounds):
+        for name in order:
+            results[name].append(memcaslap(ports[name], seconds, concurrency))
+        order = order[1:] + order[:1]
+    return results
