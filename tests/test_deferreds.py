@@ -673,3 +673,13 @@ def test_stepping_a_chain_fired_in_another_thread_is_refused():
     worker.join()
     with pytest.raises(WrongThread, match="runner=lab.call"):
         stepper.step()
+
+
+def test_a_huge_int_flowing_through_a_traced_chain_is_shown_not_raised():
+    """An int too long for repr() (Python's digit limit) shows as its size, and the chain finishes."""
+    d = Deferred()
+    chain = lab.trace(d)
+    d.addCallback(lambda value: value ** 3)
+    d.callback(10 ** 2000)
+    assert d.result == 10 ** 6000
+    assert "int of about 6001 digits" in chain.stages[-1].output

@@ -44,7 +44,10 @@ def short_repr(value: object, limit: int = REPR_LIMIT) -> str:
     """``repr(value)`` cut to at most ``limit`` characters, without building a huge repr first."""
     kind = type(value)
     if kind in _SCALARS:
-        text = repr(value)
+        try:
+            text = repr(value)
+        except ValueError:  # an int longer than sys.get_int_max_str_digits() has no repr
+            text = f"<int of about {int(value.bit_length() * 0.30103) + 1} digits>"  # type: ignore[union-attr]
     elif kind in _SLICEABLE:
         # Slice before repr: repr of a 100 MB bytes object would be 400 MB.
         text = repr(value[: limit + 1])  # type: ignore[index]  # str, bytes, bytearray
