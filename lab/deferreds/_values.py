@@ -47,7 +47,7 @@ def short_repr(value: object, limit: int = REPR_LIMIT) -> str:
         try:
             text = repr(value)
         except ValueError:  # an int longer than sys.get_int_max_str_digits() has no repr
-            text = f"<int of about {int(value.bit_length() * 0.30103) + 1} digits>"  # type: ignore[union-attr]
+            text = f"<int of about {int(value.bit_length() * 0.30103) + 1} digits>"  # type: ignore[attr-defined]
     elif kind in _SLICEABLE:
         # Slice before repr: repr of a 100 MB bytes object would be 400 MB.
         text = repr(value[: limit + 1])  # type: ignore[index]  # str, bytes, bytearray
