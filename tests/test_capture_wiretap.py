@@ -8,6 +8,7 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 import lab
+from tests.polling import eventually
 from lab.adapters.echo import EchoFactory
 from lab.adapters.wiretap import WiretapFactory
 from lab.model import Capture
@@ -93,5 +94,36 @@ def test_half_close_closes_a_server_that_does_not_support_it(lab_reactor):
     try:
         assert b"bye\r\n" == _send_then_half_close(listener, b"bye\r\n")
         assert listener.capture.wait_for(lambda c: c.open_count == 0)
+    finally:
+        listener.stop()
+
+
+def test_a_write_from_a_cell_thread_is_refused_and_recorded(lab_reactor):
+    """Writing to a connection's transport outside the reactor thread raises WrongThread, sends nothing, and the capture says so."""
+    import socket
+
+    from twisted.internet.protocol import Factory, Protocol
+
+    import lab
+    from lab.errors import WrongThread
+
+    class Keep(Protocol):
+        def connectionMade(self):
+            self.factory.made.append(self)
+
+    factory = Factory.forProtocol(Keep)
+    factory.made = []
+    listener = lab.listen(factory, name="foreign-write")
+    try:
+        with socket.create_connection(("127.0.0.1", listener.port), timeout=5) as peer:
+            assert eventually(lambda: factory.made)
+            proto = factory.made[0]
+            with pytest.raises(WrongThread, match="lab.call\\(transport.write, data\\)"):
+                proto.transport.write(b"from the kernel thread\n")
+            lab.call(proto.transport.write, b"from the reactor\n")
+            assert b"from the reactor\n" == peer.recv(100)
+        assert eventually(lambda: listener.stats()["errors"] >= 1)
+        connection = listener.capture.connections()[0].id
+        assert b"from the kernel" not in listener.capture.stream(connection, "out")
     finally:
         listener.stop()

@@ -29,6 +29,7 @@ client that never reads costs the process a bounded amount, and only that
 client loses anything.
 """
 
+import threading
 import weakref
 from collections import OrderedDict
 
@@ -38,6 +39,7 @@ from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from zope.interface import implementer
 
 from lab.adapters._send import send_now
+from lab.errors import WrongThread
 
 __all__ = [
     "CONNECT", "IN", "OUT", "CLOSE",
@@ -104,6 +106,7 @@ class WiretapProtocol(ProtocolWrapper):
     _user_producer = None  # (producer, streaming) the wrapped protocol registered
     _close_reason = None
     _pauses = 0
+    _thread = None  # the reactor thread's ident, taken when the connection is made
 
     def makeConnection(self, transport):
         """Record the connection and take on back-pressure before the wrapped protocol starts.
@@ -115,6 +118,7 @@ class WiretapProtocol(ProtocolWrapper):
         self.tap_id = recorder.opened(
             "tcp", address_of(transport.getPeer()), address_of(transport.getHost()), self)
         self._record = recorder.record
+        self._thread = threading.get_ident()
         transport.registerProducer(_Flow(self), True)
         try:
             ProtocolWrapper.makeConnection(self, transport)
@@ -134,6 +138,8 @@ class WiretapProtocol(ProtocolWrapper):
 
     def write(self, data):
         """Record bytes out, then send them (non-bytes get Twisted's own TypeError)."""
+        if threading.get_ident() != self._thread:
+            self._refuse_foreign_write()
         if type(data) is not bytes and not isinstance(data, bytes):
             self.transport.write(data)  # raises TypeError for str and the like
             return
@@ -143,6 +149,21 @@ class WiretapProtocol(ProtocolWrapper):
         if self._held is not None and self._hold(len(data)):
             return
         send_now(self.transport, data)
+
+    def _refuse_foreign_write(self):
+        """A write from a cell or another thread: record it, send nothing, say what to do.
+
+        Twisted is not thread-safe: such a write races the reactor's own and
+        can interleave bytes or never be flushed, silently.  It is caught here,
+        where it happens, rather than as a corrupted stream later.
+        """
+        error = WrongThread(
+            f"transport.write() was called from thread {threading.current_thread().name!r}, "
+            "not the reactor's. Twisted is not thread-safe, so nothing was sent. From a "
+            "notebook cell use lab.call(transport.write, data); from another thread, "
+            "reactor.callFromThread(transport.write, data).")
+        _note_error(self.factory.recorder, self.tap_id, "write from another thread", error)
+        raise error
 
     def _hold(self, size):
         """Count bytes queued for a paused peer; drop the connection past the bound."""
