@@ -204,6 +204,25 @@ ROWS = [
             BAD_TIMEOUTS),
     *_sweep("proxy.conversation(leg)", lambda t, v: t.proxy.conversation(leg=v),
             ["both", None]),
+    # --- the simulation (its own world: no reactor, answered at once) -----
+    *_sweep("simulation(seed)", lambda t, v: lab.simulation(seed=v), [2.5, [1], object()]),
+    ("simulation().step() on an empty queue", lambda t: lab.simulation().step()),
+    *_sweep("simulation().advance", lambda t, v: lab.simulation().advance(v),
+            [-1, math.nan, math.inf, None, "5", True]),
+    *_sweep("simulation().run_until", lambda t, v: lab.simulation().run_until(v),
+            [-1, math.nan, None, "5"]),
+    *_sweep("simulation().run_until_idle(max_steps)",
+            lambda t, v: lab.simulation().run_until_idle(max_steps=v), [0, -1, 2.5, "5"]),
+    *_sweep("simulation().link(unknown host)", lambda t, v: lab.simulation().link(v, "server"),
+            ["nowhere", None, 5]),
+    *_sweep("simulation().partition", lambda t, v: lab.simulation().partition(v),
+            ["nowhere", None, 5]),
+    *_sweep("simulation().fragment", lambda t, v: lab.simulation().fragment(v),
+            [0, -1, 2.5, "1"]),
+    *_sweep("simulation().hold(connection)", lambda t, v: lab.simulation().hold(v),
+            [None, 99999, "x"]),
+    *_sweep("simulation().listen(what)", lambda t, v: lab.simulation().listen(v),
+            [None, 5, "no-such-plugin"]),
 ]
 
 

@@ -229,6 +229,11 @@ def listen(sim, what, port, host, udp, interface, options):
     else:
         if options:
             raise TypeError(f"options {sorted(options)} are for plugins; a factory is used as is.")
+        needed = "doStart" if udp else "buildProtocol"
+        if not hasattr(what, needed):
+            raise TypeError(
+                f"sim.listen() serves a plugin name (such as 'echo'), a plugin, or a "
+                f"{'DatagramProtocol' if udp else 'Factory'} instance, not {what!r}.")
         built = what
     if udp:
         bound = machine.listenUDP(port, built, interface=interface)

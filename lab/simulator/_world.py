@@ -524,6 +524,9 @@ class Simulation(ReactorFace):
 
     def run_until_idle(self, max_steps: int = 100_000) -> Ran:
         """Run until nothing is left that can run; :class:`NotIdle` after ``max_steps`` steps."""
+        if type(max_steps) is not int or max_steps < 1:
+            raise ValueError(f"max_steps is how many events to run at most, a whole number of at "
+                             f"least 1, not {max_steps!r}; the default is 100_000.")
         return self._run_while(None, max_steps, idle=True)
 
     def run_to_next_timer(self) -> Ran:
