@@ -190,6 +190,11 @@ def start() -> LabStatus:
             )
         thread = _thread_by_ident(_reactor_ident)
         _status = LabStatus(reactor, thread)
+        # The Deferred core never imports the bridge: tell it which thread is
+        # the reactor's, so a chain fired there is stepped there from a cell.
+        from lab.deferreds._threads import register_reactor_thread
+
+        register_reactor_thread(_reactor_ident, call)
         # Python's atexit runs only after every thread has ended, too late for
         # the reactor; crochet's watchdog runs its registry (in reverse order)
         # as soon as the main thread exits, before it stops the reactor.

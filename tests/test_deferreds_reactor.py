@@ -80,6 +80,40 @@ def test_stepper_made_in_the_reactor_thread_steps_from_here(lab_reactor):
     assert "6" == stepper.step().output and stepper.done
 
 
+def test_chain_made_here_and_fired_in_the_reactor_steps_without_runner(lab_reactor):
+    """A stepper made in this thread whose Deferred fired in the reactor steps there, untold."""
+    threads = []
+    d = Deferred()
+    d.addCallback(plus_one, threads).addCallback(str).addCallback(len)
+    stepper = lab.step(d)
+    lab.call(d.callback, 41)
+    assert 0 == stepper.position and 41 == stepper.current
+    first = stepper.step()
+    assert ("plus_one", "42") == (first.name, first.output)
+    assert ("str", "'42'") == (stepper.step().name, stepper.stages[1].output)
+    assert [lab.call(threading.get_ident)] == threads != [threading.get_ident()]
+    view = ChainView(stepper)
+    assert "paused before stage #2" in view.status.value
+    view.step_button.click()
+    assert stepper.done and 2 == stepper.result
+    assert "result: 2" in view.status.value
+    view.close()
+
+
+def test_chain_fired_in_the_reactor_runs_until_a_breakpoint_from_here(lab_reactor):
+    """run_until() and reset() on a chain the reactor fired work from here without runner=."""
+    threads = []
+    d = Deferred()
+    d.addCallback(plus_one, threads).addCallback(plus_one, threads).addCallback(str)
+    stepper = lab.step(d)
+    lab.call(d.callback, 1)
+    ran = stepper.run_until(2)
+    assert ("2", "3") == tuple(s.output for s in ran) and 2 == stepper.position
+    assert {lab.call(threading.get_ident)} == set(threads)
+    stepper.run()
+    assert "3" == stepper.result
+
+
 def test_wait_in_the_chains_own_thread_is_refused():
     """wait() on an unfinished chain of this thread would block forever: WrongThread."""
     with pytest.raises(lab.WrongThread, match="block it forever"):

@@ -11,6 +11,9 @@
 ``inlineCallbacks`` function) record each ``await``/``yield`` as a stage.
 A chain living in the reactor thread is stepped there: ``lab.step(fn,
 runner=lab.call)`` calls ``fn`` in the reactor and steps it from the cell.
+A chain made in a cell and fired in the reactor thread (``lab.call(d.callback,
+1)``, the network) is stepped there too, without ``runner=``, once
+``lab.start()`` has run.
 
 This package never imports the reactor, crochet or ipywidgets; the widget
 is imported only when ``.widget()`` is called.

@@ -10,7 +10,8 @@ import threading
 
 from twisted.internet.defer import CancelledError, Deferred
 
-from lab.deferreds._errors import WrongThread
+from lab.deferreds._errors import NothingToStep, WrongThread
+from lab.deferreds._threads import reactor_runner_for
 from lab.deferreds._values import GateReached
 
 __all__ = ["Gates"]
@@ -72,17 +73,38 @@ class Gates:
         return failure
 
     def step(self):
-        """Fire the gate (home thread only): run exactly one stage; return its slot."""
+        """Fire the gate where the chain reached it: run exactly one stage; return its slot.
+
+        The gate fires in the thread that closed it, since a Deferred must run
+        in one thread.  That is this thread, or the lab's reactor thread when
+        the chain was fired there (say by ``lab.call(d.callback, 1)`` or by
+        the network): then the bridge runs the stage in the reactor and this
+        call waits for it, as with ``runner=lab.call``.  Any other thread is
+        refused with :class:`lab.WrongThread`.
+        """
         paused = self.paused
         if paused is None:
             raise self.recorder.why_not_gated()
-        if self.thread != threading.get_ident():
+        if self.thread == threading.get_ident():
+            paused[3].callback(None)
+            return paused[0]
+        runner = reactor_runner_for(self.thread)
+        if runner is None:
             raise WrongThread(
-                "this chain was fired in another thread (the reactor's?) than the one its "
-                "stepper steps in, and a Deferred must run in one thread. Create the stepper "
-                "with runner=lab.call, e.g. lab.step(make_deferred, runner=lab.call).")
-        paused[3].callback(None)
+                "this chain was fired in another thread than the one its stepper steps in "
+                "(and not in the lab's running reactor thread), and a Deferred must run in "
+                "one thread. Step it in that thread, or create the stepper with "
+                "runner=lab.call, e.g. lab.step(make_deferred, runner=lab.call).")
+        runner(lambda: self._fire(paused))
         return paused[0]
+
+    def _fire(self, paused):
+        """Fire ``paused``'s gate here, unless the chain moved on meanwhile (then say so)."""
+        if self.paused is not paused:
+            raise self.recorder.why_not_gated() if self.paused is None else NothingToStep(
+                "the chain moved on while this step crossed into the reactor thread (was it "
+                "stepped from two places at once?); look at where it is now and step again.")
+        paused[3].callback(None)
 
     def run(self, before, after):
         """Step (home thread) until ``before(index)`` of the next stage or ``after(slot)`` of the last.
