@@ -41,7 +41,12 @@ class ILabPlugin(Interface):
     requires = Attribute("Names of the plugins that must load before this one.")
 
     def load():  # type: ignore[misc]  # zope.interface declares methods without self
-        """Import the implementation; raise if it cannot be used."""
+        """Import the implementation; raise if it cannot be used.
+
+        Optional: a plugin with nothing to import (only ``name``,
+        ``description`` and ``requires``, say one that gathers the plugins a
+        course needs) may leave it out, and loading it loads what it requires.
+        """
 
 
 class IProtocolPlugin(Interface):

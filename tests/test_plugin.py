@@ -227,7 +227,32 @@ def test_an_object_lacking_the_interface_is_named(registry, folder):
     """)
     info = registry.info("half")
     assert "broken" == info.status
-    assert "lacks name, description, requires, load()" in str(info.error)
+    assert "lacks name, description, requires;" in str(info.error)
+
+
+def test_a_plugin_with_only_name_description_and_requires_loads_what_it_requires(
+        registry, folder):
+    """A plugin with nothing to import (no load()) is accepted; loading it loads its needs."""
+    declare(folder, "greeter")
+    write(folder, "course", """
+        from twisted.plugin import IPlugin
+        from zope.interface import implementer
+        from lab import ILabPlugin
+
+        @implementer(IPlugin, ILabPlugin)
+        class Course:
+            name = "course"
+            description = "Everything the first lesson needs."
+            requires = ("greeter",)
+
+        course = Course()
+    """)
+    info = registry.info("course")
+    assert ("available", None, ("greeter",)) == (info.status, info.error, info.requires)
+    assert "course" == registry.load("course").name
+    assert (True, True) == (registry.info("course").loaded, registry.info("greeter").loaded)
+    registry.unload("course")
+    assert not registry.info("course").loaded
 
 
 def test_a_factory_that_raises_is_reported_at_load(registry, folder):

@@ -243,7 +243,8 @@ class PluginRegistry:
                 raise copy_error(entry.error)
             raise blocked_by(requested, name, entry.error)
         try:
-            entry.obj.load()
+            if callable(getattr(entry.obj, "load", None)):  # optional: maybe nothing to import
+                entry.obj.load()
             _try_building(entry.obj)
         except Exception as error:
             failure = PluginError(

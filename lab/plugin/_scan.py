@@ -162,7 +162,8 @@ def _adapted(cached, module):
 def _invalid(plugin, name, module, attribute):
     """A PluginError if ``plugin`` claims the lab's interfaces without what they promise, else None."""
     lacking = [label for interface, members in _members() if interface.providedBy(plugin)
-               for member, label in members if not hasattr(plugin, member)]
+               for member, label in members
+               if not hasattr(plugin, member) and (interface, member) not in OPTIONAL]
     wrong = []
     if not isinstance(getattr(plugin, "name", None), str) or not name.strip():
         wrong.append("name must be a non-empty string")
@@ -179,6 +180,8 @@ def _invalid(plugin, name, module, attribute):
 
 
 _member_table: list = []
+# Members a plugin may leave out: with no load(), there is nothing to import.
+OPTIONAL = {(ILabPlugin, "load")}
 
 
 def _members():
