@@ -2,6 +2,7 @@
 
 import pytest
 from twisted.internet.protocol import Factory, Protocol
+from twisted.protocols.basic import LineReceiver
 
 import lab
 from lab.adapters.echo import EchoDatagram, EchoFactory
@@ -50,6 +51,41 @@ def test_read_returns_empty_bytes_when_nothing_arrives(echo):
     client = lab.connect(echo)
     assert b"" == client.read(timeout=0.05)
     client.close()
+
+
+class LineEcho(LineReceiver):
+    """Answers each whole line, and nothing before its line ending arrives."""
+
+    def lineReceived(self, line):
+        self.sendLine(b"got " + line)
+
+
+def test_an_empty_read_says_why_where_the_learner_looks(lab_reactor):
+    """read() still returns b'', and last_read, the transcript and the console say why."""
+    from lab.widgets.client_console import ClientConsole
+
+    listener = lab.listen(Factory.forProtocol(LineEcho), name="client-lines")
+    client = lab.connect(listener)
+    console = ClientConsole(client, live=False)
+    console.client = client
+    client.send(b"hello")
+    assert b"" == client.read(timeout=0.2) == client.read(timeout=0.2)
+    assert "nothing arrived within 0.2 s" in client.last_read
+    assert "has no line ending" in client.last_read and "line protocol" in client.last_read
+    notes = [e.data for e in client.transcript if e.direction == "note"]
+    assert 1 == sum(b"nothing arrived" in n for n in notes)  # once, not once per empty read
+    console.refresh(force=True)
+    assert "has no line ending" in console.transcript.html
+    client.send(b"\r\n")
+    assert b"got hello\r\n" == client.read_until(b"\r\n")
+    assert b"" == client.read(timeout=0.1)
+    assert "may still be working" in client.last_read
+    client.send(b"again\r\n")
+    assert b"got again\r\n" == client.read(timeout=2) and client.last_read is None
+    client.close()
+    assert b"" == client.read(timeout=0.1) and "connection is closed" in client.last_read
+    console.close()
+    lab.model.stop_all()
 
 
 def test_read_until_timeout_keeps_the_partial_data(echo):

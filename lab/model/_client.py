@@ -87,6 +87,7 @@ class Client:
         self._transcript_bytes = 0
         self._transport: Any = None
         self._lost: Deferred | None = None
+        self.last_read: str | None = None  # why the last read() came back empty, else None
 
     # -- reactor side: what lab.adapters.clients tells a client ----------------------
 
@@ -190,11 +191,23 @@ class Client:
         """What arrived so far, waiting up to ``timeout`` s for something; ``b""`` if nothing.
 
         Over TCP it returns every byte waiting; over UDP one datagram.
+
+        An empty result is not an error (polling in a loop is fine), but it
+        says why, where a learner looks: ``client.last_read`` holds the reason
+        (None after a read that got bytes), and the transcript, hence the
+        client console, gets the same reason as a ``#`` note (once, not once
+        per empty read).  The reason names the wait ("nothing arrived within
+        2 s"), a closed connection, and, when the last send did not end with
+        a line ending, that a line protocol waits for its line ending before
+        it answers.  Use :meth:`read_until` to get a :class:`lab.LabTimeout`
+        instead.
         """
         with self._cond:
             self._wait(lambda: self._inbox or self.closed_reason is not None, timeout)
             if not self._inbox:
+                self._explain_empty_read(timeout)
                 return b""
+            self.last_read = None
             if self.spec.transport == "udp":
                 chunk = self._inbox.popleft()
             else:
@@ -202,6 +215,27 @@ class Client:
                 self._inbox.clear()
             self._inbox_bytes -= len(chunk)
             return chunk
+
+    def _explain_empty_read(self, timeout):
+        """Say why read() returns b"": in ``last_read`` and as a transcript note (under the lock)."""
+        if self.closed_reason is not None:
+            reason = (f"read() returned b'': the connection is closed ({self.closed_reason}) "
+                      "and nothing is left to read")
+        else:
+            reason = f"read() returned b'': nothing arrived within {timeout:g} s"
+            sent = [e.data for e in self._transcript if e.direction == "sent"]
+            if not sent:
+                reason += "; nothing was sent yet (a server that speaks first would have)"
+            elif not sent[-1].endswith(b"\n"):
+                reason += (f"; the last send ({_show(sent[-1][-40:])!r}) has no line ending, and "
+                           "a line protocol waits for its line ending before it answers: "
+                           "send b'\\r\\n' (or b'\\n')")
+            else:
+                reason += "; the server may still be working: pass a larger timeout="
+        self.last_read = reason
+        last = self._transcript[-1] if self._transcript else None
+        if last is None or last.direction != "note" or last.data != reason.encode():
+            self._note("note", reason.encode())
 
     def read_until(self, delimiter: bytes | str, timeout: float = DEFAULT_READ_TIMEOUT
                    ) -> bytes:
