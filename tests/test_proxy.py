@@ -332,6 +332,22 @@ def test_pcap_has_both_legs_and_replay_diffs_replies(lab_reactor, stop_after, tm
     assert 2 == tshark.stdout.count("<->"), tshark.stdout
 
 
+def test_the_listeners_panel_says_what_a_proxy_serves(lab_reactor, stop_after):
+    """A proxy's row in the listeners panel says "proxy → <target>" in its serves column."""
+    from lab.widgets.listeners import ListenersPanel
+
+    server = lab.listen("echo", name="t-serves-echo")
+    stop_after(server)
+    proxy_ = lab.proxy(server, framer="lines", name="t-serves")
+    stop_after(proxy_)
+    wanted = f"proxy \u2192 tcp:127.0.0.1:{server.port}"
+    assert wanted == proxy_.serves == proxy_.stats()["serves"]
+    panel = ListenersPanel(live=False)
+    cells = [cell.value for cell in panel._rows["t-serves"].cells]
+    assert wanted in cells[1] and "echo" in panel._rows["t-serves-echo"].cells[1].value
+    panel.close()
+
+
 def test_proxy_panel_edits_a_held_message_and_sets_faults(lab_reactor, stop_after):
     """The panel shows both legs, forwards a held message as edited in text, and sets faults."""
     from lab.widgets import ProxyPanel, dashboard

@@ -293,6 +293,7 @@ class Proxy(Listener):
         super().__init__(name, spec, plugin, {}, capture, allow_remote)
         self.target = target
         self.target_spec = target_spec
+        self.serves = f"proxy \u2192 {self.target_address}"  # the listeners table's "serves"
         self.framing = framing
         self.max_held, self.max_held_bytes = max_held, max_held_bytes
         self.connect_timeout = connect_timeout
