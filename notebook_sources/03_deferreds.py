@@ -269,7 +269,8 @@ priced_view.step_button.click()   # resumes: up to the second await
 clock.advance(1)
 priced_view.run_button.click()
 print("async result:", priced.result)
-print(priced.describe())"""),
+print(priced.describe())
+print("where each segment is:", ", ".join(s.location for s in priced.stages))"""),
     ("code", """\
 @inlineCallbacks
 def fetch_both():

@@ -1,5 +1,7 @@
 """The Deferreds notebook, executed in a real kernel, shows each concept by stepping a chain."""
 
+import re
+
 import pytest
 
 from tests.notebook_runner import (
@@ -110,6 +112,9 @@ def test_coroutines_show_each_await(notebook):
     text = printed(notebook)
     assert "async result: 12" in text
     assert "resume after await at line 7: ran callback, 10 -> 2" in text
+    # where each segment is: the cell that defined total_price, not a temporary file
+    assert re.search(r"where each segment is: cell \[\d+\], line 6, cell \[\d+\], line 7, "
+                     r"cell \[\d+\], line 8", text), text[-2000:]
     assert "inlineCallbacks path: ('callback', 'callback', 'errback') | result: a-default" in text
 
 

@@ -9,12 +9,13 @@ the return value, or the exception that escaped).  Stepping gates the driver
 before each segment, exactly as a chain stage is gated.
 """
 
-import os
 from time import perf_counter
 
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
+
+from lab.deferreds._names import code_location
 
 
 __all__ = ["drive"]
@@ -92,7 +93,7 @@ def _open_segment(recorder, coro, kind):
         else:
             line = frame.f_lineno if frame else 0
             name = f"{qualname}: resume after {kind} at line {line}"
-        return name, (f"{os.path.basename(code.co_filename)}:{line}" if code else "")
+        return name, (code_location(code.co_filename, line) if code else "")
 
     return recorder.open_segment(kind, describe)
 

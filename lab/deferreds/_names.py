@@ -65,10 +65,15 @@ def callable_location(fn):
     code = getattr(getattr(fn, "__func__", fn), "__code__", None)
     if code is None:
         return ""
-    cell = _cell_of(code.co_filename)
+    return code_location(code.co_filename, code.co_firstlineno)
+
+
+def code_location(filename, line):
+    """``cell [N], line L`` for code a notebook cell compiled, else ``file.py:L``."""
+    cell = _cell_of(filename)
     if cell is not None:  # not /tmp/ipykernel_123/456.py, which no reader can find
-        return f"cell [{cell}], line {code.co_firstlineno}"
-    return f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}"
+        return f"cell [{cell}], line {line}"
+    return f"{os.path.basename(filename)}:{line}"
 
 
 def _qualname(fn):
