@@ -24,7 +24,7 @@ CELLS = [
  md("## A Deferred chain, one stage at a time\n\nPress **Step** to run the next callback or errback; the ladder shows the path taken."),
  code("from twisted.internet import defer\n\n\ndef halve(n):\n    if n % 2:\n        raise ValueError(f'{n} is odd')\n    return n // 2\n\n\n"
       "d = defer.Deferred()\nd.addCallback(halve)\nd.addCallback(halve)\nd.addErrback(lambda failure: f'recovered from {failure.value}')\n"
-      "stepper = lab.step(d)\nd.callback(6)\nprint('first stage:', stepper.step().name)\nstepper.widget()"),
+      "stepper = lab.step(d)\nd.callback(6)\nprint(stepper.status, '(press Step below)')\nstepper.widget()"),
  md("## The reactor's insides\n\nTimers waiting to fire, sockets it reads and writes, listening ports."),
  code("call = lab.call(reactor.callLater, 30, print, 'a timer for the reactor view')\n"
       "state = lab.reactor_state()\nprint(state.text().splitlines()[0])\nprint('listening:', [s.description for s in state.listening])"),

@@ -175,25 +175,34 @@ ConversationView(cache, connection=raw_id, mode="decoded")"""),
 ## Stepping the parser through captured bytes
 
 The protocol stepper feeds a byte stream (typed, or captured) to a fresh core and runs it one
-event at a time. Here it replays what the raw client sent: press **Step** to go on, or run it
-here:"""),
+event at a time. Here it holds what the raw client sent, and nothing has run yet: press
+**Step** to parse and run one command (the list below grows, with the server's reply), or
+**Run** to go on until the parser needs more data."""),
     ("code", """\
 from lab.widgets.protocol_stepper import ProtocolStepper
 
 stepper = ProtocolStepper()
 stepper.feed_capture(capture, raw_id)
-first = stepper.step()
-print("step 1:", first.describe(), "->", first.reply)
-print("state:", stepper.state_summary()["state"])
-for done in stepper.run():
-    print("step:", done.describe(), "->", done.reply)
 stepper"""),
+    ("md", """\
+The same from code, on a stepper of its own (so the one above stays yours to click):
+`step()` returns the step, `run()` the steps it took."""),
+    ("code", """\
+in_code = ProtocolStepper()
+in_code.feed_capture(capture, raw_id)
+first = in_code.step()
+print("step 1:", first.describe(), "->", first.reply)
+print("state:", in_code.state_summary()["state"])
+for done in in_code.run():
+    print("step:", done.describe(), "->", done.reply)"""),
     ("md", """\
 ## Stepping a Deferred chain against the server
 
 Twisted ships a memcached client, `twisted.protocols.memcache.MemCacheProtocol`, whose calls
 return Deferreds. The client and its chain live in the reactor thread; `lab.step(...,
-runner=lab.call)` builds the chain there and pauses it before each stage."""),
+runner=lab.call)` builds the chain there and pauses it before each stage. The widget below
+waits before stage #0 with the server's reply: press **Step** to run `value_only`, then
+`bytes.decode`."""),
     ("code", """\
 from twisted.internet import reactor
 from twisted.internet.protocol import ClientCreator
@@ -216,11 +225,18 @@ def fetch(key):
 
 
 chain = lab.step(fetch, b"greeting", runner=lab.call)
-display(chain.widget())
-first_stage = chain.step(timeout=10)
+chain.wait(timeout=10)   # until the reply is at the first gate
+print(chain.status, "(press Step below)")
+chain.widget()"""),
+    ("md", """\
+The same from code, on a chain of its own: `step()` runs one stage and returns it, `run()`
+runs the rest."""),
+    ("code", """\
+in_code = lab.step(fetch, b"greeting", runner=lab.call)
+first_stage = in_code.step(timeout=10)
 print("first stage:", first_stage.name, "->", first_stage.output)
-chain.run(timeout=10)
-print("result:", chain.result)"""),
+in_code.run(timeout=10)
+print("result:", in_code.result)"""),
     ("md", """\
 ## Load
 

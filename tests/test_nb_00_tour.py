@@ -45,9 +45,12 @@ def test_echo_listener_echoes_and_its_traffic_is_shown(tour):
     assert any("hello, lab" in v for v in html)
 
 
-def test_stepper_ran_the_first_stage(tour):
-    """One step ran the first callback, halve."""
-    assert "first stage: halve" in all_text(tour)
+def test_the_stepper_is_left_for_the_learner(tour):
+    """The chain waits before its first stage, halve, for the reader to press Step."""
+    assert "paused before stage #0 (press Step below)" in all_text(tour)
+    values = [str(s.get("value", "")) for s in widget_states(tour).values()]
+    ladders = [v for v in values if "lab-ladder" in v]
+    assert ladders and all("paused before stage #0" in v and "halve" in v for v in ladders)
 
 
 def test_reactor_view_lists_the_timer_and_the_listening_port(tour):

@@ -2,7 +2,8 @@
 
 import pytest
 
-from tests.notebook_runner import all_text, cell_text, errors, execute_notebook, find_cell
+from tests.notebook_runner import (all_text, cell_text, errors, execute_notebook, find_cell,
+                                   widget_states)
 
 pytestmark = pytest.mark.kernel
 
@@ -81,16 +82,36 @@ def test_traffic_is_decoded(notebook):
 
 def test_stepper_replays_the_captured_stream(notebook):
     """The stepper runs the captured bytes one event at a time, with the server's replies."""
-    text = cell_text(find_cell(notebook, "stepper.feed_capture"))
+    text = cell_text(find_cell(notebook, "in_code.feed_capture"))
     assert ("step 1: rejected: flags, exptime or bytes is not a number -> "
             "b'CLIENT_ERROR bad command line format\\r\\n'") in text
     assert "step: ab -> b'ERROR\\r\\n'" in text
     assert "step: mn -> b'MN\\r\\n'" in text
 
 
+def test_the_protocol_stepper_is_left_for_the_learner(notebook):
+    """The shown stepper holds the captured bytes and has run nothing: Step is the reader's."""
+    values = [str(s.get("value", "")) for s in widget_states(notebook).values()]
+    logs = [v for v in values if "lab-stepper-log" in v]
+    states = [v for v in values if "lab-stepper-state" in v]
+    # two steppers: the one shown, with an empty log, and the code form's (not shown)
+    assert 2 == len(logs) and "<ol class='lab-stepper-log'></ol>" in logs
+    assert any("set k 0 0 x" in state for state in states)  # the shown one: all still buffered
+
+
+def test_the_deferred_chain_is_left_for_the_learner(notebook):
+    """The shown chain holds the server's reply before stage #0, value_only, unstepped."""
+    assert "paused before stage #0 (press Step below)" in cell_text(
+        find_cell(notebook, "chain = lab.step(fetch"))
+    values = [str(s.get("value", "")) for s in widget_states(notebook).values()]
+    ladders = [v for v in values if "lab-ladder" in v]
+    assert 1 == len(ladders) and "paused before stage #0" in ladders[0]
+    assert "value_only" in ladders[0] and "result:" not in ladders[0]
+
+
 def test_deferred_chain_of_twisted_client_is_stepped(notebook):
-    """The Twisted client's get chain is stepped: first stage value_only, result hello!."""
-    text = cell_text(find_cell(notebook, "chain = lab.step(fetch"))
+    """The Twisted client's get chain is stepped in code: first stage value_only, result hello!."""
+    text = cell_text(find_cell(notebook, "in_code = lab.step(fetch"))
     assert "first stage: value_only -> b'hello!'" in text
     assert "result: hello!" in text
 
