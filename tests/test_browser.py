@@ -342,6 +342,12 @@ JS_CLIPPED = """() => {
         found.push(`output ${n}: ${name(el)} cuts ${el.scrollWidth - el.clientWidth} px of its content`);
     });
   });
+  // A tab title Lumino shortened with an ellipsis ("Convers...") is cut too.
+  document.querySelectorAll('.jp-OutputArea-output .lm-TabBar-tabLabel').forEach((label) => {
+    if (!label.getBoundingClientRect().width) return;
+    if (label.scrollWidth > label.clientWidth + 1)
+      found.push(`tab title "${label.textContent}" is cut to ${label.clientWidth} of ${label.scrollWidth} px`);
+  });
   return found;
 }"""
 

@@ -48,6 +48,16 @@ TABS = [
     ("Plugins", lambda dash: dash.plugins),
 ]
 TAB_TITLES = tuple(title for title, _ in TABS)
+# ipywidgets gives every tab the same basis (144 px) and lets Lumino shrink it, so
+# eight tabs beside the file browser read "Convers...".  Here a tab keeps that width,
+# or its title's if longer, and the bar wraps onto a second row when the notebook is
+# narrow.  (The selectors outweigh ipywidgets' own, whatever order the styles load in.)
+_TABS = ".jupyter-widgets.jupyter-widget-tab.lab-dashboard-tabs > .lm-TabBar"
+_TAB_STYLE = ("<style>"
+              f"{_TABS} > .lm-TabBar-content{{flex-wrap:wrap}}"
+              f"{_TABS} .lm-TabBar-tab{{flex:0 0 auto;"
+              "min-width:var(--jp-widgets-horizontal-tab-width)}"
+              "</style>")
 
 
 class Dashboard(StaticPicture, widgets.VBox):
@@ -69,9 +79,11 @@ class Dashboard(StaticPicture, widgets.VBox):
         self.pending = WaitGraphView()
         self.errors = ReactorErrorsView()
         self.tabs = widgets.Tab()
+        self.tabs.add_class("lab-dashboard-tabs")
         for title, factory in TABS:
             self.add_tab(title, factory(self))
-        self.children = (self.status, _section("Listeners", self.listeners), self.tabs)
+        self.children = (self.status, _section("Listeners", self.listeners, _TAB_STYLE),
+                         self.tabs)
         self.listeners.observe(lambda change: self.select(change["new"]), names="selected")
         self.select(listener or self.listeners.selected or _newest())
         for chain in chains:
@@ -159,9 +171,9 @@ def _newest():
     return running[-1] if running else None
 
 
-def _section(title, body):
-    return widgets.VBox((widgets.HTML(f"<h4 style='margin:6px 0'>{html.escape(title)}</h4>"),
-                         body))
+def _section(title, body, style=""):
+    return widgets.VBox((widgets.HTML(
+        f"{style}<h4 style='margin:6px 0'>{html.escape(title)}</h4>"), body))
 
 
 def dashboard(listener: Any = None, chains: Iterable[Any] = ()) -> Dashboard:
