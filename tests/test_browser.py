@@ -385,6 +385,16 @@ def test_no_view_clips_its_content_beside_the_file_browser(chromium, jupyterlab,
                 page.wait_for_timeout(300)
                 clipped = page.evaluate(JS_CLIPPED)
                 assert not clipped, "\n".join(clipped)
+        with steps.step("a click on a ladder's stage selects it"):
+            view = page.locator(".lab-ladder-view").last
+            view.scroll_into_view_if_needed()
+            detail = page.locator(".lab-stage-detail").last
+            expect(detail).to_contain_text("parse_a_rather_long_request_line")  # stage 0 at first
+            view.locator('g[data-stage="1"]').first.click()
+            expect(detail).to_contain_text("and_a_long_named_errback_that_recovers",
+                                           timeout=10_000)
+            view.locator('g[data-stage="0"]').first.click()
+            expect(detail).to_contain_text("parse_a_rather_long_request_line", timeout=10_000)
         steps.screenshot()
         if (width, height) == (1280, 800):
             with steps.step("take the README's pictures"):

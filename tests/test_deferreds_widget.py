@@ -71,6 +71,23 @@ def test_picking_a_stage_shows_its_detail_and_outlines_it():
     assert "str" in view.detail.value and "&#x27;5&#x27;" in view.detail.value
 
 
+def test_a_click_on_a_ladder_stage_selects_it():
+    """The ladder's pick message (a click on a stage) outlines that stage and shows its detail."""
+    d = Deferred()
+    d.addCallback(parse).addCallback(str)
+    view = ChainView(lab.step(d))
+    d.callback("5")
+    view.run_button.click()
+    assert 'data-stage="0"' in view.ladder.value and 1 == view.stage_picker.value
+    view.ladder._handle_custom_msg({"event": "pick", "index": 0}, [])  # as the browser sends it
+    assert 0 == view.stage_picker.value and "#0 (addCallback)" in view.detail.value
+    stage_0 = view.ladder.value.split('data-stage="0"', 1)[1].split("</g>", 1)[0]
+    assert 'stroke-width="2" rx="6"' in stage_0  # the selection outline moved to stage 0
+    view.ladder._handle_custom_msg({"event": "pick", "index": 99}, [])  # no such stage
+    assert 0 == view.stage_picker.value
+    view.close()
+
+
 def test_trace_view_has_no_step_buttons_and_updates_live():
     """A plain trace's view has no controls and redraws as stages run in this thread."""
     d = Deferred()

@@ -158,7 +158,8 @@ def _row(stage, y, at_gate, selected):
     if selected:
         parts.append(f'<rect x="2" y="{y - 6}" width="{WIDTH - 4}" height="{BOX_H + 12}" '
                      f'fill="none" stroke="{SELECT}" stroke-width="2" rx="6"/>')
-    return f'<g class="stage"><title>{escape(stage.describe())}</title>{"".join(parts)}</g>'
+    return (f'<g class="stage" data-stage="{stage.index}" style="cursor:pointer">'
+            f'<title>{escape(stage.describe())}</title>{"".join(parts)}</g>')
 
 
 def _gutter(stage, y, at_gate):

@@ -11,7 +11,9 @@ import time
 
 from typing import Any
 
+import anywidget
 import ipywidgets as widgets
+import traitlets
 
 from lab import bridge
 from lab.errors import LabError
@@ -29,6 +31,33 @@ _MIN_REDRAW_S = 0.1
 _CLICK_WAIT_S = 3.0
 
 
+_PICK_ESM = r"""
+function render({ model, el }) {
+  const box = document.createElement("div");
+  el.appendChild(box);
+  const draw = () => { box.innerHTML = model.get("value"); };
+  box.addEventListener("click", (event) => {
+    const stage = event.target.closest && event.target.closest("[data-stage]");
+    if (stage) model.send({ event: "pick", index: Number(stage.dataset.stage) });
+  });
+  model.on("change:value", draw);
+  draw();
+}
+export default { render };
+"""
+
+
+class PickableLadder(anywidget.AnyWidget):
+    """The ladder's HTML; a click on a stage (an element with ``data-stage``) tells the kernel.
+
+    The browser sends ``{"event": "pick", "index": N}``; :class:`ChainView`
+    selects stage N.  An ``HTML`` widget cannot report clicks, hence this.
+    """
+
+    _esm = _PICK_ESM
+    value = traitlets.Unicode("").tag(sync=True)
+
+
 class ChainView(StaticPicture, widgets.VBox):
     """A chain's ladder diagram, a stage picker with its detail pane, and (for a stepper) controls.
 
@@ -39,7 +68,8 @@ class ChainView(StaticPicture, widgets.VBox):
     def __init__(self, chain: Any) -> None:
         super().__init__()
         self.chain = chain
-        self.ladder = widgets.HTML()
+        self.ladder = PickableLadder()
+        self.ladder.add_class("lab-ladder-view")
         self.status = widgets.HTML()
         self.stage_picker = widgets.IntSlider(description="stage", min=0, max=0,
                                               continuous_update=False)
@@ -70,6 +100,20 @@ class ChainView(StaticPicture, widgets.VBox):
             lambda _: self._act(lambda: self.chain.run_until("failure", wait)))
         self.reset_button.on_click(lambda _: self._act(self.chain.reset))
         self.stage_picker.observe(lambda _: self._show_detail(), names="value")
+        self.ladder.on_msg(self._picked)
+
+    def _picked(self, _widget, content, _buffers):
+        """A stage clicked in the ladder: select it (outline and detail pane)."""
+        if not (isinstance(content, dict) and content.get("event") == "pick"):
+            return
+        index = content.get("index")
+        if isinstance(index, int) and 0 <= index <= self.stage_picker.max:
+            self.pick(index)
+
+    def pick(self, index: int) -> None:
+        """Select stage ``index`` as a click on it in the ladder does (outline, detail pane)."""
+        self.stage_picker.value = index
+        self.refresh()
 
     def _layout(self):
         parts = []
