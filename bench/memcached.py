@@ -19,49 +19,21 @@ memcached >= 0.5.  Everything listens on 127.0.0.1 and is stopped at the end.
 import argparse
 import os
 import pathlib
-import re
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import time
+
+from _shared import free_port, memcaslap, start_memcached, wait_listening
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TARGET = 0.5
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait(port, proc):
-    for _ in range(1000):
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.01)
-    raise SystemExit(f"nothing listens on port {port}")
-
-
-def _need(binary, package):
-    path = shutil.which(binary)
-    if path is None:
-        raise SystemExit(f"{binary} not found: install Debian's {package} "
-                         "(apt-get install memcached libmemcached-tools)")
-    return path
-
-
 def _start_this_file(flag):
     """Run this file as one of its servers (``flag`` names which) on a free port."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, __file__, flag, str(port)], cwd=ROOT)
-    _wait(port, proc)
+    wait_listening(port, proc)
     return proc, port
 
 
@@ -83,11 +55,11 @@ def start_lab_factory():
 
 def start_baseline(tree):
     """The plugin's factory of another checkout ``tree``, on a plain reactor; ``(proc, port)``."""
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, PYTHONPATH=str(tree))
     proc = subprocess.Popen([sys.executable, str(tree / "bench" / "memcached.py"),
                              "--lab-server", str(port)], cwd=tree, env=env)
-    _wait(port, proc)
+    wait_listening(port, proc)
     return proc, port
 
 
@@ -100,16 +72,6 @@ def lab_server(port):
     factory = lab.plugins().get("memcached").build_factory()
     reactor.listenTCP(port, factory, interface="127.0.0.1")
     reactor.run()
-
-
-def start_memcached():
-    """Debian's memcached with one worker thread; ``(proc, port)``."""
-    port = _free_port()
-    user = ["-u", "root"] if os.geteuid() == 0 else []
-    proc = subprocess.Popen([_need("memcached", "memcached"), "-p", str(port), "-l",
-                             "127.0.0.1", "-U", "0", "-t", "1", *user])
-    _wait(port, proc)
-    return proc, port
 
 
 def start_naive():
@@ -179,18 +141,6 @@ def floor_server(port):
 
     reactor.listenTCP(port, Factory.forProtocol(Floor), interface="127.0.0.1")
     reactor.run()
-
-
-def memcaslap(port, seconds, concurrency):
-    """Operations per second memcaslap reaches against 127.0.0.1:``port``."""
-    out = subprocess.run(
-        [_need("memcaslap", "libmemcached-tools"), "-s", f"127.0.0.1:{port}", "-T", "1",
-         "-c", str(concurrency), "-t", f"{seconds}s"],
-        capture_output=True, text=True, timeout=seconds + 60).stdout
-    found = re.findall(r"TPS: (\d+)", out)
-    if not found:
-        raise SystemExit(f"memcaslap printed no TPS:\n{out}")
-    return int(found[-1])
 
 
 def main():
