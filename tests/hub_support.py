@@ -70,7 +70,12 @@ def uid_of(name):
 
 
 def processes_of(uid):
-    """``{pid: command line}`` of the processes running as ``uid``."""
+    """``{pid: command line}`` of the processes running as ``uid``.
+
+    Zombies are left out: they have exited and hold nothing but their pid
+    until a parent reaps them, which in a container whose PID 1 does not
+    reap may be never.
+    """
     found = {}
     if uid is None:
         return found
@@ -80,7 +85,8 @@ def processes_of(uid):
         try:
             status = (entry / "status").read_text()
             real = next(l for l in status.splitlines() if l.startswith("Uid:")).split()[1]
-            if int(real) == uid:
+            state = next(l for l in status.splitlines() if l.startswith("State:")).split()[1]
+            if int(real) == uid and state not in ("Z", "X"):
                 found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(
                     b"\0", b" ").decode(errors="replace").strip()
         except (OSError, StopIteration):

@@ -14,6 +14,7 @@ import pytest
 from tests.browser_support import (CHROMIUM, CHROMIUM_ARGS, JS_ALL_CELLS_RAN, JS_ERRORS,
                                    JS_NOTEBOOK_READY, JS_RUN_ALL, VIEWPORT)
 from tests.classroom_support import require_root_on_linux
+from tests.polling import eventually
 from tests.hub_support import (JS_EXECUTE, JS_STDERR, STUDENTS, Hub, listening_ports_of,
                                processes_of, remove_test_accounts, uid_of)
 
@@ -157,6 +158,8 @@ def test_stopping_the_hub_stops_every_students_server(classroom):
     assert all(processes_of(uid) for uid in uids.values())  # they were running
     classroom.run(classroom.close())
     classroom.hub.stop()
+    # Servers and kernels get SIGTERM from the hub as it stops; give them a moment to exit.
+    eventually(lambda: not any(processes_of(uid) for uid in uids.values()), limit=30)
     left = {name: processes_of(uid) for name, uid in uids.items() if processes_of(uid)}
     sockets = {name: listening_ports_of(uid) for name, uid in uids.items()
                if listening_ports_of(uid)}
