@@ -84,14 +84,19 @@ def write_lab_overrides(venv=VENV):
     (settings / "overrides.json").write_text(json.dumps(LAB_OVERRIDES, indent=2))
 
 
-def ensure_debian_packages():
-    """As root, apt-get install the Debian packages the test tiers need, if missing."""
-    missing = sorted({pkg for path, pkg in DEBIAN_PACKAGES.items() if not os.path.exists(path)})
+# The real servers notebooks 05 and 08 start beside the lab's own (a subset of the above).
+NOTEBOOK_PACKAGES = {path: pkg for path, pkg in DEBIAN_PACKAGES.items()
+                     if pkg in ("memcached", "redis-server")}
+
+
+def ensure_debian_packages(packages=DEBIAN_PACKAGES, needed_by="the peer and browser tiers"):
+    """As root, apt-get install the Debian ``packages`` (path -> package) that are missing."""
+    missing = sorted({pkg for path, pkg in packages.items() if not os.path.exists(path)})
     if not missing:
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         print(f"warning: missing Debian packages {missing}; install them as root "
-              "(apt-get install ...) or the peer and browser tiers will fail.", flush=True)
+              f"(apt-get install ...) or {needed_by} will fail.", flush=True)
         return
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     run("apt-get", "update", "-qq", env=env)
@@ -107,6 +112,7 @@ def install_command():
 def lab_command():
     """Start JupyterLab on notebooks/ (root-safe, news off, headless by variables)."""
     install_command()
+    ensure_debian_packages(NOTEBOOK_PACKAGES, "the real-server cells of notebooks 05 and 08")
     command = [
         VENV / "bin" / "jupyter", "lab",
         f"--notebook-dir={ROOT / 'notebooks'}",

@@ -22,6 +22,7 @@ one that happened to arrive in the same segment as the next.
 In this notebook: real pymemcache to a real memcached, real redis-py to a real Redis, an edited
 reply, a server that breaks when its input arrives one byte at a time, and a replay."""),
  code("""import os
+import shutil
 import socket
 import subprocess
 import time
@@ -39,6 +40,9 @@ def free_port():
 
 
 def start_server(argv, port):
+    if shutil.which(argv[0]) is None:
+        raise RuntimeError(f"{argv[0]} is not installed: `sudo apt-get install {argv[0]}` "
+                           "(python3 tasks.py lab does it when run as root), then re-run this cell.")
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(500):
         try:
