@@ -38,7 +38,7 @@ LAYERS = {
                                  "lab.display"), ("twisted", "zope.interface")),
     "lab/inspect/": (ERRORS + ("lab.bridge", "lab.deferreds", "lab.display"), ("twisted",)),
     # the bridge tells the Deferred core which thread is the reactor's (a downward arrow)
-    "lab/bridge.py": (ERRORS + ("lab.deferreds",), ("crochet", "twisted")),
+    "lab/bridge/": (ERRORS + ("lab.deferreds",), ("crochet", "twisted")),
     "lab/model/": (ERRORS + ("lab.bridge", "lab.plugin", "lab.interfaces", "lab.adapters",
                              "lab.protocols", "lab.display", "lab.inspect"), ("twisted",)),
     "lab/widgets/": (ERRORS + ("lab", "lab.model", "lab.plugin", "lab.deferreds", "lab.protocols",
