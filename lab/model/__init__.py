@@ -9,14 +9,14 @@ from lab.model._capture import Capture, Connection, Event
 from lab.model._client import Client, Transcript, TranscriptEntry, connect, replay
 from lab.model._endpoints import ClientSpec, ServerSpec, parse_client, parse_server
 from lab.model._errors import (ClientError, ConnectionClosed, EndpointError, ListenError,
-                               RemoteNotAllowed)
+                               ProxyError, RemoteNotAllowed)
 from lab.model._listeners import (Listener, ListenerTable, get_listener, listen, listeners,
                                   stop_all)
 from lab.model._load import LoadReport, load_test
 from lab.model._privacy import (LimitReached, ListenerPrivacy, PrivacyUnavailable, TeacherLimits,
                                 teacher_limits)
-from lab.model._proxy import (Proxy, ProxyError, ProxyNote, ReplayReport, ReplayStep, proxies,
-                              proxy)
+from lab.model._proxy import Proxy, ProxyNote, proxies, proxy
+from lab.model._proxy_replay import ReplayReport, ReplayStep
 from lab.model._reactor_state import (ReactorState, SocketInfo, TimerInfo, debug_timers,
                                       reactor_state, render_html)
 from lab.model._watch import Watch, watch

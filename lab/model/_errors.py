@@ -1,9 +1,9 @@
-"""Errors of listeners, endpoints and clients (all :class:`lab.LabError`)."""
+"""Errors of listeners, endpoints, clients and proxies (all :class:`lab.LabError`)."""
 
 from lab.errors import LabError
 
 __all__ = ["ListenError", "EndpointError", "RemoteNotAllowed", "ClientError",
-           "ConnectionClosed"]
+           "ConnectionClosed", "ProxyError"]
 
 
 class ListenError(LabError):
@@ -24,3 +24,7 @@ class ClientError(LabError):
 
 class ConnectionClosed(ClientError):
     """The client's connection is closed, so nothing more can be sent or read."""
+
+
+class ProxyError(LabError):
+    """A proxy could not do what was asked (unknown message, bad fault, bad framer...)."""

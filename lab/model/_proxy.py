@@ -24,9 +24,6 @@ Nothing is dropped without the user saying so, and what cannot be delivered
 (its receiver left) is listed in :attr:`Proxy.notes` with the reason.
 """
 
-import difflib
-import html
-import re
 import threading
 import time
 from collections import OrderedDict, deque
@@ -41,32 +38,25 @@ from lab._checks import checked_bool, checked_count, checked_data, checked_timeo
 from lab.adapters.proxy import Faults, Message, Pipeline, ProxyDatagram, ProxyFactory
 from lab.errors import LabError
 from lab.model._capture import DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, Capture
-from lab.model._client import client_endpoint, connect, target_spec
+from lab.model._client import client_endpoint, target_spec
 from lab.model._endpoints import ClientSpec, ServerSpec, parse_server
-from lab.model._errors import ClientError
+from lab.model._errors import ProxyError
 from lab.model._listeners import Listener, ListenerTable, listeners, start_registered
-from lab.plugin import plugins
-from lab.protocols.framing import (FRAMINGS, Framing, FramingDecoder, FramingError,
-                                   show_bytes)
+from lab.model._proxy_checks import (DIRECTIONS, as_data, checked_direction, checked_faults,
+                                     matcher)
+from lab.model._proxy_framing import framing_of
+from lab.model._proxy_html import proxy_html
+from lab.model._proxy_replay import ReplayReport, replay_connection
+from lab.protocols.framing import Framing, FramingDecoder
 
-__all__ = ["Proxy", "ProxyError", "ProxyNote", "ReplayStep", "ReplayReport", "proxy",
-           "proxies", "proxy_html", "legs_html", "DIRECTIONS", "DEFAULT_MAX_HELD",
+__all__ = ["Proxy", "ProxyNote", "proxy", "proxies", "DIRECTIONS", "DEFAULT_MAX_HELD",
            "DEFAULT_MAX_HELD_BYTES"]
 
-DIRECTIONS = ("to_server", "to_client")
 DEFAULT_MAX_HELD = 100
 DEFAULT_MAX_HELD_BYTES = 4 * 1024 * 1024
 MAX_HELD, MAX_HELD_BYTES = 100_000, 1024 ** 3  # what max_held= and max_held_bytes= may ask
 MAX_NOTES = 1000
 MAX_PIPELINES = 2000  # closed ones beyond this are forgotten (the capture keeps their traffic)
-_FAULT_TYPES: dict[str, Any] = {
-    "delay": (int, float), "jitter": (int, float), "rate": (int, float), "fragment": int,
-    "close_after_bytes": int, "close_after_messages": int, "reset": bool,
-    "half_close_after": int, "direction": str, "seed": object}
-
-
-class ProxyError(LabError):
-    """A proxy could not do what was asked (unknown message, bad fault, bad framer...)."""
 
 
 class ProxyNote(NamedTuple):
@@ -75,205 +65,6 @@ class ProxyNote(NamedTuple):
     time: float
     connection: int | None
     text: str
-
-
-def _as_data(data: object, what: str = "an edit") -> bytes:
-    if isinstance(data, str):
-        return data.encode("utf-8")
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return bytes(data)
-    raise TypeError(f"{what} must be bytes or str (sent as UTF-8), not {type(data).__name__}; "
-                    "write e.g. proxy.forward(message, b'+OK\\r\\n').")
-
-
-def _matcher(match):
-    if match is None:
-        return lambda data: True
-    if isinstance(match, (str, bytes)):
-        needle = match.encode() if isinstance(match, str) else match
-        return lambda data: needle in data
-    if isinstance(match, re.Pattern):
-        if isinstance(match.pattern, str):
-            return lambda data: match.search(data.decode("utf-8", "replace")) is not None
-        return lambda data: match.search(data) is not None
-    if callable(match):
-        return match
-    raise TypeError(f"match= takes None, bytes, str, a compiled regex or a function of the "
-                    f"message's bytes, not {type(match).__name__}.")
-
-
-def _direction(direction, allow_both=True):
-    choices = DIRECTIONS + (("both",) if allow_both else ())
-    if direction not in choices:
-        raise ValueError(f"direction must be one of {', '.join(map(repr, choices))}, "
-                         f"not {direction!r}.")
-    return direction
-
-
-# ------------------------------------------------------------------------------
-# framers
-
-
-def _framing_of(framer, target, name=None):
-    """A Framing from ``framer=`` (None, a name, a plugin name, or an object)."""
-    if framer is None:
-        plugin = getattr(target, "plugin", None) if isinstance(target, Listener) else None
-        name = getattr(plugin, "name", None)
-        if plugin is not None and hasattr(plugin, "build_framing"):
-            built = plugin.build_framing()
-            if built is not None:
-                return _framing_of(built, None, name)
-        return FRAMINGS.get(name, FRAMINGS["raw"])
-    if isinstance(framer, str):
-        if framer in FRAMINGS:
-            return FRAMINGS[framer]
-        try:
-            plugin = plugins().load(framer)
-        except Exception:  # noqa: BLE001 - any failure means "no such framer"
-            plugin = None
-        built = plugin.build_framing() if hasattr(plugin, "build_framing") else None
-        if built is None:
-            raise ProxyError(f"no framer {framer!r}: built in are {', '.join(FRAMINGS)}, and no "
-                             "plugin of that name provides one (a plugin declares framing=).")
-        return _framing_of(built, None, framer)
-    if isinstance(framer, Framing):
-        return framer
-    if isinstance(framer, tuple) and len(framer) == 2 and all(map(callable, framer)):
-        made = Framing(name or "custom", framer[0], framer[1])
-    elif hasattr(framer, "to_server") and hasattr(framer, "to_client"):
-        made = Framing(name or getattr(framer, "name", "custom"), framer.to_server,
-                       framer.to_client)
-    elif callable(framer):
-        made = Framing(name or getattr(framer, "name", getattr(framer, "__name__", "custom")),
-                       framer)
-    else:
-        raise ProxyError(f"framer= takes a name ({', '.join(FRAMINGS)}), a plugin's name, a "
-                         f"Framing, a framer class, or a (to_server, to_client) pair, not "
-                         f"{type(framer).__name__}.")
-    for build in (made.to_server, made.to_client):
-        sample = build()
-        if not callable(getattr(sample, "feed", None)):
-            raise ProxyError(f"framer {made.name!r} builds {type(sample).__name__}, which has "
-                             "no feed(data) -> list of messages.")
-    return made
-
-
-# ------------------------------------------------------------------------------
-# replay
-
-
-class ReplayStep(NamedTuple):
-    """One request replayed: the replies captured then and those received now."""
-
-    request: bytes
-    then: tuple
-    now: tuple
-
-    @property
-    def same(self) -> bool:
-        """True if the replies are byte for byte the same."""
-        return self.then == self.now
-
-
-class ReplayReport(list):
-    """The steps of a replay; ``diff()`` shows where the replies differ."""
-
-    def __init__(self, steps: list[ReplayStep], framing: Framing, target: Any) -> None:
-        super().__init__(steps)
-        self.framing, self.target = framing, target
-
-    @property
-    def differences(self) -> int:
-        """How many requests got different replies now."""
-        return sum(not step.same for step in self)
-
-    def _lines(self, which):
-        describe = self.framing.to_client().describe
-        lines = []
-        for index, step in enumerate(self):
-            lines.append(f"#{index + 1} -> {self.framing.to_server().describe(step.request)}")
-            lines += [f"#{index + 1} <- {describe(r)}" for r in getattr(step, which)]
-        return lines
-
-    def diff(self) -> str:
-        """A unified diff of the replies, then versus now (empty if they are the same)."""
-        return "\n".join(difflib.unified_diff(self._lines("then"), self._lines("now"),
-                                              "then", "now", lineterm=""))
-
-    def __repr__(self):
-        return (f"<ReplayReport {len(self)} requests to {self.target}, "
-                f"{self.differences} with different replies>")
-
-    def _repr_html_(self):
-        rows = []
-        describe = self.framing.to_client().describe
-        for index, step in enumerate(self):
-            colour = "#1a7f37" if step.same else "#cf222e"
-            then = "<br>".join(html.escape(describe(r)) for r in step.then) or "<i>none</i>"
-            now = "<br>".join(html.escape(describe(r)) for r in step.now) or "<i>none</i>"
-            request = html.escape(self.framing.to_server().describe(step.request))
-            rows.append(f'<tr style="color:{colour}"><td>{index + 1}</td><td>{request}</td>'
-                        f"<td>{then}</td><td>{now}</td></tr>")
-        return (f"<div><b>Replay</b> of {len(self)} requests to {html.escape(str(self.target))}:"
-                f" {self.differences} differ<table><tr><th>#</th><th>request</th><th>then</th>"
-                f"<th>now</th></tr>{''.join(rows)}</table></div>")
-
-
-def _captured_exchange(capture, client_id, server_id, framing):
-    """Requests the client sent, each with the replies the server sent before the next one."""
-    requests, replies = framing.to_server(), framing.to_client()
-    steps = []
-    events = capture.events(client_id, kinds=("in",))
-    if server_id is not None:
-        events += capture.events(server_id, kinds=("out",))
-    else:
-        events += capture.events(client_id, kinds=("out",))
-    for event in sorted(events, key=lambda e: e.seq):
-        if event.kind == "in":
-            for message in _frame(requests, event.data):
-                steps.append([message, []])
-        elif steps:
-            steps[-1][1].extend(_frame(replies, event.data))
-    return steps
-
-
-def _frame(framer, data):
-    try:
-        return framer.feed(data)
-    except FramingError as error:
-        return [*error.messages, framer.drain()]
-
-
-def _replay(proxy_, connection, target, timeout, quiet):
-    client_id, server_id = proxy_._legs(connection)
-    steps = _captured_exchange(proxy_.capture, client_id, server_id, proxy_.framing)
-    if not steps:
-        raise ClientError(f"nothing from the client of connection #{client_id} is in the "
-                          "capture (it sent nothing, or its events were dropped).")
-    client = connect(target, timeout)
-    report = []
-    try:
-        framer = proxy_.framing.to_client()
-        for request, then in steps:
-            client.send(request)
-            now = []
-            deadline = time.monotonic() + (timeout if then else quiet)
-            while time.monotonic() < deadline:
-                wait = quiet if len(now) >= len(then) else max(0.0, deadline - time.monotonic())
-                data = client.read(timeout=min(wait, max(0.0, deadline - time.monotonic())))
-                if not data:
-                    if len(now) >= len(then) or not client.is_open:
-                        break
-                    continue
-                now.extend(_frame(framer, data))
-            report.append(ReplayStep(request, tuple(then), tuple(now)))
-    finally:
-        client.close()
-    return ReplayReport(report, proxy_.framing, target)
-
-
-# ------------------------------------------------------------------------------
-# the proxy
 
 
 class Proxy(Listener):
@@ -456,7 +247,7 @@ class Proxy(Listener):
             self._intercept = None
             self.holding = False
             return self
-        self._intercept = (_direction(direction), _matcher(match))
+        self._intercept = (checked_direction(direction), matcher(match))
         self.holding = True
         return self
 
@@ -484,7 +275,7 @@ class Proxy(Listener):
                 timeout: float = bridge.DEFAULT_TIMEOUT) -> Message:
         """Let a held message go on, replaced by ``data`` (bytes or str) if given."""
         if data is not None:
-            data = _as_data(data)
+            data = as_data(data)
         self._check_held(message)
         bridge.call(self._forward_in_reactor, message, data, timeout=timeout)
         return message
@@ -509,7 +300,7 @@ class Proxy(Listener):
                timeout: float = bridge.DEFAULT_TIMEOUT) -> Message:
         """Send ``data`` as a new message on ``connection`` (an id) going ``direction``."""
         data = checked_data(data, "data", "b'PING\\r\\n'")
-        _direction(direction, allow_both=False)
+        checked_direction(direction, allow_both=False)
         pipeline = self._pipeline(connection)
         if pipeline.closed:
             raise ProxyError(f"connection #{pipeline.id} is closed; inject into an open one "
@@ -546,24 +337,7 @@ class Proxy(Listener):
         ``"to_server"``, ``"to_client"``) for the count-based ones, and
         ``seed`` for the jitter's random choices.
         """
-        unknown = set(settings) - set(_FAULT_TYPES)
-        if unknown:
-            raise ProxyError(f"no fault {', '.join(sorted(unknown))}; faults: "
-                             f"{', '.join(_FAULT_TYPES)}.")
-        for key, value in settings.items():
-            kind = _FAULT_TYPES[key]
-            if value is None or kind is object:
-                continue
-            if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-                wanted = getattr(kind, "__name__", "a number")
-                raise ProxyError(f"fault {key}={value!r}: expected {wanted}.")
-            if kind is not str and kind is not bool and not (0 <= value < float("inf")):
-                raise ProxyError(f"fault {key}={value!r} must be a finite number, not "
-                                 "negative, e.g. delay=0.1.")
-        if settings.get("fragment") == 0 or settings.get("rate") == 0:
-            raise ProxyError("fragment= and rate= must be at least 1 (or leave them out).")
-        if "direction" in settings:
-            _direction(settings["direction"])
+        checked_faults(settings)
         faults = Faults(**settings) if settings else None
         pipeline = self._pipeline(connection) if connection is not None else None
 
@@ -592,7 +366,7 @@ class Proxy(Listener):
         """
         timeout = checked_timeout(timeout, positive=True)
         quiet = checked_timeout(quiet, "quiet", positive=True)
-        return _replay(self, connection, target or self.target_address, timeout, quiet)
+        return replay_connection(self, connection, target or self.target_address, timeout, quiet)
 
     # -- display ---------------------------------------------------------------------
 
@@ -610,68 +384,6 @@ class Proxy(Listener):
     def widget(self) -> Any:
         """The live proxy panel (``lab.widgets.ProxyPanel``, through :mod:`lab.display`)."""
         return display.view("proxy", self)
-
-
-_LEG_STYLE = "vertical-align:top;padding:1px 6px;font-family:monospace;white-space:pre-wrap"
-
-
-def legs_html(proxy_: "Proxy", connection: int | None = None, rows: int = 60) -> str:
-    """Both legs of one proxied connection side by side in time, as an HTML table.
-
-    Left: the client leg (what the client sent and got); right: the server leg
-    (what the server got and sent).  One row per event, in the order they happened.
-    """
-    legs = proxy_.legs()
-    if connection is None and legs:
-        connection = legs[-1][0]
-    pair = next(((c, s) for c, s in legs if connection in (c, s)), None)
-    if pair is None:
-        return "<i>no connections yet</i>"
-    client_id, server_id = pair
-    events = proxy_.capture.events(client_id) + (
-        proxy_.capture.events(server_id) if server_id is not None else [])
-    events = sorted(events, key=lambda e: e.seq)[-rows:]
-    arrows = {("in", True): "client &rarr;", ("out", True): "&larr; to client",
-              ("in", False): "&rarr; to server", ("out", False): "&larr; server"}
-    out = []
-    for event in events:
-        client_side = event.connection == client_id
-        if event.kind in ("in", "out"):
-            text = f"{arrows[event.kind, client_side]} {html.escape(show_bytes(event.data, 160))}"
-        else:
-            text = f"<i>{event.kind} {html.escape(event.reason)}</i>"
-        colour = {"in": "#0969da", "out": "#cf222e"}.get(event.kind, "#6e7781")
-        cell = f'<td style="{_LEG_STYLE};color:{colour}">{text}</td>'
-        blank = f'<td style="{_LEG_STYLE}"></td>'
-        stamp = time.strftime("%H:%M:%S", time.localtime(event.time)) + \
-            f".{int(event.time % 1 * 1000):03d}"
-        out.append(f"<tr><td style='{_LEG_STYLE};color:#57606a'>{stamp}</td>"
-                   + (cell + blank if client_side else blank + cell) + "</tr>")
-    head = (f"<tr><th></th><th>client leg #{client_id}</th><th>server leg "
-            f"#{server_id if server_id is not None else '-'}</th></tr>")
-    return ('<table class="lab-proxy-legs" style="table-layout:fixed;width:100%">'
-            '<col style="width:7.5em"><col><col>' + head + "".join(out) + "</table>")
-
-
-def proxy_html(proxy_: "Proxy") -> str:
-    """A static picture of a proxy: where it stands, both legs, held messages, faults, notes."""
-    held = proxy_.held
-    held_rows = "".join(
-        f"<tr><td>#{m.id}</td><td>conn #{m.connection}</td><td>{m.direction}</td>"
-        f"<td>{len(m.data)} B</td><td><code>{html.escape(m.describe())}</code></td></tr>"
-        for m in held[:20])
-    notes = "".join(f"<li>#{n.connection}: {html.escape(n.text)}</li>"
-                    for n in list(proxy_.notes)[-8:])
-    state = "running" if proxy_.running else "stopped"
-    return (f'<div class="lab-proxy"><b>Proxy {html.escape(proxy_.name)}</b> ({state}): '
-            f"{html.escape(proxy_.endpoint)} &rarr; {html.escape(proxy_.target_address)}, "
-            f"framer <code>{html.escape(proxy_.framing.name)}</code>, intercepting "
-            f"{html.escape(str(proxy_.intercepting))}, faults "
-            f"<code>{html.escape(repr(proxy_.faults) if proxy_.faults else 'none')}</code>"
-            f"{legs_html(proxy_)}"
-            f"<div><b>held</b>: {len(held)}<table>{held_rows}</table></div>"
-            + (f"<div><b>notes</b><ul>{notes}</ul></div>" if notes else "") + "</div>")
-
 
 def _target(target: Any) -> ClientSpec:
     try:
@@ -715,7 +427,7 @@ def proxy(target: Any, listen: Any = "tcp:0", framer: Any = None, name: str | No
                          f"{wanted.transport}; use the same transport on both sides.")
     if spec.kind not in ("tcp", "tcp6", "udp"):
         raise ProxyError(f"cannot proxy from {spec.kind}; listen on 'tcp:0' or 'udp:0'.")
-    framing_ = _framing_of(framer, target)
+    framing_ = framing_of(framer, target)
     made = Proxy(name or f"proxy-{wanted.port}", spec, target, wanted, framing_,
                  Capture(max_events, max_bytes, enabled=capture), max_held, max_held_bytes,
                  connect_timeout, allow_remote)
@@ -725,4 +437,3 @@ def proxy(target: Any, listen: Any = "tcp:0", framer: Any = None, name: str | No
 def proxies() -> ListenerTable:
     """The running proxies (they are listed with :func:`lab.listeners` too)."""
     return ListenerTable(p for p in listeners() if isinstance(p, Proxy))
-

@@ -11,7 +11,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from lab import model
-from lab.model._proxy import legs_html
+from lab.model._proxy_html import legs_html
 from lab.widgets._html import error_html
 
 __all__ = ["ProxyPanel", "to_escaped", "from_escaped"]
