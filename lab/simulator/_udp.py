@@ -6,7 +6,7 @@ from twisted.internet.defer import succeed
 from twisted.internet.interfaces import IListeningPort, IUDPTransport
 from zope.interface import implementer
 
-from lab.simulator._tcp import Message
+from lab.simulator._flow import Message
 from lab.simulator._values import short
 
 __all__ = ["Datagrams", "UDPPort"]
