@@ -30,12 +30,21 @@ def test_public_name_has_a_docstring(value):
     assert (inspect.getdoc(value) or "").strip()
 
 
+def _members(cls):
+    """``vars(cls)`` and those of its private base classes (the parts a big class is split into)."""
+    members = {}
+    for klass in reversed(cls.__mro__):
+        if klass is cls or (klass.__name__.startswith("_") and klass.__module__.startswith("lab.")):
+            members.update(vars(klass))
+    return members
+
+
 def test_public_methods_of_public_classes_have_docstrings():
     """The methods a notebook user calls on lab's main objects are documented."""
     undocumented = []
     for name in ("Listener", "Client", "Trace", "Stepper", "Simulation"):
         cls = getattr(lab, name)
-        for attr, member in vars(cls).items():
+        for attr, member in _members(cls).items():
             if attr.startswith("_") or not callable(member):
                 continue
             if not (inspect.getdoc(member) or "").strip():

@@ -41,8 +41,16 @@ def _missing_annotations(qualname, function):
 
 
 def _methods(cls):
-    """The public methods and properties a user calls on an instance of ``cls``."""
-    for name, member in vars(cls).items():
+    """The public methods and properties a user calls on an instance of ``cls``.
+
+    Those of its private base classes too: a big class split into parts
+    (``Simulation``'s ``_Topology``, ``_Stepping``...) keeps one surface.
+    """
+    members = {}
+    for klass in reversed(cls.__mro__):
+        if klass is cls or (klass.__name__.startswith("_") and klass.__module__.startswith("lab.")):
+            members.update(vars(klass))
+    for name, member in members.items():
         if name.startswith("_") and name not in ("__init__", "__call__"):
             continue
         if isinstance(member, (staticmethod, classmethod)):
