@@ -1,17 +1,17 @@
 """One proxied connection's pipeline: what arrives is recorded, framed, queued, held or sent.
 
-The sending half (faults, timers, back-pressure) is :class:`FaultShapedSending`.
+The sending half (faults, timers, back-pressure) is :class:`_FaultShapedSending`.
 """
 
 from collections import deque
 
-from lab.adapters._proxy_sending import FaultShapedSending
+from lab.adapters._proxy_sending import _FaultShapedSending
 from lab.adapters._proxy_values import DIRECTIONS, TO_CLIENT, TO_SERVER, Message
 from lab.adapters.wiretap import reason_text
 from lab.protocols.framing import FramingError, RawFramer
 
 
-class Pipeline(FaultShapedSending):
+class Pipeline(_FaultShapedSending):
     """One proxied connection: both legs, a framer and a queue per direction, faults."""
 
     def __init__(self, hub, clock, transport="tcp"):

@@ -16,7 +16,7 @@ MAX_OUTBOX_BYTES = 4 * 1024 * 1024
 _CLOSE, _RESET, _HALF = object(), object(), object()
 
 
-class FaultShapedSending:
+class _FaultShapedSending:
     """The sending half of :class:`~lab.adapters.proxy.Pipeline` (a mixin of it).
 
     It works on the pipeline's state, set in ``Pipeline.__init__``: its hub,
