@@ -198,4 +198,3 @@ def _with_remote_note(error, text):
         except AttributeError:  # exceptions with __slots__
             pass
     return error
-

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import heapq
 import traceback
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,13 @@ DEFAULT_MAX_STEPS = 1_000_000  # bound of one run_until / run_until_idle
 
 class _Stepping(_Scheduling):
     """The stepping and running part of :class:`~lab.simulator.Simulation` (a base class of it)."""
+
+    # The state this part works on (Simulation.__init__ sets it).
+    errors: deque[tuple[float, str, str]]
+    marks: deque[tuple[float, str, str, float]]  # timers, for the sequence diagram
+    zero_delay_limit: int
+    _zero_run: int
+    _zero_at: float | None
 
     def step(self) -> Happened:
         """Run exactly one event and return what happened (a :class:`Happened`)."""

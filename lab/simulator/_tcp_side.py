@@ -164,7 +164,6 @@ class Side:
 
     # -- arrivals (run as events) -----------------------------------------------------
 
-
     def _delivered(self, event, status="delivered"):
         message = event.message
         if message is not None:

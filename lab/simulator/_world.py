@@ -151,7 +151,6 @@ class Simulation(_Topology, _Stepping, ReactorFace):
         self._push(event)
         return call
 
-
     # -- watching -------------------------------------------------------------------------
 
     def subscribe(self, listener: Callable[[Any], None]) -> Callable[[Any], None]:
