@@ -15,7 +15,8 @@ from lab.model._listeners import (Listener, ListenerTable, get_listener, listen,
 from lab.model._load import LoadReport, load_test
 from lab.model._privacy import (LimitReached, ListenerPrivacy, PrivacyUnavailable, TeacherLimits,
                                 teacher_limits)
-from lab.model._proxy import Proxy, ProxyNote, proxies, proxy
+from lab.model._proxy import Proxy, proxies, proxy
+from lab.model._proxy_hub import ProxyNote
 from lab.model._proxy_replay import ReplayReport, ReplayStep
 from lab.model._reactor_state import (ReactorState, SocketInfo, TimerInfo, debug_timers,
                                       reactor_state, render_html)

@@ -22,30 +22,36 @@ note).  Past ``max_held_bytes`` waiting on one connection, the proxy stops
 reading from that sender until the user decides (TCP back-pressure).
 Nothing is dropped without the user saying so, and what cannot be delivered
 (its receiver left) is listed in :attr:`Proxy.notes` with the reason.
+
+Here: :class:`Proxy` (its state, start, conversation, faults, replay,
+display), :func:`proxy` and :func:`proxies`.  Its parts: ``_proxy_hub``
+(what the pipelines call, the connections known), ``_proxy_intercept``
+(holding and the user's decisions), ``_proxy_checks`` (arguments),
+``_proxy_framing`` (``framer=``), ``_proxy_replay``, ``_proxy_html``.
 """
 
 import threading
-import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 from twisted.internet.defer import maybeDeferred
 from twisted.internet.endpoints import connectProtocol, serverFromString
 
 from lab import bridge, display
-from lab._checks import checked_bool, checked_count, checked_data, checked_timeout
-from lab.adapters.proxy import Faults, Message, Pipeline, ProxyDatagram, ProxyFactory
+from lab._checks import checked_bool, checked_count, checked_timeout
+from lab.adapters.proxy import Faults, Pipeline, ProxyDatagram, ProxyFactory
 from lab.errors import LabError
 from lab.model._capture import DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, Capture
 from lab.model._client import client_endpoint, target_spec
 from lab.model._endpoints import ClientSpec, ServerSpec, parse_server
 from lab.model._errors import ProxyError
 from lab.model._listeners import Listener, ListenerTable, listeners, start_registered
-from lab.model._proxy_checks import (DIRECTIONS, as_data, checked_direction, checked_faults,
-                                     matcher)
+from lab.model._proxy_checks import DIRECTIONS, checked_faults
 from lab.model._proxy_framing import framing_of
 from lab.model._proxy_html import proxy_html
+from lab.model._proxy_hub import ProxyNote
+from lab.model._proxy_intercept import _Interception
 from lab.model._proxy_replay import ReplayReport, replay_connection
 from lab.protocols.framing import Framing, FramingDecoder
 
@@ -56,18 +62,9 @@ DEFAULT_MAX_HELD = 100
 DEFAULT_MAX_HELD_BYTES = 4 * 1024 * 1024
 MAX_HELD, MAX_HELD_BYTES = 100_000, 1024 ** 3  # what max_held= and max_held_bytes= may ask
 MAX_NOTES = 1000
-MAX_PIPELINES = 2000  # closed ones beyond this are forgotten (the capture keeps their traffic)
 
 
-class ProxyNote(NamedTuple):
-    """Something the proxy did that the user should know: when, on which connection, what."""
-
-    time: float
-    connection: int | None
-    text: str
-
-
-class Proxy(Listener):
+class Proxy(_Interception, Listener):
     """A running intercepting proxy: a :class:`Listener` whose connections go on to a target.
 
     Made by :func:`lab.proxy`.  ``intercept()``, ``held``, ``forward()``,
@@ -123,50 +120,6 @@ class Proxy(Listener):
                    faults=repr(self.faults) if self.faults else "")
         return row
 
-    # -- the pipelines call these (reactor thread) ------------------------------------
-
-    def pipeline_started(self, pipeline: Pipeline) -> None:
-        """Remember a new connection's pipeline (forgetting old closed ones)."""
-        with self._lock:
-            self._pipelines[id(pipeline)] = pipeline
-            if len(self._pipelines) > MAX_PIPELINES:
-                for key, old in list(self._pipelines.items()):
-                    if old.closed and len(self._pipelines) > MAX_PIPELINES:
-                        del self._pipelines[key]
-
-    def should_hold(self, pipeline: Pipeline, direction: str, message: Message) -> bool:
-        """True if the intercept rule matches and the held list has room."""
-        rule = self._intercept
-        if rule is None or rule[0] not in ("both", direction):
-            return False
-        try:
-            wanted = rule[1](message.data)
-        except Exception as error:  # noqa: BLE001 - a user's match function must not lose bytes
-            self.note(pipeline.id, f"match function raised {type(error).__name__}: {error}; "
-                                   "message not held")
-            return False
-        if not wanted:
-            return False
-        if len(self.held) >= self.max_held:
-            self.not_held += 1
-            self.note(pipeline.id, f"held limit ({self.max_held}) reached: message #{message.id}"
-                                   " not held; it goes after the held ones ahead of it")
-            return False
-        return True
-
-    def held_changed(self) -> None:
-        """Views redraw the held list."""
-        self.version += 1
-
-    def note(self, connection: int | None, text: str) -> None:
-        """Keep a note for the user."""
-        self.notes.append(ProxyNote(time.time(), connection, text))
-        self.version += 1
-
-    def faults_for(self, pipeline: Pipeline) -> Faults:
-        """The proxy's faults (a connection's own ones are on its pipeline)."""
-        return self._faults or self._no_faults
-
     # -- start / stop -----------------------------------------------------------------
 
     def _start_in_reactor(self, server=None):
@@ -191,29 +144,6 @@ class Proxy(Listener):
 
     # -- connections -------------------------------------------------------------------
 
-    def pipelines(self) -> list[Pipeline]:
-        """The proxied connections known (open and recently closed)."""
-        with self._lock:
-            return list(self._pipelines.values())
-
-    def _pipeline(self, connection):
-        if hasattr(connection, "queues"):
-            return connection
-        for pipeline in self.pipelines():
-            if connection in (pipeline.id, pipeline.server_id):
-                return pipeline
-        known = ", ".join(f"#{p.id}" for p in self.pipelines()[-10:]) or "none yet"
-        raise ProxyError(f"proxy {self.name!r} has no connection #{connection} (client legs: "
-                         f"{known}); see proxy.connections.")
-
-    def _legs(self, connection):
-        pipeline = self._pipeline(connection)
-        return pipeline.id, pipeline.server_id
-
-    def legs(self) -> list[tuple[int, int | None]]:
-        """``[(client leg id, server leg id or None)]`` for every known proxied connection."""
-        return [(p.id, p.server_id) for p in self.pipelines()]
-
     def conversation(self, connection: int | None = None, leg: str = "client") -> list[str]:
         """The decoded messages of the client legs (or ``leg="server"``), one line each.
 
@@ -232,92 +162,6 @@ class Proxy(Listener):
                 lines += [f"#{event.connection} {line}"
                           for line in decoder.feed(event.kind, event.data)]
         return lines
-
-    # -- intercept -----------------------------------------------------------------------
-
-    def intercept(self, direction: str | None = "both", match: Any = None) -> "Proxy":
-        """Hold messages going ``direction`` that ``match``; ``intercept(None)`` stops holding.
-
-        ``direction`` is ``"to_server"``, ``"to_client"`` or ``"both"``;
-        ``match`` is None (every message), bytes/str (contained in the
-        message), a compiled regex, or a function of the message's bytes.
-        Messages already held stay held until forwarded or dropped.
-        """
-        if direction is None:
-            self._intercept = None
-            self.holding = False
-            return self
-        self._intercept = (checked_direction(direction), matcher(match))
-        self.holding = True
-        return self
-
-    @property
-    def intercepting(self) -> str | None:
-        """The direction being intercepted, or None."""
-        return self._intercept[0] if self._intercept else None
-
-    @property
-    def held(self) -> list[Message]:
-        """The messages waiting for a decision, oldest first."""
-        messages = [m for p in self.pipelines() for m in p.held]
-        return sorted(messages, key=lambda m: m.id)
-
-    def _check_held(self, message):
-        if not isinstance(message, Message):
-            raise TypeError(f"expected a message from proxy.held, not {type(message).__name__}")
-        if message.pipeline.hub is not self:
-            raise ProxyError(f"message #{message.id} belongs to another proxy.")
-        if message not in message.pipeline.queues[message.direction]:
-            raise ProxyError(f"message #{message.id} is no longer waiting (it was forwarded, "
-                             "dropped, or its connection closed; see proxy.notes).")
-
-    def forward(self, message: Message, data: bytes | str | None = None,
-                timeout: float = bridge.DEFAULT_TIMEOUT) -> Message:
-        """Let a held message go on, replaced by ``data`` (bytes or str) if given."""
-        if data is not None:
-            data = as_data(data)
-        self._check_held(message)
-        bridge.call(self._forward_in_reactor, message, data, timeout=timeout)
-        return message
-
-    def _forward_in_reactor(self, message, data):
-        if message in message.pipeline.queues[message.direction]:
-            if data is not None:
-                self.note(message.connection, f"{message.direction}: message #{message.id} "
-                                              f"edited ({len(message.data)} -> {len(data)} bytes)")
-            message.pipeline.release(message, data)
-        self.held_changed()
-
-    def drop(self, message: Message,
-             timeout: float = bridge.DEFAULT_TIMEOUT) -> Message:
-        """Throw a held message away (noted in :attr:`notes`)."""
-        self._check_held(message)
-        bridge.call(message.pipeline.drop, message, timeout=timeout)
-        self.held_changed()
-        return message
-
-    def inject(self, connection: int, direction: str, data: bytes | str,
-               timeout: float = bridge.DEFAULT_TIMEOUT) -> Message:
-        """Send ``data`` as a new message on ``connection`` (an id) going ``direction``."""
-        data = checked_data(data, "data", "b'PING\\r\\n'")
-        checked_direction(direction, allow_both=False)
-        pipeline = self._pipeline(connection)
-        if pipeline.closed:
-            raise ProxyError(f"connection #{pipeline.id} is closed; inject into an open one "
-                             "(see proxy.connections).")
-        item = bridge.call(pipeline.inject, direction, data, timeout=timeout)
-        self.note(pipeline.id, f"{direction}: injected message #{item.id} ({len(data)} bytes)")
-        return item
-
-    def release_all(self, timeout: float = bridge.DEFAULT_TIMEOUT) -> int:
-        """Forward every held message unchanged; return how many."""
-        def release():
-            held = self.held
-            for message in held:
-                message.pipeline.release(message)
-            self.held_changed()
-            return len(held)
-        return bridge.call(release, timeout=timeout)
 
     # -- faults ------------------------------------------------------------------------
 
