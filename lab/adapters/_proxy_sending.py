@@ -17,7 +17,7 @@ _CLOSE, _RESET, _HALF = object(), object(), object()
 
 
 class _FaultShapedSending:
-    """The sending half of :class:`~lab.adapters.proxy.Pipeline` (a mixin of it).
+    """The sending half of :class:`~lab.adapters.proxy.Pipeline` (a base class of it).
 
     It works on the pipeline's state, set in ``Pipeline.__init__``: its hub,
     clock, taps, queues, outboxes and per-direction counters and flags.

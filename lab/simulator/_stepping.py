@@ -8,7 +8,7 @@ import heapq
 import traceback
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Self
 
 from lab.simulator._errors import BadTime, NotIdle, QueueEmpty, RunawayLoop, SimulationError
 from lab.simulator._scheduling import _Scheduling
@@ -109,7 +109,7 @@ class _Stepping(_Scheduling):
 
     # -- running ---------------------------------------------------------------------------
 
-    def run_until(self, until: float | Callable[[Any], bool],
+    def run_until(self, until: float | Callable[[Self], bool],
                   max_steps: int = DEFAULT_MAX_STEPS) -> Ran:
         """Run events until virtual time ``until`` (each at its own time), or until ``until(sim)``.
 
