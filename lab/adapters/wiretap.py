@@ -14,7 +14,9 @@ The wiretap records nothing itself: it calls a *recorder* (the model's
     record(kind, connection, data)
     closed(connection, reason)
 
-and may have ``protocol_error(connection, where, error)`` and
+and may have ``recorders(connection) -> (record_in, record_out)`` (the
+per-connection form of ``record``, cheaper on the hot path),
+``protocol_error(connection, where, error)`` and
 ``limit_reached(connection, what)``.
 
 Back-pressure, for any wrapped protocol: the wiretap registers itself as a
@@ -48,6 +50,7 @@ __all__ = [
 ]
 
 CONNECT, IN, OUT, CLOSE = "connect", "in", "out", "close"
+_get_ident = threading.get_ident
 
 # Why a bound: a UDP server sees a "connection" per peer address, and a
 # stream of spoofed or random peers must not grow the table without limit.
@@ -77,6 +80,19 @@ def _note_error(recorder, connection, where, error):
         note(connection, where, error)
 
 
+def _recorders(recorder, connection):
+    """``(record_in, record_out)`` of one connection: the recorder's own if it has them."""
+    recorders = getattr(recorder, "recorders", None)
+    if recorders is not None:
+        return recorders(connection)
+    record = recorder.record
+    return (lambda data: record(IN, connection, data)), (lambda data: record(OUT, connection, data))
+
+
+def _ignore(data):
+    """What records a connection's chunks once it has closed."""
+
+
 def _note_limit(recorder, connection, what):
     note = getattr(recorder, "limit_reached", None)
     if note is not None:
@@ -101,12 +117,14 @@ class WiretapProtocol(ProtocolWrapper):
     """
 
     tap_id = None
-    _record = None  # the recorder's record(), looked up once per connection
+    _record_in = _record_out = None  # what records this connection's chunks, set on connect
     _held = None  # bytes written while the peer is paused; None while it reads
     _user_producer = None  # (producer, streaming) the wrapped protocol registered
     _close_reason = None
     _pauses = 0
     _thread = None  # the reactor thread's ident, taken when the connection is made
+    _fast_write = None  # the write closure of the hot path (see _hot_path)
+    _flow = None  # what the transport pauses and resumes; also tells the fast write the state
 
     def makeConnection(self, transport):
         """Record the connection and take on back-pressure before the wrapped protocol starts.
@@ -117,9 +135,13 @@ class WiretapProtocol(ProtocolWrapper):
         recorder = self.factory.recorder
         self.tap_id = recorder.opened(
             "tcp", address_of(transport.getPeer()), address_of(transport.getHost()), self)
-        self._record = recorder.record
+        self._record_in, self._record_out = _recorders(recorder, self.tap_id)
         self._thread = threading.get_ident()
-        transport.registerProducer(_Flow(self), True)
+        self._flow = _Flow(self)
+        transport.registerProducer(self._flow, True)
+        self.dataReceived, self._fast_write = self._hot_path(transport, self._flow)
+        self.write = self._fast_write
+        self._follow_state()
         try:
             ProtocolWrapper.makeConnection(self, transport)
         except Exception as error:
@@ -127,9 +149,57 @@ class WiretapProtocol(ProtocolWrapper):
             self._close_reason = f"closed: connectionMade raised {type(error).__name__}"
             self.abort()
 
+    def _hot_path(self, transport, flow):
+        """``(dataReceived, write)`` of this connection as closures, installed on the instance.
+
+        Why closures: Twisted's ``ProtocolWrapper`` has ``__getattr__`` (it
+        forwards unknown names to the transport), and CPython cannot
+        specialize attribute access on such a class, so each ``self.x`` on
+        the hot path took the slow generic lookup.  The closures read cells
+        and the slotted ``flow`` instead.  ``write`` sends directly only while
+        ``flow.plain`` (the peer reads, no pull producer, the connection is
+        open); otherwise it takes the checked path.  A protocol may keep the
+        bound ``write`` (a ``LoopingCall`` does), so the closure itself must
+        follow the state rather than be swapped.
+        """
+        record_in, record_out = self._record_in, self._record_out
+        wrapped, thread, tap = self.wrappedProtocol, self._thread, self
+
+        def data_received(data):
+            record_in(data)
+            try:  # a try costs nothing until it catches
+                wrapped.dataReceived(data)
+            except Exception as error:
+                _note_error(tap.factory.recorder, tap.tap_id, "dataReceived", error)
+                raise
+
+        def write(data):
+            if not flow.plain:
+                return tap._checked_write(data)
+            if _get_ident() != thread:
+                tap._refuse_foreign_write()
+            if type(data) is not bytes and not isinstance(data, bytes):
+                transport.write(data)  # raises TypeError for str and the like
+                return
+            record_out(data)  # first: a direct send can reach the peer before we return
+            send_now(transport, data)
+
+        return data_received, write
+
+    def _follow_state(self):
+        """Tell the fast ``write`` whether it may send directly (see :meth:`_hot_path`)."""
+        self._flow.plain = (self._held is None and self._fast_write is not None
+                            and (self._user_producer is None or self._user_producer[1]))
+
+    def _checked_write(self, data):
+        """``write`` when the fast path may not send directly: the class's forms."""
+        if self._user_producer is not None and not self._user_producer[1]:
+            return self._write_queued(data)
+        return WiretapProtocol.write(self, data)
+
     def dataReceived(self, data):
         """Record bytes in, then hand them to the wrapped protocol."""
-        self._record(IN, self.tap_id, data)
+        self._record_in(data)
         try:  # a try costs nothing until it catches; this is the hot path
             self.wrappedProtocol.dataReceived(data)
         except Exception as error:
@@ -138,14 +208,14 @@ class WiretapProtocol(ProtocolWrapper):
 
     def write(self, data):
         """Record bytes out, then send them (non-bytes get Twisted's own TypeError)."""
-        if threading.get_ident() != self._thread:
+        if _get_ident() != self._thread:
             self._refuse_foreign_write()
         if type(data) is not bytes and not isinstance(data, bytes):
             self.transport.write(data)  # raises TypeError for str and the like
             return
         # Record first: a direct send can reach the peer (and a test or user
         # reading the capture) before this method returns.
-        self._record(OUT, self.tap_id, data)
+        self._record_out(data)
         if self._held is not None and self._hold(len(data)):
             return
         send_now(self.transport, data)
@@ -189,7 +259,7 @@ class WiretapProtocol(ProtocolWrapper):
         if not isinstance(data, bytes):
             self.transport.write(data)
             return
-        self.factory.recorder.record(OUT, self.tap_id, data)
+        self._record_out(data)
         if self._held is not None and self._hold(len(data)):
             return
         self.transport.write(data)
@@ -201,7 +271,7 @@ class WiretapProtocol(ProtocolWrapper):
                 raise RuntimeError(f"Cannot register producer {producer}, because producer "
                                    f"{self._user_producer[0]} was never unregistered.")
             self._user_producer = (producer, False)
-            self.write = self._write_queued  # the class's write stays the fast path
+            self._follow_state()
             self.transport.unregisterProducer()
             self.transport.registerProducer(producer, streaming)
             return
@@ -216,15 +286,16 @@ class WiretapProtocol(ProtocolWrapper):
         """Forget the wrapped protocol's producer (the wiretap's flow stays)."""
         user, self._user_producer = self._user_producer, None
         if user is not None and not user[1]:
-            del self.write
+            self._follow_state()
             self.transport.unregisterProducer()
             if self.transport.connected:
-                self.transport.registerProducer(_Flow(self), True)
+                self.transport.registerProducer(self._flow, True)
 
     def _paused(self):
         """The peer is not reading what we send: stop reading from it."""
         if self._held is None:
             self._held = 0
+            self._follow_state()
         self._pauses += 1
         if self._pauses == 1:
             _note_limit(self.factory.recorder, self.tap_id,
@@ -237,6 +308,7 @@ class WiretapProtocol(ProtocolWrapper):
     def _resumed(self):
         """The peer caught up: read from it again."""
         self._held = None
+        self._follow_state()
         if self._close_reason is None:
             self.transport.resumeProducing()
         if self._user_producer is not None and self._user_producer[1]:
@@ -251,8 +323,16 @@ class WiretapProtocol(ProtocolWrapper):
         self.write(b"".join(data))
 
     def connectionLost(self, reason):
-        """Record the close and its reason, then tell the wrapped protocol."""
+        """Record the close and its reason, then tell the wrapped protocol.
+
+        What the wrapped protocol writes from its own ``connectionLost`` is
+        not sent and not recorded (the capture's connection has closed).
+        """
         self.factory.recorder.closed(self.tap_id, self._close_reason or reason_text(reason))
+        self._record_in = self._record_out = _ignore
+        self._fast_write = None  # the fast write takes the checked path from now on
+        self._follow_state()
+        self.__dict__.pop("dataReceived", None)  # the closure goes, with the cycle it makes
         ProtocolWrapper.connectionLost(self, reason)
 
     def readConnectionLost(self):
@@ -277,10 +357,11 @@ class WiretapProtocol(ProtocolWrapper):
 class _Flow:
     """What the transport pauses and resumes: the wiretap of one connection."""
 
-    __slots__ = ("tap",)
+    __slots__ = ("tap", "plain")
 
     def __init__(self, tap):
         self.tap = tap
+        self.plain = False  # may the fast write send directly? (see WiretapProtocol._hot_path)
 
     def pauseProducing(self):
         """The transport's buffer is full."""

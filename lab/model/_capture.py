@@ -3,16 +3,25 @@
 The wiretap (``lab.adapters.wiretap``) writes here from the reactor thread;
 views and notebooks read from the kernel thread.
 
-Why recording takes no lock: it runs for every chunk of traffic, and a lock
-costs more than the rest of it.  One thread records (the reactor's); it
-appends an event before it publishes its ``seq``, so a reader that saw a seq
-finds its event.  Readers copy the deque in one C-level call (atomic under
-the GIL), never iterate it in Python.  ``clear()`` from another thread swaps
-in a new deque, and the recording thread notices and recounts.  The lock
-guards only what happens once per connection (the tables) or rarely
-(errors, limits).
+Why recording is cheap: it runs for every chunk of traffic, and on a small
+request/response protocol (memcached) doing all the bookkeeping as each
+chunk passed (the bounds above all) cost a fifth of the server's time.  So
+each connection gets two closures (:meth:`Capture.recorders`) that note a
+chunk with the least work: its offset in the stream and the connection's
+count, one plain tuple appended to the ring (no lock, no object per event
+but the tuple), the bytes kept.  Trimming the ring to its bounds is done in
+batches, the *fold*: by the recording thread every :data:`FOLD_EVERY`
+events, and by any reader before it reads.  A batch drops exactly what
+trimming after each append dropped (the ring keeps the newest events that
+fit its bounds either way), so a reader sees the same events, seqs,
+offsets, drop counts and timestamps as before, and between folds the ring
+is at most :data:`FOLD_EVERY` events over its bounds.  One thread records
+(the reactor's); deque appends and pops are atomic under the GIL, so the
+fold (any thread) and the tables take one lock that recording never waits
+for: if a reader holds it, the reader folds.
 """
 
+import itertools
 import os
 import pathlib
 import threading
@@ -40,6 +49,10 @@ MAX_LIMIT_NOTES = 200
 MAX_CAPTURE_EVENTS = 10_000_000
 MAX_CAPTURE_BYTES = 1024 * 1024 * 1024
 _KINDS = ("connect", "in", "out", "close")
+# Events the ring may hold beyond its bounds before the recording thread
+# trims it: a batch large enough to make trimming cheap, small enough that
+# the excess (at most this many reads of 64 KiB) stays small.
+FOLD_EVERY = 64
 
 
 class Event(NamedTuple):
@@ -85,7 +98,7 @@ class Connection:
     """
 
     __slots__ = ("id", "transport", "peer", "local", "opened", "closed", "reason",
-                 "bytes_in", "bytes_out", "limits", "_tap")
+                 "bytes_in", "bytes_out", "limits", "_tap", "_recorders")
 
     def __init__(self, cid: int, transport: str, peer: tuple, local: tuple, tap: Any) -> None:
         self.id, self.transport, self.peer, self.local = cid, transport, peer, local
@@ -94,6 +107,7 @@ class Connection:
         self.reason: str | None = None
         self.bytes_in = self.bytes_out = self.limits = 0
         self._tap = tap
+        self._recorders: Any = None  # (record_in, record_out), set by the capture
 
     @property
     def is_open(self) -> bool:
@@ -156,21 +170,25 @@ class Capture:
         checked_count(max_bytes, "max_bytes", 1, MAX_CAPTURE_BYTES, DEFAULT_MAX_BYTES)
         checked_bool(enabled, "enabled")
         self.max_events, self.max_bytes, self.enabled = max_events, max_bytes, enabled
-        self.dropped = 0
-        self.bytes_in = self.bytes_out = 0  # every byte seen, kept or not
         # exceptions the protocol raised
         self.errors: deque[ProtocolError] = deque(maxlen=MAX_PROTOCOL_ERRORS)
         # bounds connections reached, newest last, and how many times (kept or not)
         self.limits: deque[LimitReached] = deque(maxlen=MAX_LIMIT_NOTES)
         self.limited = 0
+        # The ring: plain tuples (an Event is made only when read), appended by the
+        # recording thread without a lock, trimmed to the bounds by the fold.
         self._events: deque[tuple] = deque()
-        self._writing = self._events  # the deque the recording thread counted
-        self._bytes = 0
-        self._seq = 0
-        self._lock = threading.Lock()
+        self._next_seq = itertools.count(1).__next__
+        self._recorded = 0  # bytes of data ever appended (written by the recording thread only)
+        self._evicted = 0  # bytes of data dropped or cleared (written under the lock only)
+        self._fold_at = FOLD_EVERY  # the ring's length at which the recording thread folds
+        self._seq = 0  # the newest seq the fold saw (for seq when the ring is empty)
+        self._dropped = 0
+        self._lock = threading.Lock()  # the fold and the tables
         self._connections: OrderedDict[int, Connection] = OrderedDict()
         self._open: dict[int, Connection] = {}
         self._closed_order: deque[int] = deque()  # ids of closed connections, oldest first
+        self._forgotten_in = self._forgotten_out = 0  # bytes of connections no longer listed
         self._next_id = 1
 
     # -- recorder side (reactor thread) ---------------------------------------
@@ -183,42 +201,72 @@ class Capture:
             conn = Connection(cid, transport, peer, local, tap)
             self._connections[cid] = conn
             self._open[cid] = conn
-        self._append("connect", cid, b"", "", 0)
+        conn._recorders = self._recorders_of(conn)
+        self._append("connect", cid, "")
         return cid
 
     def record(self, kind: str, cid: int, data: bytes) -> None:
-        """Note bytes in (``"in"``) or out (``"out"``) on a connection.
+        """Note bytes in (``"in"``) or out (``"out"``) on an open connection.
 
-        This runs for every chunk of traffic, so it is written flat: one dict
-        lookup, counters, and (when enabled) one append of a plain tuple that
-        refers to ``data`` (bytes are immutable: no copy), no lock.
+        A wiretap that records a connection's every chunk uses the cheaper
+        :meth:`recorders` instead.
         """
         conn = self._open.get(cid)
         if conn is None:
             return
-        size = len(data)
-        if kind == "in":
+        if type(data) is not bytes:
+            data = bytes(data)
+        conn._recorders[0 if kind == "in" else 1](data)
+
+    def recorders(self, cid: int) -> tuple[Callable[[bytes], None], Callable[[bytes], None]]:
+        """``(record_in, record_out)`` of an open connection: each notes one chunk of ``bytes``.
+
+        The hot path of the wiretap (see the module's docstring).  The data
+        must be ``bytes``, and neither may be called after :meth:`closed`
+        (the wiretap stops calling them when its connection is lost).
+        """
+        return self._open[cid]._recorders
+
+    def _recorders_of(self, conn):
+        """The two closures that record one connection's chunks (see :meth:`recorders`)."""
+        cid, capture, events = conn.id, self, self._events
+        keep, seq, now, fold = events.append, self._next_seq, _now, self._fold_soon
+        if not self.enabled:
+            def count_in(data: bytes) -> None:
+                conn.bytes_in += len(data)
+
+            def count_out(data: bytes) -> None:
+                conn.bytes_out += len(data)
+
+            return count_in, count_out
+
+        # Why the order inside: the byte count of a chunk is added after it is in
+        # the ring, so a reader's fold never counts bytes it cannot find there.
+        def record_in(data: bytes) -> None:
+            size = len(data)
             offset = conn.bytes_in
             conn.bytes_in = offset + size
-            self.bytes_in += size
-        else:
+            if size > capture.max_bytes:
+                data = data[:capture.max_bytes]
+                size = len(data)
+            keep((seq(), "in", cid, now(), data, "", offset))
+            capture._recorded += size
+            if len(events) > capture._fold_at:
+                fold()
+
+        def record_out(data: bytes) -> None:
+            size = len(data)
             offset = conn.bytes_out
             conn.bytes_out = offset + size
-            self.bytes_out += size
-        if not self.enabled:
-            return
-        if size > self.max_bytes or type(data) is not bytes:
-            data = bytes(data[:self.max_bytes])
-            size = len(data)
-        events = self._events
-        if events is not self._writing:
-            self._recount(events)
-        seq = self._seq + 1
-        events.append((seq, kind, cid, _now(), data, "", offset))
-        self._seq = seq  # published after the append: see the module's docstring
-        self._bytes += size
-        if len(events) > self.max_events or self._bytes > self.max_bytes:
-            self._evict(events)
+            if size > capture.max_bytes:
+                data = data[:capture.max_bytes]
+                size = len(data)
+            keep((seq(), "out", cid, now(), data, "", offset))
+            capture._recorded += size
+            if len(events) > capture._fold_at:
+                fold()
+
+        return record_in, record_out
 
     def protocol_error(self, cid: int, where: str, error: BaseException) -> None:
         """Note an exception the served protocol raised (Twisted only logs it)."""
@@ -245,49 +293,92 @@ class Capture:
         if conn is None:
             return
         conn.closed, conn.reason, conn._tap = time.time(), reason, None
-        self._append("close", cid, b"", reason, 0)
+        self._append("close", cid, reason)
 
-    def _append(self, kind, cid, data, reason, offset):
-        if not self.enabled:
-            return
-        # Plain tuples here (an Event is made only when read): a NamedTuple
-        # costs a Python-level __new__ on every chunk of traffic.
-        events = self._events
-        if events is not self._writing:
-            self._recount(events)
-        seq = self._seq + 1
-        events.append((seq, kind, cid, _now(), data, reason, offset))
-        self._seq = seq
-        self._bytes += len(data)
-        self._evict(events)
+    def _append(self, kind, cid, reason):
+        """Append a connect or close event (recording thread)."""
+        if self.enabled:
+            self._events.append((self._next_seq(), kind, cid, _now(), b"", reason, 0))
+            if len(self._events) > self._fold_at:
+                self._fold_soon()
 
-    def _recount(self, events):
-        """A clear() swapped the buffer: count what the new one holds (recording thread)."""
-        self._writing = events
-        self._bytes = sum(len(event[4]) for event in list(events))
+    # -- the fold ----------------------------------------------------------------
 
-    def _evict(self, events):
-        """Drop the oldest events until both bounds hold (recording thread)."""
-        while len(events) > self.max_events or self._bytes > self.max_bytes:
+    def _fold_soon(self) -> None:
+        """Fold unless a reader holds the lock (it folds; the reactor must not wait)."""
+        if self._lock.acquire(False):
+            try:
+                self._fold()
+            finally:
+                self._lock.release()
+
+    def _fold(self) -> None:
+        """Drop the oldest events until both bounds hold; note the newest seq (lock held).
+
+        Doing this after a batch of appends keeps what doing it after each
+        append kept: the newest events that fit both bounds, and the same
+        drop count.
+        """
+        events, max_events, max_bytes = self._events, self.max_events, self.max_bytes
+        evicted, dropped, pop = self._evicted, 0, events.popleft
+        event = None
+        while len(events) > max_events or self._recorded - evicted > max_bytes:
             if not events:
-                self._bytes = 0
                 break
-            self._bytes -= len(events.popleft()[4])
-            self.dropped += 1
+            event = pop()
+            evicted += len(event[4])
+            dropped += 1
+        self._evicted = evicted
+        self._dropped += dropped
+        if events:
+            self._seq = events[-1][0]
+        elif event is not None:
+            self._seq = event[0]
+        self._fold_at = len(events) + FOLD_EVERY
 
     def _forget_old_closed(self):
         while len(self._closed_order) > MAX_CLOSED_CONNECTIONS:
-            self._connections.pop(self._closed_order.popleft(), None)
+            conn = self._connections.pop(self._closed_order.popleft(), None)
+            if conn is not None:
+                self._forgotten_in += conn.bytes_in
+                self._forgotten_out += conn.bytes_out
 
     # -- reader side (any thread) ---------------------------------------------
+
+    def _settled(self) -> deque:
+        """The ring, folded to its bounds (lock held by the caller)."""
+        self._fold()
+        return self._events
 
     @property
     def seq(self) -> int:
         """The number of events recorded so far (kept or dropped)."""
-        return self._seq
+        with self._lock:
+            self._fold()
+            return self._seq
+
+    @property
+    def dropped(self) -> int:
+        """How many events the bounds dropped, oldest first."""
+        with self._lock:
+            self._fold()
+            return self._dropped
+
+    @property
+    def bytes_in(self) -> int:
+        """Every byte the server received on its connections, kept or not."""
+        with self._lock:
+            return self._forgotten_in + sum(c.bytes_in for c in list(self._connections.values()))
+
+    @property
+    def bytes_out(self) -> int:
+        """Every byte the server sent on its connections, kept or not."""
+        with self._lock:
+            return self._forgotten_out + sum(c.bytes_out for c in list(self._connections.values()))
 
     def __len__(self):
-        return len(self._events)
+        with self._lock:
+            return len(self._settled())
 
     def __iter__(self) -> Iterator[Event]:
         """The kept events, oldest first (a snapshot: ``list(listener.capture)``)."""
@@ -296,10 +387,9 @@ class Capture:
     @property
     def size(self) -> int:
         """Bytes of data held in the buffer now."""
-        events = self._events
-        if events is not self._writing:  # cleared; the recording thread has not noticed yet
-            return sum(len(event[4]) for event in list(events))
-        return self._bytes
+        with self._lock:
+            self._fold()
+            return self._recorded - self._evicted
 
     def events(self, connection: int | None = None, since: int = 0,
                kinds: Collection[str] | None = None) -> list[Event]:
@@ -315,19 +405,20 @@ class Capture:
         return list(map(Event._make, chosen))
 
     def _since(self, since):
-        """The kept events after seq ``since``, oldest first, without a lock.
+        """The kept events after seq ``since``, oldest first.
 
-        Copies from the newest end (one C-level call, atomic under the GIL)
-        about as many as are new, and more if events arrived meanwhile, so a
-        view that asks often copies little.
+        Copies from the newest end (one C-level call, atomic under the GIL:
+        the recording thread may be appending) about as many as are new, so
+        a view that asks often copies little.
         """
-        events = self._events
-        want = max(1, self._seq - since + 1)
-        while True:
-            chunk = list(islice(reversed(events), want))
-            if len(chunk) < want or chunk[-1][0] <= since + 1:
-                break
-            want *= 2
+        with self._lock:
+            events = self._settled()
+            want = max(1, self._seq - since + 1)
+            while True:
+                chunk = list(islice(reversed(events), want))
+                if len(chunk) < want or chunk[-1][0] <= since + 1:
+                    break
+                want *= 2
         chunk.reverse()
         skip = 0
         while skip < len(chunk) and chunk[skip][0] <= since:
@@ -338,20 +429,23 @@ class Capture:
         """The last ``count`` events (of one connection if given), oldest first."""
         checked_count(count, "count", 0, example=20)
         check_connection(connection, optional=True)
-        if connection is None:
-            found = list(islice(reversed(self._events), count))
-        else:
-            found = []
-            for event in reversed(self._events.copy()):
-                if event[2] == connection:
-                    found.append(event)
-                    if len(found) >= count:
-                        break
+        with self._lock:
+            events = self._settled()
+            if connection is None:
+                found = list(islice(reversed(events), count))
+            else:
+                found = []
+                for event in reversed(events.copy()):
+                    if event[2] == connection:
+                        found.append(event)
+                        if len(found) >= count:
+                            break
         return list(map(Event._make, reversed(found)))
 
     def connections(self, open_only: bool = False) -> list[Connection]:
         """Snapshots of the known connections (open and recently closed), oldest first."""
         with self._lock:
+            self._fold()
             table = self._open if open_only else self._connections
             return [c.copy() for c in list(table.values())]
 
@@ -359,6 +453,7 @@ class Capture:
         """A snapshot of one connection; ``KeyError`` with a hint if unknown."""
         check_connection(cid)
         with self._lock:
+            self._fold()
             conn = self._connections.get(cid)
         if conn is None:
             raise KeyError(f"no captured connection #{cid}; see capture.connections()")
@@ -388,12 +483,15 @@ class Capture:
         return True
 
     def clear(self) -> None:
-        """Forget every kept event (connections and counts stay).
+        """Forget every kept event (connections, counts and the seq stay).
 
-        A new, empty buffer replaces the old one (the recording thread may be
-        appending to the old one right now; it notices and recounts).
+        Only what the ring held when the call began goes: the recording
+        thread may be appending now, and what it appends stays.
         """
-        self._events = deque()
+        with self._lock:
+            events = self._settled()
+            for _ in range(len(events)):  # popleft is atomic; a concurrent append is kept
+                self._evicted += len(events.popleft()[4])
 
     def open_taps(self) -> list[Any]:
         """The wiretap protocols of open stream connections (reactor thread only)."""
@@ -420,5 +518,8 @@ class Capture:
 
     def __repr__(self):
         state = "on" if self.enabled else "off"
-        return (f"<Capture {state}: {len(self._events)} events, {self._bytes} bytes kept, "
-                f"{self.dropped} dropped, {self._next_id - 1} connections>")
+        with self._lock:
+            self._fold()
+            return (f"<Capture {state}: {len(self._events)} events, "
+                    f"{self._recorded - self._evicted} bytes kept, "
+                    f"{self._dropped} dropped, {self._next_id - 1} connections>")
