@@ -62,11 +62,15 @@ class _Slot:
 
     __slots__ = ("pos", "how", "pair", "args", "segment", "input_failed", "waited", "ran",
                  "input", "output", "failure", "duration", "waiting_on", "name", "location",
-                 "state", "note")
+                 "state", "note", "cb", "cb_extra", "eb", "eb_extra")
 
     def __init__(self, how, pair):
         self.how = how
         self.pair = pair
+        # Each side's function and its extra arguments (None when there are none,
+        # the usual case), read by the traced hot path without unpacking ``pair``.
+        self.cb, self.cb_extra = pair[0], _extra(pair[1], pair[2])
+        self.eb, self.eb_extra = pair[3], _extra(pair[4], pair[5])
         self.args = (self,)  # the extra argument Twisted passes to our function
         self.segment = self.input_failed = self.waited = False
         self.ran = self.input = self.output = self.failure = self.duration = None
@@ -82,6 +86,11 @@ class _Slot:
     def errback(self):
         """The user's errback, or None when that side passes the result over."""
         return self.pair[3]
+
+
+def _extra(args, kwargs):
+    """``(args, kwargs)`` of a stage's side, or None when both are empty."""
+    return (args, kwargs) if args or kwargs else None
 
 
 def _real(fn, skip):
@@ -115,7 +124,7 @@ class Recorder:
         self.forced = {}  # segment position -> exception to throw in (what-if)
         self.lock = threading.Lock()
         self.moved = threading.Condition()
-        self._seen = (NOTHING, "")
+        self._seen_value, self._seen_text = NOTHING, ""  # the last value given a text, and it
         self._failure_seen = (None, None)
         self._announced = -1
 
@@ -278,20 +287,20 @@ class Recorder:
                 self._note_initial(result, "errback" if failed else "callback", force=True)
             if self.gated:
                 return self.gates.close(slot, result, failed)
-        cb, cb_args, cb_kw, eb, eb_args, eb_kw = slot.pair
         if failed:
-            fn, args, kwargs, ran = eb, eb_args, eb_kw, "errback"
+            fn, extra, ran = slot.eb, slot.eb_extra, "errback"
         else:
-            fn, args, kwargs, ran = cb, cb_args, cb_kw, "callback"
-        seen, text = self._seen
-        if result is not seen:
+            fn, extra, ran = slot.cb, slot.cb_extra, "callback"
+        if result is self._seen_value:
+            text = self._seen_text
+        else:
             text = self.text_of(result)
         if fn is None:
             self.settle(slot, "skipped", text, failed, result, None)
             return result
         started = perf_counter()
         try:  # a call with nothing to unpack is much cheaper: the usual stage
-            out = fn(result, *args, **kwargs) if args or kwargs else fn(result)
+            out = fn(result) if extra is None else fn(result, *extra[0], **extra[1])
         except BaseException:  # noqa: BLE001 - exactly what Twisted catches
             out = Failure()
         duration = perf_counter() - started
@@ -299,15 +308,20 @@ class Recorder:
         if kind not in _PLAIN:
             self.settle(slot, ran, text, failed, out, duration)
             return out
-        output = repr(out) if kind is int and -_BIG < out < _BIG else short_repr(out)
-        self._seen = (out, output)
-        slot.ran, slot.input, slot.duration, slot.output = ran, text, duration, output
+        # An int's text is made when read (see _text): repr costs as much as the rest
+        # here, and a small int held is no object of the program's kept alive.
+        output = out if kind is int and -_BIG < out < _BIG else short_repr(out)
+        self._seen_value = self.current = out
+        self._seen_text = output
+        slot.ran = ran
+        slot.input = text
+        slot.duration = duration
+        slot.output = output
         if failed:  # a new slot says False and no failure: store only what differs
             slot.input_failed = True
-        self.current = out
         self.finished += 1
         slot.state = "done"
-        if self.listeners or slot.pos == len(self.slots) - 1:
+        if self.listeners or slot is self.slots[-1]:
             self._ran(slot, False)
         return out
 
@@ -460,14 +474,13 @@ class Recorder:
 
     def text_of(self, value):
         """Bounded repr of a value or Failure, computed once for a value that flows on."""
-        seen, text = self._seen
-        if value is seen:
-            return text
+        if value is self._seen_value:
+            return _text(self._seen_text)
         if isinstance(value, Failure):
             text = f"<Failure {self.failure_of(value)}>"
         else:
             text = short_repr(value)
-        self._seen = (value, text)
+        self._seen_value, self._seen_text = value, text
         return text
 
     def failure_of(self, failure):
@@ -521,9 +534,14 @@ def _stage_of(slot, index):
     else:
         callback, errback = callable_name(slot.callback), callable_name(slot.errback)
     state = slot.state  # first: it is written last (see Recorder.run_slot)
-    return Stage(index, slot.how, slot.name, callback, errback, slot.location, slot.ran, slot.input,
-                 slot.input_failed, slot.output, slot.failure, slot.duration, state,
-                 slot.waited, slot.note)
+    return Stage(index, slot.how, slot.name, callback, errback, slot.location, slot.ran,
+                 _text(slot.input), slot.input_failed, _text(slot.output), slot.failure,
+                 slot.duration, state, slot.waited, slot.note)
+
+
+def _text(text):
+    """A stage's input or output text: the traced hot path keeps a small int as itself."""
+    return repr(text) if type(text) is int else text
 
 
 def _name_slot(slot):
