@@ -1,5 +1,6 @@
 """Capture: the wiretap's events, the bounded ring buffer, pcap export read by tshark, replay."""
 
+import random
 import shutil
 import subprocess
 
@@ -233,3 +234,38 @@ def test_a_capture_iterates_its_events(lab_reactor):
         assert ["connect", "in", "out", "close"] == kinds
     finally:
         listener.stop()
+
+
+def test_batched_trimming_keeps_what_trimming_each_chunk_kept():
+    """Whatever the sizes, bounds and moments of reading, the kept events, seqs, offsets, size and drops are those of dropping the oldest after every chunk."""
+    rng = random.Random(18)
+    for trial in range(60):
+        max_events, max_bytes = rng.randint(1, 300), rng.randint(1, 5000)
+        capture = Capture(max_events=max_events, max_bytes=max_bytes)
+        model, dropped, offsets, seq = [], 0, {}, 0
+        cids = [capture.opened("tcp", ("127.0.0.1", 5000 + n), ("127.0.0.1", 80), None)
+                for n in range(3)]
+        seq += 3
+        model.extend((n + 1, "connect", cid, b"", 0) for n, cid in enumerate(cids))
+        for _ in range(rng.randint(0, 900)):
+            cid, kind = rng.choice(cids), rng.choice(("in", "out"))
+            data = bytes(rng.randint(0, 255) for _ in range(rng.choice((0, 1, 7, 60, 400))))
+            capture.record(kind, cid, data)
+            seq += 1
+            offset = offsets.get((cid, kind), 0)
+            offsets[cid, kind] = offset + len(data)
+            model.append((seq, kind, cid, data[:max_bytes], offset))
+            while len(model) > max_events or sum(len(e[3]) for e in model) > max_bytes:
+                model.pop(0)
+                dropped += 1
+            if rng.random() < 0.05:  # a reader looks now and then, mid-batch
+                assert len(model) == len(capture), trial
+        kept = [(e.seq, e.kind, e.connection, e.data, e.offset) for e in capture.events()]
+        assert model == kept, trial
+        assert (dropped, seq, sum(len(e[3]) for e in model)) == (
+            capture.dropped, capture.seq, capture.size), trial
+        since = rng.randint(0, seq)
+        assert [e for e in model if e[0] > since] == [
+            (e.seq, e.kind, e.connection, e.data, e.offset) for e in capture.events(since=since)]
+        assert model[-5:] == [(e.seq, e.kind, e.connection, e.data, e.offset)
+                              for e in capture.tail(5)]

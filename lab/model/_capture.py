@@ -4,36 +4,28 @@ The wiretap (``lab.adapters.wiretap``) writes here from the reactor thread;
 views and notebooks read from the kernel thread.
 
 Why recording is cheap: it runs for every chunk of traffic, and on a small
-request/response protocol (memcached) doing all the bookkeeping as each
-chunk passed (the bounds above all) cost a fifth of the server's time.  So
-each connection gets two closures (:meth:`Capture.recorders`) that note a
+request/response protocol (memcached) it cost a fifth of the server's time.
+Each connection gets two closures (:meth:`Capture.recorders`) that note a
 chunk with the least work: its offset in the stream and the connection's
-count, one plain tuple appended to the ring (no lock, no object per event
-but the tuple), the bytes kept.  Trimming the ring to its bounds is done in
-batches, the *fold*: by the recording thread every :data:`FOLD_EVERY`
-events, and by any reader before it reads.  A batch drops exactly what
-trimming after each append dropped (the ring keeps the newest events that
-fit its bounds either way), so a reader sees the same events, seqs,
-offsets, drop counts and timestamps as before, and between folds the ring
-is at most :data:`FOLD_EVERY` events over its bounds.  One thread records
-(the reactor's); deque appends and pops are atomic under the GIL, so the
-fold (any thread) and the tables take one lock that recording never waits
-for: if a reader holds it, the reader folds.
+count, one plain tuple appended to the ring's pending list, no lock, no
+object per event but the tuple and its timestamp.  The ring
+(:mod:`lab.model._ring`) seals and trims in batches, exactly as trimming
+after each chunk would.  The lock guards sealing and the tables; recording
+never waits for it.
 """
 
-import itertools
 import os
 import pathlib
 import threading
 import time
 import traceback
 from collections import OrderedDict, deque
-from itertools import islice
 from collections.abc import Callable, Collection, Iterator
 from typing import Any, NamedTuple
 
 from lab._checks import checked_bool, checked_count, checked_timeout
 from lab.model._pcap import write_pcap
+from lab.model._ring import CHUNK, Ring
 
 __all__ = ["Event", "Connection", "ProtocolError", "LimitReached", "Capture",
            "check_connection", "DEFAULT_MAX_EVENTS", "DEFAULT_MAX_BYTES"]
@@ -49,10 +41,6 @@ MAX_LIMIT_NOTES = 200
 MAX_CAPTURE_EVENTS = 10_000_000
 MAX_CAPTURE_BYTES = 1024 * 1024 * 1024
 _KINDS = ("connect", "in", "out", "close")
-# Events the ring may hold beyond its bounds before the recording thread
-# trims it: a batch large enough to make trimming cheap, small enough that
-# the excess (at most this many reads of 64 KiB) stays small.
-FOLD_EVERY = 64
 
 
 class Event(NamedTuple):
@@ -169,27 +157,41 @@ class Capture:
         checked_count(max_events, "max_events", 1, MAX_CAPTURE_EVENTS, DEFAULT_MAX_EVENTS)
         checked_count(max_bytes, "max_bytes", 1, MAX_CAPTURE_BYTES, DEFAULT_MAX_BYTES)
         checked_bool(enabled, "enabled")
-        self.max_events, self.max_bytes, self.enabled = max_events, max_bytes, enabled
+        self._ring = Ring(max_events, max_bytes)
+        self.enabled = enabled
         # exceptions the protocol raised
         self.errors: deque[ProtocolError] = deque(maxlen=MAX_PROTOCOL_ERRORS)
         # bounds connections reached, newest last, and how many times (kept or not)
         self.limits: deque[LimitReached] = deque(maxlen=MAX_LIMIT_NOTES)
         self.limited = 0
-        # The ring: plain tuples (an Event is made only when read), appended by the
-        # recording thread without a lock, trimmed to the bounds by the fold.
-        self._events: deque[tuple] = deque()
-        self._next_seq = itertools.count(1).__next__
-        self._recorded = 0  # bytes of data ever appended (written by the recording thread only)
-        self._evicted = 0  # bytes of data dropped or cleared (written under the lock only)
-        self._fold_at = FOLD_EVERY  # the ring's length at which the recording thread folds
-        self._seq = 0  # the newest seq the fold saw (for seq when the ring is empty)
-        self._dropped = 0
-        self._lock = threading.Lock()  # the fold and the tables
+        self._lock = threading.Lock()  # sealing the ring, and the tables
         self._connections: OrderedDict[int, Connection] = OrderedDict()
         self._open: dict[int, Connection] = {}
         self._closed_order: deque[int] = deque()  # ids of closed connections, oldest first
         self._forgotten_in = self._forgotten_out = 0  # bytes of connections no longer listed
         self._next_id = 1
+
+    @property
+    def max_events(self) -> int:
+        """The most events the buffer keeps."""
+        return self._ring.max_events
+
+    @max_events.setter
+    def max_events(self, value: int) -> None:
+        with self._lock:
+            self._ring.max_events = checked_count(value, "max_events", 1, MAX_CAPTURE_EVENTS,
+                                                  DEFAULT_MAX_EVENTS)
+
+    @property
+    def max_bytes(self) -> int:
+        """The most bytes of data the buffer keeps."""
+        return self._ring.max_bytes
+
+    @max_bytes.setter
+    def max_bytes(self, value: int) -> None:
+        with self._lock:
+            self._ring.max_bytes = checked_count(value, "max_bytes", 1, MAX_CAPTURE_BYTES,
+                                                 DEFAULT_MAX_BYTES)
 
     # -- recorder side (reactor thread) ---------------------------------------
 
@@ -202,7 +204,7 @@ class Capture:
             self._connections[cid] = conn
             self._open[cid] = conn
         conn._recorders = self._recorders_of(conn)
-        self._append("connect", cid, "")
+        self._append(("connect", cid))
         return cid
 
     def record(self, kind: str, cid: int, data: bytes) -> None:
@@ -229,8 +231,10 @@ class Capture:
 
     def _recorders_of(self, conn):
         """The two closures that record one connection's chunks (see :meth:`recorders`)."""
-        cid, capture, events = conn.id, self, self._events
-        keep, seq, now, fold = events.append, self._next_seq, _now, self._fold_soon
+        ring = self._ring
+        pending, limit = ring.pending, ring.limit
+        keep, now, seal = pending.append, _now, self._seal_soon
+        into, out_of = ("in", conn.id), ("out", conn.id)
         if not self.enabled:
             def count_in(data: bytes) -> None:
                 conn.bytes_in += len(data)
@@ -240,31 +244,25 @@ class Capture:
 
             return count_in, count_out
 
-        # Why the order inside: the byte count of a chunk is added after it is in
-        # the ring, so a reader's fold never counts bytes it cannot find there.
         def record_in(data: bytes) -> None:
             size = len(data)
             offset = conn.bytes_in
             conn.bytes_in = offset + size
-            if size > capture.max_bytes:
-                data = data[:capture.max_bytes]
-                size = len(data)
-            keep((seq(), "in", cid, now(), data, "", offset))
-            capture._recorded += size
-            if len(events) > capture._fold_at:
-                fold()
+            if size > limit[0]:
+                data = data[:limit[0]]
+            keep((into, now(), data, offset))
+            if len(pending) >= CHUNK:
+                seal()
 
         def record_out(data: bytes) -> None:
             size = len(data)
             offset = conn.bytes_out
             conn.bytes_out = offset + size
-            if size > capture.max_bytes:
-                data = data[:capture.max_bytes]
-                size = len(data)
-            keep((seq(), "out", cid, now(), data, "", offset))
-            capture._recorded += size
-            if len(events) > capture._fold_at:
-                fold()
+            if size > limit[0]:
+                data = data[:limit[0]]
+            keep((out_of, now(), data, offset))
+            if len(pending) >= CHUNK:
+                seal()
 
         return record_in, record_out
 
@@ -293,48 +291,23 @@ class Capture:
         if conn is None:
             return
         conn.closed, conn.reason, conn._tap = time.time(), reason, None
-        self._append("close", cid, reason)
+        self._append(("close", cid, reason))
 
-    def _append(self, kind, cid, reason):
+    def _append(self, channel):
         """Append a connect or close event (recording thread)."""
         if self.enabled:
-            self._events.append((self._next_seq(), kind, cid, _now(), b"", reason, 0))
-            if len(self._events) > self._fold_at:
-                self._fold_soon()
+            pending = self._ring.pending
+            pending.append((channel, _now(), b"", 0))
+            if len(pending) >= CHUNK:
+                self._seal_soon()
 
-    # -- the fold ----------------------------------------------------------------
-
-    def _fold_soon(self) -> None:
-        """Fold unless a reader holds the lock (it folds; the reactor must not wait)."""
+    def _seal_soon(self) -> None:
+        """Seal the pending events unless a reader holds the lock (it seals; recording never waits)."""
         if self._lock.acquire(False):
             try:
-                self._fold()
+                self._ring.seal()
             finally:
                 self._lock.release()
-
-    def _fold(self) -> None:
-        """Drop the oldest events until both bounds hold; note the newest seq (lock held).
-
-        Doing this after a batch of appends keeps what doing it after each
-        append kept: the newest events that fit both bounds, and the same
-        drop count.
-        """
-        events, max_events, max_bytes = self._events, self.max_events, self.max_bytes
-        evicted, dropped, pop = self._evicted, 0, events.popleft
-        event = None
-        while len(events) > max_events or self._recorded - evicted > max_bytes:
-            if not events:
-                break
-            event = pop()
-            evicted += len(event[4])
-            dropped += 1
-        self._evicted = evicted
-        self._dropped += dropped
-        if events:
-            self._seq = events[-1][0]
-        elif event is not None:
-            self._seq = event[0]
-        self._fold_at = len(events) + FOLD_EVERY
 
     def _forget_old_closed(self):
         while len(self._closed_order) > MAX_CLOSED_CONNECTIONS:
@@ -345,24 +318,22 @@ class Capture:
 
     # -- reader side (any thread) ---------------------------------------------
 
-    def _settled(self) -> deque:
-        """The ring, folded to its bounds (lock held by the caller)."""
-        self._fold()
-        return self._events
+    def _sealed(self) -> Ring:
+        """The ring with every pending event sealed in (lock held by the caller)."""
+        self._ring.seal()
+        return self._ring
 
     @property
     def seq(self) -> int:
         """The number of events recorded so far (kept or dropped)."""
         with self._lock:
-            self._fold()
-            return self._seq
+            return self._sealed().sealed
 
     @property
     def dropped(self) -> int:
         """How many events the bounds dropped, oldest first."""
         with self._lock:
-            self._fold()
-            return self._dropped
+            return self._sealed().dropped
 
     @property
     def bytes_in(self) -> int:
@@ -378,7 +349,7 @@ class Capture:
 
     def __len__(self):
         with self._lock:
-            return len(self._settled())
+            return self._sealed().kept
 
     def __iter__(self) -> Iterator[Event]:
         """The kept events, oldest first (a snapshot: ``list(listener.capture)``)."""
@@ -388,8 +359,7 @@ class Capture:
     def size(self) -> int:
         """Bytes of data held in the buffer now."""
         with self._lock:
-            self._fold()
-            return self._recorded - self._evicted
+            return self._sealed().kept_bytes
 
     def events(self, connection: int | None = None, since: int = 0,
                kinds: Collection[str] | None = None) -> list[Event]:
@@ -397,55 +367,30 @@ class Capture:
         check_connection(connection, optional=True)
         checked_count(since, "since", 0, example=0)
         _check_kinds(kinds)
-        chosen = self._since(since)
-        if connection is not None:
-            chosen = [e for e in chosen if e[2] == connection]
-        if kinds is not None:
-            chosen = [e for e in chosen if e[1] in kinds]
-        return list(map(Event._make, chosen))
-
-    def _since(self, since):
-        """The kept events after seq ``since``, oldest first.
-
-        Copies from the newest end (one C-level call, atomic under the GIL:
-        the recording thread may be appending) about as many as are new, so
-        a view that asks often copies little.
-        """
         with self._lock:
-            events = self._settled()
-            want = max(1, self._seq - since + 1)
-            while True:
-                chunk = list(islice(reversed(events), want))
-                if len(chunk) < want or chunk[-1][0] <= since + 1:
-                    break
-                want *= 2
-        chunk.reverse()
-        skip = 0
-        while skip < len(chunk) and chunk[skip][0] <= since:
-            skip += 1
-        return chunk[skip:] if skip else chunk
+            runs = list(self._sealed().since(since))
+        found = []
+        for first, raw in runs:
+            found.extend(_events(first, raw, connection, kinds))
+        return found
 
     def tail(self, count: int, connection: int | None = None) -> list[Event]:
         """The last ``count`` events (of one connection if given), oldest first."""
         checked_count(count, "count", 0, example=20)
         check_connection(connection, optional=True)
+        found = []
         with self._lock:
-            events = self._settled()
-            if connection is None:
-                found = list(islice(reversed(events), count))
-            else:
-                found = []
-                for event in reversed(events.copy()):
-                    if event[2] == connection:
-                        found.append(event)
-                        if len(found) >= count:
-                            break
-        return list(map(Event._make, reversed(found)))
+            for seq, event in self._sealed().newest():
+                if len(found) >= count:
+                    break
+                if connection is None or event[0][1] == connection:
+                    found.append(_event(seq, event))
+        found.reverse()
+        return found
 
     def connections(self, open_only: bool = False) -> list[Connection]:
         """Snapshots of the known connections (open and recently closed), oldest first."""
         with self._lock:
-            self._fold()
             table = self._open if open_only else self._connections
             return [c.copy() for c in list(table.values())]
 
@@ -453,7 +398,6 @@ class Capture:
         """A snapshot of one connection; ``KeyError`` with a hint if unknown."""
         check_connection(cid)
         with self._lock:
-            self._fold()
             conn = self._connections.get(cid)
         if conn is None:
             raise KeyError(f"no captured connection #{cid}; see capture.connections()")
@@ -483,15 +427,9 @@ class Capture:
         return True
 
     def clear(self) -> None:
-        """Forget every kept event (connections, counts and the seq stay).
-
-        Only what the ring held when the call began goes: the recording
-        thread may be appending now, and what it appends stays.
-        """
+        """Forget every kept event (connections, counts and the seq stay)."""
         with self._lock:
-            events = self._settled()
-            for _ in range(len(events)):  # popleft is atomic; a concurrent append is kept
-                self._evicted += len(events.popleft()[4])
+            self._sealed().clear()
 
     def open_taps(self) -> list[Any]:
         """The wiretap protocols of open stream connections (reactor thread only)."""
@@ -519,7 +457,26 @@ class Capture:
     def __repr__(self):
         state = "on" if self.enabled else "off"
         with self._lock:
-            self._fold()
-            return (f"<Capture {state}: {len(self._events)} events, "
-                    f"{self._recorded - self._evicted} bytes kept, "
-                    f"{self._dropped} dropped, {self._next_id - 1} connections>")
+            ring = self._sealed()
+            return (f"<Capture {state}: {ring.kept} events, {ring.kept_bytes} bytes kept, "
+                    f"{ring.dropped} dropped, {self._next_id - 1} connections>")
+
+
+def _event(seq, raw):
+    """The :class:`Event` of a ring tuple ``(channel, time, data, offset)``."""
+    channel, when, data, offset = raw
+    return Event(seq, channel[0], channel[1], when, data,
+                 channel[2] if len(channel) > 2 else "", offset)
+
+
+def _events(first, raw, connection, kinds):
+    """Events of a run of ring tuples numbered from ``first``, optionally filtered."""
+    made = []
+    for seq, event in enumerate(raw, first):
+        channel = event[0]
+        if connection is not None and channel[1] != connection:
+            continue
+        if kinds is not None and channel[0] not in kinds:
+            continue
+        made.append(_event(seq, event))
+    return made
