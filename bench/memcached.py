@@ -15,6 +15,10 @@ parsing or caching (the ceiling any server on Twisted's reactor can reach).  Pri
 operations per second of each and the ratios to memcached.  Target: lab /
 memcached >= 0.5.  Everything listens on 127.0.0.1 and is stopped at the end.
 
+A recording floor runs beside them: the same server behind the lab's
+wiretap, with a recorder that only appends ``(channel, time, data)`` to a
+deque bounded in C: what keeping each chunk costs at the least.
+
 Why several processes of ``serve`` with capture and without: on a virtual
 machine one process can run 10-20% slower than an identical one for its
 whole life (where its memory landed), which biased a one-process-each ratio
@@ -78,6 +82,54 @@ def lab_server(port):
     factory = lab.plugins().get("memcached").build_factory()
     reactor.listenTCP(port, factory, interface="127.0.0.1")
     reactor.run()
+
+
+def start_recording_floor():
+    """``serve`` as the CLI runs it, behind the wiretap with the cheapest recorder; ``(proc, port)``."""
+    return _start_this_file("--recording-floor-server")
+
+
+def recording_floor_server(port):
+    """The memcached plugin behind the lab's wiretap, whose recorder only appends to a deque.
+
+    The floor for capture on: every chunk is kept as ``(channel, time,
+    data)`` in a deque bounded in C (no offsets, no counts, no byte bound,
+    no seq), with the reactor in crochet's thread as ``serve`` has it.  What
+    the lab's capture costs beyond this is its bookkeeping.
+    """
+    import threading
+    import time
+    from collections import deque
+
+    from twisted.internet import reactor
+
+    import lab
+    from lab.adapters.wiretap import WiretapFactory
+
+    class FloorRecorder:
+        """Keeps each chunk and nothing else (a recorder as the wiretap expects one)."""
+
+        def __init__(self):
+            self.kept, self.ids = deque(maxlen=60_000), iter(range(1, 1 << 62))
+
+        def opened(self, transport, peer, local, tap):
+            return next(self.ids)
+
+        def recorders(self, cid):
+            keep, now, into, out_of = self.kept.append, time.time, ("in", cid), ("out", cid)
+            return (lambda data: keep((into, now(), data))), (lambda data: keep((out_of, now(), data)))
+
+        def record(self, kind, cid, data):
+            self.kept.append(((kind, cid), time.time(), data))
+
+        def closed(self, cid, reason):
+            self.kept.append((("close", cid), time.time(), reason))
+
+    lab.start()
+    factory = lab.plugins().get("memcached").build_factory()
+    lab.call(reactor.listenTCP, port, WiretapFactory(factory, FloorRecorder()),
+             interface="127.0.0.1")
+    threading.Event().wait()
 
 
 def start_naive():
@@ -159,6 +211,7 @@ def main():
                         help="processes of serve with and without capture (default 3)")
     parser.add_argument("--naive-server", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--lab-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--recording-floor-server", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--floor-server", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--baseline", metavar="DIR",
                         help="also load the lab server of another checkout (e.g. `git archive "
@@ -170,11 +223,14 @@ def main():
         return naive_server(args.naive_server)
     if args.lab_server:
         return lab_server(args.lab_server)
+    if args.recording_floor_server:
+        return recording_floor_server(args.recording_floor_server)
     servers = {"lab": start_lab_factory(), "memcached -t 1": start_memcached(),
                "naive": start_naive(), "twisted floor": start_floor()}
     for n in range(1, args.processes + 1):
         servers[f"{SERVE_OFF} #{n}"] = start_lab()
         servers[f"{SERVE_ON} #{n}"] = start_lab(capture=True)
+        servers[f"{RECORDING_FLOOR} #{n}"] = start_recording_floor()
     if args.baseline:
         servers["lab @baseline"] = start_baseline(pathlib.Path(args.baseline).resolve())
     results = {name: [] for name in servers}
@@ -188,10 +244,10 @@ def main():
         for proc, _ in servers.values():
             proc.terminate()
             proc.wait(10)
-    report(_summed(results, (SERVE_OFF, SERVE_ON)), args)
+    report(_summed(results, (SERVE_OFF, SERVE_ON, RECORDING_FLOOR)), args)
 
 
-SERVE_OFF, SERVE_ON = "lab serve (cli)", "lab serve capture"
+SERVE_OFF, SERVE_ON, RECORDING_FLOOR = "lab serve (cli)", "lab serve capture", "recording floor"
 
 
 def _summed(results, groups):
@@ -240,6 +296,11 @@ def report(results, args):
     print(f"  lab serve capture / lab serve (cli) = "
           f"{_spread(results, 'lab serve capture', 'lab serve (cli)')}  "
           "(capture on / off, target >= 0.9)")
+    print(f"  recording floor / lab serve (cli) = "
+          f"{_spread(results, RECORDING_FLOOR, SERVE_OFF)}  "
+          "(the wiretap keeping each chunk in a bare deque: the floor for capture on)")
+    print(f"  lab serve capture / recording floor = "
+          f"{_spread(results, SERVE_ON, RECORDING_FLOOR)}  (what the capture's bookkeeping costs)")
     print(f"  naive / memcached = {_ratio(results, 'naive', mc):.2f}")
     print(f"  lab / naive       = {_ratio(results, 'lab', 'naive'):.2f}")
     print(f"  twisted floor / memcached = {_ratio(results, 'twisted floor', mc):.2f}  "

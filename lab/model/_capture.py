@@ -369,7 +369,7 @@ class Capture:
         _check_kinds(kinds)
         with self._lock:
             runs = list(self._sealed().since(since))
-        found = []
+        found: list[Event] = []
         for first, raw in runs:
             found.extend(_events(first, raw, connection, kinds))
         return found
@@ -378,7 +378,7 @@ class Capture:
         """The last ``count`` events (of one connection if given), oldest first."""
         checked_count(count, "count", 0, example=20)
         check_connection(connection, optional=True)
-        found = []
+        found: list[Event] = []
         with self._lock:
             for seq, event in self._sealed().newest():
                 if len(found) >= count:
