@@ -8,7 +8,7 @@ request/response protocol (memcached) it cost a fifth of the server's time.
 Each connection gets two closures (:meth:`Capture.recorders`) that note a
 chunk with the least work: its offset in the stream and the connection's
 count, one plain tuple appended to the ring's pending list, no lock, no
-object per event but the tuple and its timestamp.  The ring
+object per event but the tuple, its timestamp and offset.  The ring
 (:mod:`lab.model._ring`) seals and trims in batches, exactly as trimming
 after each chunk would.  The lock guards sealing and the tables; recording
 never waits for it.
