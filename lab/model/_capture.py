@@ -31,6 +31,7 @@ __all__ = ["Event", "Connection", "ProtocolError", "LimitReached", "Capture",
            "check_connection", "DEFAULT_MAX_EVENTS", "DEFAULT_MAX_BYTES"]
 
 _now = time.time
+_new = tuple.__new__  # an Event from a tuple, without NamedTuple's Python-level __new__
 DEFAULT_MAX_EVENTS = 200_000
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 # Closed connections stay listed (for the conversation view) up to this many.
@@ -204,7 +205,7 @@ class Capture:
             self._connections[cid] = conn
             self._open[cid] = conn
         conn._recorders = self._recorders_of(conn)
-        self._append(("connect", cid))
+        self._append(("connect", cid, ""))
         return cid
 
     def record(self, kind: str, cid: int, data: bytes) -> None:
@@ -234,7 +235,7 @@ class Capture:
         ring = self._ring
         pending, limit = ring.pending, ring.limit
         keep, now, seal = pending.append, _now, self._seal_soon
-        into, out_of = ("in", conn.id), ("out", conn.id)
+        into, out_of = ("in", conn.id, ""), ("out", conn.id, "")
         if not self.enabled:
             def count_in(data: bytes) -> None:
                 conn.bytes_in += len(data)
@@ -362,16 +363,25 @@ class Capture:
             return self._sealed().kept_bytes
 
     def events(self, connection: int | None = None, since: int = 0,
-               kinds: Collection[str] | None = None) -> list[Event]:
-        """A list of the kept events, optionally of one connection, after ``since`` (a seq)."""
+               kinds: Collection[str] | None = None, limit: int | None = None) -> list[Event]:
+        """A list of the kept events, optionally of one connection, after ``since`` (a seq).
+
+        With ``limit``, at most that many (the oldest of those that match):
+        a reader that goes through the capture in steps copies only a step.
+        """
         check_connection(connection, optional=True)
         checked_count(since, "since", 0, example=0)
         _check_kinds(kinds)
+        if limit is not None:
+            checked_count(limit, "limit", 0, example=1000)
         with self._lock:
             runs = list(self._sealed().since(since))
         found: list[Event] = []
         for first, raw in runs:
             found.extend(_events(first, raw, connection, kinds))
+            if limit is not None and len(found) >= limit:
+                del found[limit:]
+                break
         return found
 
     def tail(self, count: int, connection: int | None = None) -> list[Event]:
@@ -383,7 +393,7 @@ class Capture:
             for seq, event in self._sealed().newest():
                 if len(found) >= count:
                     break
-                if connection is None or event[0][1] == connection:
+                if connection is None or event[0][1] == connection:  # channel: kind, id, reason
                     found.append(_event(seq, event))
         found.reverse()
         return found
@@ -464,19 +474,19 @@ class Capture:
 
 def _event(seq, raw):
     """The :class:`Event` of a ring tuple ``(channel, time, data, offset)``."""
-    channel, when, data, offset = raw
-    return Event(seq, channel[0], channel[1], when, data,
-                 channel[2] if len(channel) > 2 else "", offset)
+    (kind, connection, reason), when, data, offset = raw
+    return _new(Event, (seq, kind, connection, when, data, reason, offset))
 
 
 def _events(first, raw, connection, kinds):
-    """Events of a run of ring tuples numbered from ``first``, optionally filtered."""
-    made = []
-    for seq, event in enumerate(raw, first):
-        channel = event[0]
-        if connection is not None and channel[1] != connection:
-            continue
-        if kinds is not None and channel[0] not in kinds:
-            continue
-        made.append(_event(seq, event))
-    return made
+    """Events of a run of ring tuples numbered from ``first``, optionally filtered.
+
+    Written as comprehensions: a view decoding a large capture reads many.
+    """
+    numbered = enumerate(raw, first)
+    if connection is None and kinds is None:
+        return [_new(Event, (seq, ch[0], ch[1], when, data, ch[2], offset))
+                for seq, (ch, when, data, offset) in numbered]
+    return [_new(Event, (seq, ch[0], ch[1], when, data, ch[2], offset))
+            for seq, (ch, when, data, offset) in numbered
+            if (connection is None or ch[1] == connection) and (kinds is None or ch[0] in kinds)]

@@ -13,8 +13,9 @@ newest events that fit both bounds), and counts the same drops.  Between
 seals the ring is at most :data:`CHUNK` events over its bounds.
 
 An event is a plain tuple ``(channel, time, data, offset)``: ``channel`` is
-``(kind, connection)``, or ``("close", connection, reason)``; its seq is its
-position (chunks know the seq of their first event), so none is stored.
+``(kind, connection, reason)``, made once per connection and kind (the
+reason is empty but for a close); its seq is its position (chunks know the
+seq of their first event), so none is stored.
 
 Threads: one thread appends (the reactor's); ``list.append`` and the slice
 that takes the pending events are atomic under the GIL, so sealing (any

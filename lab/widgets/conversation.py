@@ -139,13 +139,12 @@ class _Decoding:
     def advance(self, capture):
         """Decode what arrived since last time (bounded); return how many events are left."""
         seen = capture.seq  # before reading, so nothing recorded meanwhile is skipped
-        events = capture.events(since=self.cursor)
-        batch = events[:MAX_DECODE_PER_REFRESH]
+        batch = capture.events(since=self.cursor, limit=MAX_DECODE_PER_REFRESH)
         for event in batch:
             self._feed(event)
-        if len(events) > len(batch):
+        if len(batch) == MAX_DECODE_PER_REFRESH and batch[-1].seq < seen:
             self.cursor = batch[-1].seq
-            return len(events) - len(batch)
+            return seen - self.cursor
         self.cursor = max([seen] + [e.seq for e in batch[-1:]])
         return 0
 
