@@ -265,15 +265,9 @@ def _ratio(results, top, bottom):
     return statistics.median(a / b for a, b in zip(results[top], results[bottom]))
 
 
-def _spread(results, top, bottom):
-    """The median per-round ratio and its lowest and highest, as text."""
-    each = [a / b for a, b in zip(results[top], results[bottom])]
-    return f"{statistics.median(each):.2f} [{min(each):.2f}..{max(each):.2f}]"
-
-
-def _spread_of(results, summed, single, args):
-    """Like :func:`_spread`, for a group summed over ``--processes`` against one server."""
-    each = [a / args.processes / b for a, b in zip(results[summed], results[single])]
+def _spread(results, top, bottom, scale=1):
+    """The median per-round ratio (``top`` divided by ``scale``) and its lowest and highest."""
+    each = [a / scale / b for a, b in zip(results[top], results[bottom])]
     return f"{statistics.median(each):.2f} [{min(each):.2f}..{max(each):.2f}]"
 
 
@@ -291,7 +285,7 @@ def report(results, args):
     print(f"  lab serve (cli) / memcached = "
           f"{_ratio(results, 'lab serve (cli)', mc) / args.processes:.2f}  "
           "(serve --no-capture: unwrapped)")
-    print(f"  lab serve (cli) / lab = {_spread_of(results, 'lab serve (cli)', 'lab', args)}  "
+    print(f"  lab serve (cli) / lab = {_spread(results, SERVE_OFF, 'lab', args.processes)}  "
           "(what --no-capture costs over the bare factory)")
     print(f"  lab serve capture / lab serve (cli) = "
           f"{_spread(results, 'lab serve capture', 'lab serve (cli)')}  "

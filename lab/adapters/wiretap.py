@@ -8,15 +8,14 @@ protocol writes out, and the close with its reason.  UDP servers are wrapped
 in :class:`WiretapDatagram`, which treats each peer address as a connection.
 
 The wiretap records nothing itself: it calls a *recorder* (the model's
-``Capture``), which needs three methods, all called in the reactor thread::
+``Capture``), which needs these methods, all called in the reactor thread::
 
     opened(transport, peer, local, tap) -> connection id
-    record(kind, connection, data)
+    recorders(connection) -> (record_in, record_out)   # stream connections
+    record(kind, connection, data)                     # datagrams
     closed(connection, reason)
 
-and may have ``recorders(connection) -> (record_in, record_out)`` (the
-per-connection form of ``record``, cheaper on the hot path),
-``protocol_error(connection, where, error)`` and
+and may have ``protocol_error(connection, where, error)`` and
 ``limit_reached(connection, what)``.
 
 Back-pressure, for any wrapped protocol: the wiretap registers itself as a
@@ -80,15 +79,6 @@ def _note_error(recorder, connection, where, error):
         note(connection, where, error)
 
 
-def _recorders(recorder, connection):
-    """``(record_in, record_out)`` of one connection: the recorder's own if it has them."""
-    recorders = getattr(recorder, "recorders", None)
-    if recorders is not None:
-        return recorders(connection)
-    record = recorder.record
-    return (lambda data: record(IN, connection, data)), (lambda data: record(OUT, connection, data))
-
-
 def _ignore(data):
     """What records a connection's chunks once it has closed."""
 
@@ -109,6 +99,10 @@ def reason_text(reason):
 @implementer(IHalfCloseableProtocol)
 class WiretapProtocol(ProtocolWrapper):
     """Records connect, every read and write, and close of one stream connection.
+
+    Reads and the usual writes go through closures that ``makeConnection``
+    sets on the instance (see :meth:`_hot_path`); the class's ``write`` is
+    the checked form they fall back to.
 
     It declares half-close support so that a client's shutdown of its sending
     side reaches a wrapped protocol that supports it (memcached answers what
@@ -135,7 +129,7 @@ class WiretapProtocol(ProtocolWrapper):
         recorder = self.factory.recorder
         self.tap_id = recorder.opened(
             "tcp", address_of(transport.getPeer()), address_of(transport.getHost()), self)
-        self._record_in, self._record_out = _recorders(recorder, self.tap_id)
+        self._record_in, self._record_out = recorder.recorders(self.tap_id)
         self._thread = threading.get_ident()
         self._flow = _Flow(self)
         transport.registerProducer(self._flow, True)
@@ -196,15 +190,6 @@ class WiretapProtocol(ProtocolWrapper):
         if self._user_producer is not None and not self._user_producer[1]:
             return self._write_queued(data)
         return WiretapProtocol.write(self, data)
-
-    def dataReceived(self, data):
-        """Record bytes in, then hand them to the wrapped protocol."""
-        self._record_in(data)
-        try:  # a try costs nothing until it catches; this is the hot path
-            self.wrappedProtocol.dataReceived(data)
-        except Exception as error:
-            _note_error(self.factory.recorder, self.tap_id, "dataReceived", error)
-            raise
 
     def write(self, data):
         """Record bytes out, then send them (non-bytes get Twisted's own TypeError)."""

@@ -80,12 +80,12 @@ class _Slot:
     @property
     def callback(self):
         """The user's callback, or None when that side passes the result over."""
-        return self.pair[0]
+        return self.cb
 
     @property
     def errback(self):
         """The user's errback, or None when that side passes the result over."""
-        return self.pair[3]
+        return self.eb
 
 
 def _extra(args, kwargs):

@@ -245,6 +245,8 @@ class Capture:
 
             return count_in, count_out
 
+        # Two copies rather than one closure with getattr/setattr on a name:
+        # the count is read and written on every chunk.
         def record_in(data: bytes) -> None:
             size = len(data)
             offset = conn.bytes_in
