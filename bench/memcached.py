@@ -115,9 +115,15 @@ def recording_floor_server(port):
         def opened(self, transport, peer, local, tap):
             return next(self.ids)
 
-        def recorders(self, cid):
+        def recorders(self, cid, deliver=None, failed=None):
             keep, now, into, out_of = self.kept.append, time.time, ("in", cid), ("out", cid)
-            return (lambda data: keep((into, now(), data))), (lambda data: keep((out_of, now(), data)))
+            deliver = deliver or (lambda data: None)
+
+            def record_in(data):  # then passes the chunk on, as the capture's does
+                keep((into, now(), data))
+                deliver(data)
+
+            return record_in, (lambda data: keep((out_of, now(), data)))
 
         def record(self, kind, cid, data):
             self.kept.append(((kind, cid), time.time(), data))

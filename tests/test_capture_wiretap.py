@@ -57,6 +57,22 @@ def test_protocol_exceptions_are_kept_and_still_raised():
     assert ("dataReceived", "ValueError: boom") == (error.where, error.message)
 
 
+class Switches(Protocol):
+    """Sets its own dataReceived when connected (as some state-machine protocols do)."""
+
+    def connectionMade(self):
+        self.seen = []
+        self.dataReceived = self.seen.append
+
+
+def test_a_protocol_that_sets_its_own_data_received_when_connected_still_gets_the_bytes():
+    """The wiretap passes reads to the dataReceived the protocol has after connectionMade."""
+    protocol, _, capture = tapped(Factory.forProtocol(Switches))
+    protocol.dataReceived(b"hello")
+    assert [b"hello"] == protocol.wrappedProtocol.seen
+    assert [("in", b"hello")] == [(e.kind, e.data) for e in capture.events(kinds=("in",))]
+
+
 def test_writing_text_is_refused_by_twisted_not_the_recorder():
     """A str written by the served protocol fails with Twisted's TypeError, unrecorded."""
     protocol, _, capture = tapped(EchoFactory())

@@ -10,9 +10,11 @@ could not send, and every transport that is not a bare TCP connection
 back-pressure are Twisted's.
 """
 
+from functools import partial
+
 from twisted.internet.tcp import Client, Server
 
-__all__ = ["send_now"]
+__all__ = ["send_now", "sender"]
 
 _PLAIN_TCP = frozenset((Server, Client))
 
@@ -29,3 +31,15 @@ def send_now(transport, data):
             return
         data = data[sent:]
     transport.write(data)
+
+
+def sender(transport):
+    """What sends on ``transport`` now: a callable of the bytes, to take once per connection.
+
+    A transport whose own ``write`` already sends directly (the lab's
+    wiretap says so with ``sends_now``) is written to as it is: going
+    through :func:`send_now` first would only find it is not a bare socket.
+    """
+    if getattr(transport, "sends_now", False) is True:
+        return transport.write
+    return partial(send_now, transport)

@@ -16,7 +16,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import LoopingCall
 from zope.interface import implementer
 
-from lab.adapters._send import send_now
+from lab.adapters._send import sender
 from lab.protocols.memcached import (DEFAULT_ITEM_SIZE_MAX, DEFAULT_MAX_LINE,
                                      DEFAULT_MEMORY_LIMIT, DEFAULT_REPLY_LIMIT,
                                      MEMCACHED_VERSION, Connection, Engine, Store)
@@ -66,6 +66,7 @@ class MemcachedProtocol(Protocol):
         counts["curr"] += 1
         counts["total"] += 1
         self.connection = Connection(self.factory.engine, max_line=self.factory.max_line)
+        self._send = sender(self.transport)
         self.factory.start_crawls(_reactor_of(self.transport))
         self.transport.registerProducer(self, True)
 
@@ -94,7 +95,7 @@ class MemcachedProtocol(Protocol):
 
     def _answer(self, connection, reply):
         if reply:
-            send_now(self.transport, reply)  # now, not a reactor turn later
+            self._send(reply)  # now, not a reactor turn later
         if connection.closed is not None:
             self.connection = None
             self.factory.engine.connections["curr"] -= 1

@@ -101,8 +101,8 @@ class WiretapProtocol(ProtocolWrapper):
     """Records connect, every read and write, and close of one stream connection.
 
     Reads and the usual writes go through closures that ``makeConnection``
-    sets on the instance (see :meth:`_hot_path`); the class's ``write`` is
-    the checked form they fall back to.
+    sets on the instance (see :meth:`_fast_write_of`); the class's ``write``
+    is the checked form the fast one falls back to.
 
     It declares half-close support so that a client's shutdown of its sending
     side reaches a wrapped protocol that supports it (memcached answers what
@@ -111,13 +111,14 @@ class WiretapProtocol(ProtocolWrapper):
     """
 
     tap_id = None
+    sends_now = True  # its write sends at once when it can (lab.adapters._send.sender)
     _record_in = _record_out = None  # what records this connection's chunks, set on connect
     _held = None  # bytes written while the peer is paused; None while it reads
     _user_producer = None  # (producer, streaming) the wrapped protocol registered
     _close_reason = None
     _pauses = 0
     _thread = None  # the reactor thread's ident, taken when the connection is made
-    _fast_write = None  # the write closure of the hot path (see _hot_path)
+    _fast_write = None  # the write closure of the hot path (see _fast_write_of)
     _flow = None  # what the transport pauses and resumes; also tells the fast write the state
 
     def makeConnection(self, transport):
@@ -133,8 +134,7 @@ class WiretapProtocol(ProtocolWrapper):
         self._thread = threading.get_ident()
         self._flow = _Flow(self)
         transport.registerProducer(self._flow, True)
-        self.dataReceived, self._fast_write = self._hot_path(transport, self._flow)
-        self.write = self._fast_write
+        self.write = self._fast_write = self._fast_write_of(transport, self._flow)
         self._follow_state()
         try:
             ProtocolWrapper.makeConnection(self, transport)
@@ -142,30 +142,40 @@ class WiretapProtocol(ProtocolWrapper):
             _note_error(recorder, self.tap_id, "connectionMade", error)
             self._close_reason = f"closed: connectionMade raised {type(error).__name__}"
             self.abort()
+        if self._fast_write is not None:  # still open
+            # After connectionMade: a protocol may set its own dataReceived there.
+            self.dataReceived = self._fast_read()
 
-    def _hot_path(self, transport, flow):
-        """``(dataReceived, write)`` of this connection as closures, installed on the instance.
+    def _fast_read(self):
+        """``dataReceived`` of this connection: the recorder's, passing each chunk on.
+
+        One call per read: the capture records the chunk and hands it to the
+        wrapped protocol's ``dataReceived``; an exception from it is noted
+        for the views, then goes on up to Twisted as before.  (Why closures
+        on the instance at all: see :meth:`_fast_write_of`.)
+        """
+        tap = self
+
+        def failed(error):
+            _note_error(tap.factory.recorder, tap.tap_id, "dataReceived", error)
+
+        return self.factory.recorder.recorders(
+            self.tap_id, self.wrappedProtocol.dataReceived, failed)[0]
+
+    def _fast_write_of(self, transport, flow):
+        """``write`` of this connection as a closure, installed on the instance.
 
         Why closures: Twisted's ``ProtocolWrapper`` has ``__getattr__`` (it
         forwards unknown names to the transport), and CPython cannot
         specialize attribute access on such a class, so each ``self.x`` on
-        the hot path took the slow generic lookup.  The closures read cells
-        and the slotted ``flow`` instead.  ``write`` sends directly only while
+        the hot path took the slow generic lookup.  The closure reads cells
+        and the slotted ``flow`` instead.  It sends directly only while
         ``flow.plain`` (the peer reads, no pull producer, the connection is
         open); otherwise it takes the checked path.  A protocol may keep the
         bound ``write`` (a ``LoopingCall`` does), so the closure itself must
         follow the state rather than be swapped.
         """
-        record_in, record_out = self._record_in, self._record_out
-        wrapped, thread, tap = self.wrappedProtocol, self._thread, self
-
-        def data_received(data):
-            record_in(data)
-            try:  # a try costs nothing until it catches
-                wrapped.dataReceived(data)
-            except Exception as error:
-                _note_error(tap.factory.recorder, tap.tap_id, "dataReceived", error)
-                raise
+        record_out, thread, tap = self._record_out, self._thread, self
 
         def write(data):
             if not flow.plain:
@@ -178,10 +188,10 @@ class WiretapProtocol(ProtocolWrapper):
             record_out(data)  # first: a direct send can reach the peer before we return
             send_now(transport, data)
 
-        return data_received, write
+        return write
 
     def _follow_state(self):
-        """Tell the fast ``write`` whether it may send directly (see :meth:`_hot_path`)."""
+        """Tell the fast ``write`` whether it may send directly (see :meth:`_fast_write_of`)."""
         self._flow.plain = (self._held is None and self._fast_write is not None
                             and (self._user_producer is None or self._user_producer[1]))
 
@@ -346,7 +356,7 @@ class _Flow:
 
     def __init__(self, tap):
         self.tap = tap
-        self.plain = False  # may the fast write send directly? (see WiretapProtocol._hot_path)
+        self.plain = False  # may the fast write send directly? (see WiretapProtocol._fast_write_of)
 
     def pauseProducing(self):
         """The transport's buffer is full."""

@@ -6,12 +6,13 @@ views and notebooks read from the kernel thread.
 Why recording is cheap: it runs for every chunk of traffic, and on a small
 request/response protocol (memcached) it cost a fifth of the server's time.
 Each connection gets two closures (:meth:`Capture.recorders`) that note a
-chunk with the least work: its offset in the stream and the connection's
-count, one plain tuple appended to the ring's pending list, no lock, no
-object per event but the tuple, its timestamp and offset.  The ring
-(:mod:`lab.model._ring`) seals and trims in batches, exactly as trimming
-after each chunk would.  The lock guards sealing and the tables; recording
-never waits for it.
+chunk with the least work: its offset in the stream, its size and the
+connection's count, one event's fields added to the ring's pending list, no
+lock, no object kept per event but its timestamp and numbers.  The reading
+closure also passes the chunk on to the wiretap's protocol, so a read costs
+one call.  The ring (:mod:`lab.model._ring`) seals and trims in batches,
+exactly as trimming after each chunk would.  The lock guards sealing and the
+tables; recording never waits for it.
 """
 
 import os
@@ -21,11 +22,12 @@ import time
 import traceback
 from collections import OrderedDict, deque
 from collections.abc import Callable, Collection, Iterator
+from itertools import count
 from typing import Any, NamedTuple
 
 from lab._checks import checked_bool, checked_count, checked_timeout
 from lab.model._pcap import write_pcap
-from lab.model._ring import CHUNK, Ring
+from lab.model._ring import CHUNK, FIELDS, Ring
 
 __all__ = ["Event", "Connection", "ProtocolError", "LimitReached", "Capture",
            "check_connection", "DEFAULT_MAX_EVENTS", "DEFAULT_MAX_BYTES"]
@@ -221,50 +223,66 @@ class Capture:
             data = bytes(data)
         conn._recorders[0 if kind == "in" else 1](data)
 
-    def recorders(self, cid: int) -> tuple[Callable[[bytes], None], Callable[[bytes], None]]:
+    def recorders(self, cid: int, deliver: Callable[[bytes], object] | None = None,
+                  failed: Callable[[Exception], object] | None = None,
+                  ) -> tuple[Callable[[bytes], None], Callable[[bytes], None]]:
         """``(record_in, record_out)`` of an open connection: each notes one chunk of ``bytes``.
 
-        The hot path of the wiretap (see the module's docstring).  The data
-        must be ``bytes``, and neither may be called after :meth:`closed`
-        (the wiretap stops calling them when its connection is lost).
+        The hot path of the wiretap (see the module's docstring).  With
+        ``deliver``, ``record_in`` then passes the chunk on to it, so that a
+        wiretap's read path is one call (``failed`` hears of an exception
+        ``deliver`` raised, before it goes on up).  The data must be
+        ``bytes``, and neither may be called after :meth:`closed` (the
+        wiretap stops calling them when its connection is lost).
         """
-        return self._open[cid]._recorders
+        conn = self._open[cid]
+        if deliver is None:
+            return conn._recorders
+        return self._recorders_of(conn, deliver, failed or _ignore)
 
-    def _recorders_of(self, conn):
+    def _recorders_of(self, conn, deliver=None, failed=None):
         """The two closures that record one connection's chunks (see :meth:`recorders`)."""
-        ring = self._ring
-        pending, limit = ring.pending, ring.limit
-        keep, now, seal = pending.append, _now, self._seal_soon
+        pending = self._ring.pending
+        keep, now, seal, full = pending.extend, _now, self._seal_soon, CHUNK * FIELDS
         into, out_of = ("in", conn.id, ""), ("out", conn.id, "")
+        deliver, failed = deliver or _ignore, failed or _ignore
+        # Two copies of each rather than one closure with getattr/setattr on
+        # a name: the count is read and written on every chunk.  The tuple is
+        # not kept (see lab.model._ring: why flat).  ``try`` costs nothing
+        # until it catches.
         if not self.enabled:
             def count_in(data: bytes) -> None:
                 conn.bytes_in += len(data)
+                try:
+                    deliver(data)
+                except Exception as error:
+                    failed(error)
+                    raise
 
             def count_out(data: bytes) -> None:
                 conn.bytes_out += len(data)
 
             return count_in, count_out
 
-        # Two copies rather than one closure with getattr/setattr on a name:
-        # the count is read and written on every chunk.
         def record_in(data: bytes) -> None:
             size = len(data)
             offset = conn.bytes_in
             conn.bytes_in = offset + size
-            if size > limit[0]:
-                data = data[:limit[0]]
-            keep((into, now(), data, offset))
-            if len(pending) >= CHUNK:
+            keep((into, now(), data, offset, size))
+            if len(pending) >= full:
                 seal()
+            try:
+                deliver(data)
+            except Exception as error:
+                failed(error)
+                raise
 
         def record_out(data: bytes) -> None:
             size = len(data)
             offset = conn.bytes_out
             conn.bytes_out = offset + size
-            if size > limit[0]:
-                data = data[:limit[0]]
-            keep((out_of, now(), data, offset))
-            if len(pending) >= CHUNK:
+            keep((out_of, now(), data, offset, size))
+            if len(pending) >= full:
                 seal()
 
         return record_in, record_out
@@ -300,8 +318,8 @@ class Capture:
         """Append a connect or close event (recording thread)."""
         if self.enabled:
             pending = self._ring.pending
-            pending.append((channel, _now(), b"", 0))
-            if len(pending) >= CHUNK:
+            pending.extend((channel, _now(), b"", 0, 0))
+            if len(pending) >= CHUNK * FIELDS:
                 self._seal_soon()
 
     def _seal_soon(self) -> None:
@@ -474,21 +492,27 @@ class Capture:
                     f"{ring.dropped} dropped, {self._next_id - 1} connections>")
 
 
-def _event(seq, raw):
-    """The :class:`Event` of a ring tuple ``(channel, time, data, offset)``."""
-    (kind, connection, reason), when, data, offset = raw
+def _ignore(_):
+    """Nothing to pass a chunk on to."""
+
+
+def _event(seq, fields):
+    """The :class:`Event` of one ring event's fields ``channel, time, data, offset, size``."""
+    (kind, connection, reason), when, data, offset, _ = fields
     return _new(Event, (seq, kind, connection, when, data, reason, offset))
 
 
-def _events(first, raw, connection, kinds):
-    """Events of a run of ring tuples numbered from ``first``, optionally filtered.
+def _events(first, flat, connection, kinds):
+    """Events of a run of flat ring fields, numbered from ``first``, optionally filtered.
 
-    Written as comprehensions: a view decoding a large capture reads many.
+    Written as comprehensions over ``zip`` of one iterator five times (each
+    step takes one event's fields): a view decoding a large capture reads many.
     """
-    numbered = enumerate(raw, first)
+    fields = iter(flat)
+    numbered = zip(count(first), fields, fields, fields, fields, fields)
     if connection is None and kinds is None:
         return [_new(Event, (seq, ch[0], ch[1], when, data, ch[2], offset))
-                for seq, (ch, when, data, offset) in numbered]
+                for seq, ch, when, data, offset, _ in numbered]
     return [_new(Event, (seq, ch[0], ch[1], when, data, ch[2], offset))
-            for seq, (ch, when, data, offset) in numbered
+            for seq, ch, when, data, offset, _ in numbered
             if (connection is None or ch[1] == connection) and (kinds is None or ch[0] in kinds)]
