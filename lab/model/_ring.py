@@ -55,11 +55,13 @@ class _Chunk:
 
     def __init__(self, flat: list, first_seq: int, limit: int) -> None:
         sizes = flat[_SIZE::FIELDS]  # the recording thread measured them
-        if max(sizes) > limit:  # rare: a chunk of data larger than the byte bound
+        total = sum(sizes)
+        if total > limit and max(sizes) > limit:  # rare: data larger than the byte bound
             _cut(flat, sizes, limit)
+            total = sum(sizes)
         self.flat = flat
         self.sizes = sizes
-        self.kept_bytes = sum(sizes)
+        self.kept_bytes = total
         self.start = 0
         self.first_seq = first_seq
         self.count = len(sizes)
