@@ -125,6 +125,18 @@ def recording_floor_server(port):
 
             return record_in, (lambda data: keep((out_of, now(), data)))
 
+        def sender(self, cid, send, target, gate, otherwise):
+            keep, now, out_of = self.kept.append, time.time, ("out", cid)
+            thread, get_ident = threading.get_ident(), threading.get_ident
+
+            def write(data):  # the same checks as the capture's, then keep and send
+                if not gate.plain or type(data) is not bytes or get_ident() != thread:
+                    return otherwise(data)
+                keep((out_of, now(), data))
+                send(target, data)
+
+            return write
+
         def record(self, kind, cid, data):
             self.kept.append(((kind, cid), time.time(), data))
 

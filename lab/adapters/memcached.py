@@ -16,7 +16,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import LoopingCall
 from zope.interface import implementer
 
-from lab.adapters._send import sender
+from lab.adapters._send import send_now, sender
 from lab.protocols.memcached import (DEFAULT_ITEM_SIZE_MAX, DEFAULT_MAX_LINE,
                                      DEFAULT_MEMORY_LIMIT, DEFAULT_REPLY_LIMIT,
                                      MEMCACHED_VERSION, Connection, Engine, Store)
@@ -49,6 +49,7 @@ class MemcachedProtocol(Protocol):
     """
 
     connection = None
+    _send = None  # the transport's own write when it sends at once (lab.adapters._send.sender)
     _blocked = False  # the transport's buffer is full: replies are not being read
     _later = None  # the delayed call that goes on with buffered requests
     _held = False  # reading stopped until the requests already buffered have run
@@ -95,7 +96,10 @@ class MemcachedProtocol(Protocol):
 
     def _answer(self, connection, reply):
         if reply:
-            self._send(reply)  # now, not a reactor turn later
+            if self._send is None:
+                send_now(self.transport, reply)  # now, not a reactor turn later
+            else:
+                self._send(reply)  # the wiretap's write, which sends now
         if connection.closed is not None:
             self.connection = None
             self.factory.engine.connections["curr"] -= 1

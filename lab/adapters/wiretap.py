@@ -112,7 +112,7 @@ class WiretapProtocol(ProtocolWrapper):
 
     tap_id = None
     sends_now = True  # its write sends at once when it can (lab.adapters._send.sender)
-    _record_in = _record_out = None  # what records this connection's chunks, set on connect
+    _record_out = None  # what records this connection's chunks out, set on connect
     _held = None  # bytes written while the peer is paused; None while it reads
     _user_producer = None  # (producer, streaming) the wrapped protocol registered
     _close_reason = None
@@ -130,7 +130,7 @@ class WiretapProtocol(ProtocolWrapper):
         recorder = self.factory.recorder
         self.tap_id = recorder.opened(
             "tcp", address_of(transport.getPeer()), address_of(transport.getHost()), self)
-        self._record_in, self._record_out = recorder.recorders(self.tap_id)
+        self._record_out = recorder.recorders(self.tap_id)[1]
         self._thread = threading.get_ident()
         self._flow = _Flow(self)
         transport.registerProducer(self._flow, True)
@@ -168,27 +168,22 @@ class WiretapProtocol(ProtocolWrapper):
         Why closures: Twisted's ``ProtocolWrapper`` has ``__getattr__`` (it
         forwards unknown names to the transport), and CPython cannot
         specialize attribute access on such a class, so each ``self.x`` on
-        the hot path took the slow generic lookup.  The closure reads cells
-        and the slotted ``flow`` instead.  It sends directly only while
+        the hot path took the slow generic lookup.  The recorder's closure
+        (see ``Capture.sender``) records and sends directly only while
         ``flow.plain`` (the peer reads, no pull producer, the connection is
-        open); otherwise it takes the checked path.  A protocol may keep the
-        bound ``write`` (a ``LoopingCall`` does), so the closure itself must
-        follow the state rather than be swapped.
+        open), for bytes from the reactor thread; anything else takes the
+        checked path.  A protocol may keep the bound ``write`` (a
+        ``LoopingCall`` does), so the closure itself must follow the state
+        rather than be swapped.
         """
-        record_out, thread, tap = self._record_out, self._thread, self
+        return self.factory.recorder.sender(self.tap_id, send_now, transport, flow, self._slow_write)
 
-        def write(data):
-            if not flow.plain:
-                return tap._checked_write(data)
-            if _get_ident() != thread:
-                tap._refuse_foreign_write()
-            if type(data) is not bytes and not isinstance(data, bytes):
-                transport.write(data)  # raises TypeError for str and the like
-                return
-            record_out(data)  # first: a direct send can reach the peer before we return
-            send_now(transport, data)
-
-        return write
+    def _slow_write(self, data):
+        """``write`` off the fast path (a paused peer, a pull producer, a closed
+        connection, another thread, or not plain ``bytes``): the checked forms."""
+        if not self._flow.plain:
+            return self._checked_write(data)
+        return WiretapProtocol.write(self, data)
 
     def _follow_state(self):
         """Tell the fast ``write`` whether it may send directly (see :meth:`_fast_write_of`)."""
@@ -324,7 +319,7 @@ class WiretapProtocol(ProtocolWrapper):
         not sent and not recorded (the capture's connection has closed).
         """
         self.factory.recorder.closed(self.tap_id, self._close_reason or reason_text(reason))
-        self._record_in = self._record_out = _ignore
+        self._record_out = _ignore
         self._fast_write = None  # the fast write takes the checked path from now on
         self._follow_state()
         self.__dict__.pop("dataReceived", None)  # the closure goes, with the cycle it makes
