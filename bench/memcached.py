@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/memcached.py [--seconds 2] [--rounds 5] [--concurrency 16]
                                         [--processes 3] [--baseline DIR]
+    .venv/bin/python bench/memcached.py --instructions 10000
 
 Four servers get the same memcaslap load (``-T 1 -c 16``, its default 9:1
 get/set mix with ~1 KB values) round by round, so machine noise hits them
@@ -24,16 +25,27 @@ machine one process can run 10-20% slower than an identical one for its
 whole life (where its memory landed), which biased a one-process-each ratio
 by as much as the effect measured.  ``--processes`` of each are loaded every
 round; a round's ratio compares their sums.
+
+``--instructions N`` counts instead of timing: ``serve`` with capture off,
+with capture on, and the recording floor each run under valgrind's
+callgrind, and the instructions the server runs for N memcaslap operations
+(after N/5 to warm up) are divided by N.  The same count comes out run
+after run (to a percent), where ops/s on a shared virtual machine moved by
+10-20%; their ratio is what capture costs in work, not including what
+keeping each chunk costs the caches.  Needs Debian's valgrind.
 """
 
 import argparse
 import os
 import pathlib
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
+import time
 
-from _shared import free_port, memcaslap, start_memcached, wait_listening
+from _shared import free_port, memcaslap, need, start_memcached, wait_listening
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TARGET = 0.5
@@ -234,7 +246,11 @@ def main():
     parser.add_argument("--baseline", metavar="DIR",
                         help="also load the lab server of another checkout (e.g. `git archive "
                              "main | tar -x -C DIR`) in the same rounds, and print lab / baseline")
+    parser.add_argument("--instructions", type=int, metavar="N",
+                        help="count instructions per operation under callgrind instead (see above)")
     args = parser.parse_args()
+    if args.instructions:
+        return report_instructions(args.instructions, args.concurrency)
     if args.floor_server:
         return floor_server(args.floor_server)
     if args.naive_server:
@@ -266,6 +282,88 @@ def main():
 
 
 SERVE_OFF, SERVE_ON, RECORDING_FLOOR = "lab serve (cli)", "lab serve capture", "recording floor"
+
+
+def report_instructions(ops, concurrency):
+    """Print instructions per operation of serve off, serve on and the recording floor."""
+    serve = [sys.executable, "-m", "lab", "serve", "memcached", "tcp:0:interface=127.0.0.1"]
+    floor_port = free_port()
+    commands = {SERVE_OFF: (serve + ["--no-capture"], None), SERVE_ON: (serve, None),
+                RECORDING_FLOOR: ([sys.executable, __file__, "--recording-floor-server",
+                                   str(floor_port)], floor_port)}
+    counts = {name: instructions_per_op(command, port, ops, concurrency)
+              for name, (command, port) in commands.items()}
+    print(f"instructions per memcaslap operation (-T 1 -c {concurrency} -x {ops}, after "
+          f"{ops // 5} to warm up), counted by callgrind in the server process:")
+    for name, count in counts.items():
+        print(f"  {name:18} {count:>9,.0f}")
+    off = counts[SERVE_OFF]
+    print(f"  lab serve (cli) / lab serve capture = {off / counts[SERVE_ON]:.3f}  "
+          "(capture on / off in work; target for ops/s >= 0.9)")
+    print(f"  lab serve (cli) / recording floor   = {off / counts[RECORDING_FLOOR]:.3f}")
+
+
+def instructions_per_op(command, port, ops, concurrency):
+    """Instructions ``command`` (a server; prints ``listening on H:P`` if ``port`` is None) runs per op.
+
+    Counted from callgrind's zeroed counters to its dump, so start-up and
+    warm-up are not in it.
+    """
+    control = need("callgrind_control", "valgrind")
+    with tempfile.TemporaryDirectory() as folder:
+        out = pathlib.Path(folder, "callgrind.out")
+        proc = subprocess.Popen(
+            [need("valgrind", "valgrind"), "--tool=callgrind", f"--callgrind-out-file={out}",
+             *command], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            if port is None:
+                line = proc.stdout.readline()
+                if not line.startswith("listening on "):
+                    raise SystemExit(f"{' '.join(command)} did not start: {line!r}")
+                port = int(line.rsplit(":", 1)[1])
+            else:
+                _wait_slowly(port, proc)
+            _operations(port, ops // 5, concurrency)
+            subprocess.run([control, "-z", str(proc.pid)], check=True, capture_output=True)
+            _operations(port, ops, concurrency)
+            subprocess.run([control, "-d", str(proc.pid)], check=True, capture_output=True)
+            return _summary(pathlib.Path(f"{out}.1")) / ops
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _wait_slowly(port, proc):
+    """wait_listening, for a server starting under valgrind (many times slower)."""
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            return wait_listening(port, proc)
+        except SystemExit:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise
+
+
+def _operations(port, count, concurrency):
+    """Run ``count`` memcaslap operations against 127.0.0.1:``port``."""
+    subprocess.run([need("memcaslap", "libmemcached-tools"), "-s", f"127.0.0.1:{port}",
+                    "-T", "1", "-c", str(concurrency), "-x", str(count)],
+                   check=True, capture_output=True, timeout=3600)
+
+
+def _summary(path):
+    """The instruction count of a callgrind dump (its ``summary:`` line)."""
+    for _ in range(600):
+        if path.exists():
+            for line in path.read_text().splitlines():
+                if line.startswith("summary:"):
+                    return int(line.split()[1])
+        time.sleep(0.1)
+    raise SystemExit(f"callgrind wrote no summary to {path}")
 
 
 def _summed(results, groups):

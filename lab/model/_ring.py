@@ -3,24 +3,25 @@
 Why this shape: recording runs for every chunk of traffic, and on a small
 request/response protocol (memcached) dropping the oldest event one by one
 in Python, as each new one came, cost as much as recording it.  Here the
-recording thread only extends :attr:`Ring.pending` by one event's fields.
-Every :data:`CHUNK` events (and whenever a reader looks) the pending events
-are *sealed* into a chunk whose cumulative sizes are computed in C, and the
-ring is trimmed to its bounds: whole chunks go at once, and within the
-oldest chunk a binary search over those sizes finds where the kept events
+recording thread only extends :attr:`Ring.pending` by one event's fields,
+with the size of its data.  Every :data:`CHUNK` events (and whenever a
+reader looks) the pending events are *sealed* into a chunk, and the ring is
+trimmed to its bounds: whole chunks go at once, and within the oldest chunk
+a binary search over its cumulative sizes finds where the kept events
 start.  Trimming a batch keeps exactly what trimming after each append kept
 (the newest events that fit both bounds), and counts the same drops.
 Between seals the ring is at most :data:`CHUNK` events over its bounds.
 
-An event is :data:`FIELDS` consecutive items of a flat list: ``channel,
-time, data, offset``.  ``channel`` is ``(kind, connection, reason)``, made
-once per connection and kind (the reason is empty but for a close); its seq
-is its position (chunks know the seq of their first event), so none is
-stored.  Flat, because a tuple per kept event is an object the garbage
-collector must count and visit: on a busy server each surviving tuple
-brought the next collection closer, and the collections cost more than the
-recording (measured with cachegrind, see bench/memcached.py).  Time, bytes
-and int are not tracked by the collector.
+An event is :data:`FIELDS` consecutive items, flat: ``channel, time, data,
+offset, size``.  ``channel`` is ``(kind, connection, reason)``, made once
+per connection and kind (the reason is empty but for a close); its seq is
+its position (chunks know the seq of their first event), so none is stored.
+Flat, because a tuple per kept event is an object the garbage collector
+counts and visits: each surviving tuple brought the next collection closer,
+and on a busy server the collections cost about as much as the recording
+(counted with callgrind: ``bench/memcached.py --instructions``).  A sealed
+chunk is a tuple of atoms, which the collector stops visiting after one
+look.
 
 Threads: one thread appends (the reactor's); ``list.extend`` by a tuple and
 the slice that takes the pending events are atomic under the GIL, so the
@@ -48,7 +49,7 @@ class _Chunk:
 
     ``sizes`` are the bytes of each event's data and ``kept_bytes`` their
     sum from ``start`` on.  Dropping the events before ``start`` makes a
-    shorter list, which releases them at once.
+    shorter tuple, which releases them at once.
     """
 
     __slots__ = ("flat", "sizes", "kept_bytes", "start", "first_seq", "count")
@@ -59,18 +60,20 @@ class _Chunk:
         if total > limit and max(sizes) > limit:  # rare: data larger than the byte bound
             _cut(flat, sizes, limit)
             total = sum(sizes)
-        self.flat = flat
-        self.sizes = sizes
+        # Tuples of atoms (and channel tuples, themselves untracked): the
+        # collector stops visiting them after one look, however long they are kept.
+        self.flat = tuple(flat)
+        self.sizes = tuple(sizes)
         self.kept_bytes = total
         self.start = 0
         self.first_seq = first_seq
         self.count = len(sizes)
 
-    def fields_from(self, index: int) -> list:
+    def fields_from(self, index: int) -> tuple:
         """The flat fields of the events from ``index`` (at least ``start``) on."""
         return self.flat[(index - self.start) * FIELDS:]
 
-    def event(self, index: int) -> list:
+    def event(self, index: int) -> tuple:
         """One event's fields."""
         at = (index - self.start) * FIELDS
         return self.flat[at:at + FIELDS]
@@ -159,7 +162,7 @@ class Ring:
         self._chunks.clear()
         self.kept = self.kept_bytes = 0
 
-    def since(self, seq: int) -> Iterator[tuple[int, list]]:
+    def since(self, seq: int) -> Iterator[tuple[int, tuple]]:
         """``(first seq, flat fields)`` runs of the kept events after ``seq``, oldest first."""
         runs = []
         for chunk in reversed(self._chunks):
@@ -172,7 +175,7 @@ class Ring:
                 break
         return reversed(runs)
 
-    def newest(self) -> Iterator[tuple[int, list]]:
+    def newest(self) -> Iterator[tuple[int, tuple]]:
         """``(seq, fields)`` of the kept events, newest first."""
         for chunk in reversed(self._chunks):
             for index in range(chunk.count - 1, chunk.start - 1, -1):
