@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/listeners.py [--rounds R] [--connections C] [--requests N]
                                         [--size B] [--small-size B]
+    .venv/bin/python bench/listeners.py --instructions [--requests N]
 
 Throughput: the same load test (C concurrent clients, N requests each, every
 reply checked) against four echo servers in one process, in rounds whose
@@ -17,10 +18,23 @@ spread.  Targets: capture on / capture off >= 0.95 for 1 KB.
 Drawing: a listener's capture is filled with 100,000 events, then the
 conversation view is built and drawn (text, hex, a no-change refresh, and
 decoding all of it through the chat plugin's decoder, refresh by refresh).
+
+``--instructions`` counts instead of timing: the same load test against a
+capture-off and a capture-on listener, each in its own process under
+valgrind's callgrind, and the instructions that process runs (servers and
+clients, as in a notebook) per request after a warm-up.  The count repeats
+run after run where requests/s on a shared virtual machine did not; the
+ratio is what capture costs in work, not what keeping each chunk costs the
+caches.  Needs Debian's valgrind.
 """
 
 import argparse
+import os
+import pathlib
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 import lab
@@ -127,6 +141,47 @@ def measure_view(events):
     stop_all()
 
 
+def report_instructions(args):
+    """Print instructions per echo request with capture off and on, at both sizes."""
+    print(f"instructions per echo request ({args.connections} connections x {args.requests} "
+          "requests, servers and clients in one process as in a notebook), counted by callgrind:")
+    for size, target in ((args.size, 0.95), (args.small_size, None)):
+        counts = {mode: instructions_per_request(mode, args, size) for mode in ("off", "on")}
+        verdict = f" (target for requests/s >= {target})" if target else ""
+        print(f"  {size:>5} bytes: capture off {counts['off']:>9,.0f}   capture on "
+              f"{counts['on']:>9,.0f}   off / on = {counts['off'] / counts['on']:.3f}{verdict}")
+
+
+def instructions_per_request(mode, args, size):
+    """Instructions one process runs per request of the load test, capture ``mode`` on or off."""
+    sys.path.insert(0, str(pathlib.Path(__file__).parent))
+    from _shared import need
+
+    with tempfile.TemporaryDirectory() as folder:
+        out = pathlib.Path(folder, "callgrind.out")
+        subprocess.run(
+            [need("valgrind", "valgrind"), "--tool=callgrind", f"--callgrind-out-file={out}",
+             sys.executable, __file__, "--counted", mode, "--size", str(size),
+             "--connections", str(args.connections), "--requests", str(args.requests)],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=3600)
+        summary = next(line for line in pathlib.Path(f"{out}.1").read_text().splitlines()
+                       if line.startswith("summary:"))
+    return int(summary.split()[1]) / (args.connections * args.requests)
+
+
+def counted(mode, args):
+    """Under callgrind: warm up, zero the counters, run the load test, dump them."""
+    pid = str(os.getpid())
+    lab.start()
+    listener = lab.listen("echo", name="bench-counted", capture=(mode == "on"))
+    warm = argparse.Namespace(connections=args.connections, requests=max(args.requests // 5, 1))
+    throughput(listener, warm, args.size)
+    subprocess.run(["callgrind_control", "-z", pid], check=True, capture_output=True)
+    throughput(listener, args, args.size)
+    subprocess.run(["callgrind_control", "-d", pid], check=True, capture_output=True)
+    stop_all()
+
+
 def main():
     """Run both measurements and print them."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -136,7 +191,14 @@ def main():
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--small-size", type=int, default=32)
     parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--instructions", action="store_true",
+                        help="count instructions per request under callgrind instead (see above)")
+    parser.add_argument("--counted", choices=("off", "on"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.counted:
+        return counted(args.counted, args)
+    if args.instructions:
+        return report_instructions(args)
     lab.start()
     measure_throughput(args, args.size, 0.95)
     measure_throughput(args, args.small_size, None)
