@@ -11,9 +11,13 @@ The wiretap records nothing itself: it calls a *recorder* (the model's
 ``Capture``), which needs these methods, all called in the reactor thread::
 
     opened(transport, peer, local, tap) -> connection id
-    recorders(connection) -> (record_in, record_out)   # stream connections
-    record(kind, connection, data)                     # datagrams
+    recorders(connection, deliver=None, failed=None) -> (record_in, record_out)
+    sender(connection, send, target, gate, otherwise) -> write   # stream connections
+    record(kind, connection, data)                               # datagrams
     closed(connection, reason)
+
+(``record_in`` with ``deliver`` records a chunk, then passes it on; the
+``write`` from ``sender`` records and sends; see ``Capture``.)
 
 and may have ``protocol_error(connection, where, error)`` and
 ``limit_reached(connection, what)``.
