@@ -1,4 +1,5 @@
-"""Pieces the bench scripts share: loopback ports, Debian binaries, memcached, memcaslap rounds.
+"""Pieces the bench scripts share: loopback ports, Debian binaries, memcached, memcaslap rounds,
+counting instructions under callgrind.
 
 Not a benchmark itself.  A script in this folder imports it as ``_shared``
 (Python puts the script's own folder first on ``sys.path``).  Failures end
@@ -21,9 +22,10 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def wait_listening(port, proc):
+def wait_listening(port, proc, seconds=10):
     """Wait until something accepts connections on 127.0.0.1:``port``; stop if ``proc`` exits."""
-    for _ in range(1000):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server exited with {proc.returncode}")
         try:
@@ -77,3 +79,26 @@ def memcaslap_rounds(ports, rounds, seconds, concurrency):
             results[name].append(memcaslap(ports[name], seconds, concurrency))
         order = order[1:] + order[:1]
     return results
+
+
+def under_callgrind(out, command):
+    """``command`` run under valgrind's callgrind, its counters dumped to ``out``.1, .2, ..."""
+    return [need("valgrind", "valgrind"), "--tool=callgrind", f"--callgrind-out-file={out}",
+            *command]
+
+
+def callgrind_control(pid, action):
+    """Zero (``"-z"``) or dump (``"-d"``) the counters of the callgrind process ``pid``."""
+    subprocess.run([need("callgrind_control", "valgrind"), action, str(pid)], check=True,
+                   capture_output=True)
+
+
+def callgrind_summary(path):
+    """The instruction count of callgrind's dump at ``path`` (its ``summary:`` line)."""
+    for _ in range(600):  # the dump is written by the process itself, a moment later
+        if path.exists():
+            for line in path.read_text().splitlines():
+                if line.startswith("summary:"):
+                    return int(line.split()[1])
+        time.sleep(0.1)
+    raise SystemExit(f"callgrind wrote no summary to {path}")

@@ -37,6 +37,8 @@ import sys
 import tempfile
 import time
 
+from _shared import callgrind_control, callgrind_summary, under_callgrind
+
 import lab
 from lab.model import load_test, stop_all
 
@@ -154,31 +156,25 @@ def report_instructions(args):
 
 def instructions_per_request(mode, args, size):
     """Instructions one process runs per request of the load test, capture ``mode`` on or off."""
-    sys.path.insert(0, str(pathlib.Path(__file__).parent))
-    from _shared import need
-
     with tempfile.TemporaryDirectory() as folder:
         out = pathlib.Path(folder, "callgrind.out")
         subprocess.run(
-            [need("valgrind", "valgrind"), "--tool=callgrind", f"--callgrind-out-file={out}",
-             sys.executable, __file__, "--counted", mode, "--size", str(size),
-             "--connections", str(args.connections), "--requests", str(args.requests)],
+            under_callgrind(out, [sys.executable, __file__, "--counted", mode, "--size", str(size),
+                                  "--connections", str(args.connections),
+                                  "--requests", str(args.requests)]),
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=3600)
-        summary = next(line for line in pathlib.Path(f"{out}.1").read_text().splitlines()
-                       if line.startswith("summary:"))
-    return int(summary.split()[1]) / (args.connections * args.requests)
+        return callgrind_summary(pathlib.Path(f"{out}.1")) / (args.connections * args.requests)
 
 
 def counted(mode, args):
     """Under callgrind: warm up, zero the counters, run the load test, dump them."""
-    pid = str(os.getpid())
     lab.start()
     listener = lab.listen("echo", name="bench-counted", capture=(mode == "on"))
     warm = argparse.Namespace(connections=args.connections, requests=max(args.requests // 5, 1))
     throughput(listener, warm, args.size)
-    subprocess.run(["callgrind_control", "-z", pid], check=True, capture_output=True)
+    callgrind_control(os.getpid(), "-z")
     throughput(listener, args, args.size)
-    subprocess.run(["callgrind_control", "-d", pid], check=True, capture_output=True)
+    callgrind_control(os.getpid(), "-d")
     stop_all()
 
 

@@ -43,9 +43,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
-from _shared import free_port, memcaslap, need, start_memcached, wait_listening
+from _shared import (callgrind_control, callgrind_summary, free_port, memcaslap, need,
+                     start_memcached, under_callgrind, wait_listening)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TARGET = 0.5
@@ -309,12 +309,10 @@ def instructions_per_op(command, port, ops, concurrency):
     Counted from callgrind's zeroed counters to its dump, so start-up and
     warm-up are not in it.
     """
-    control = need("callgrind_control", "valgrind")
     with tempfile.TemporaryDirectory() as folder:
         out = pathlib.Path(folder, "callgrind.out")
-        proc = subprocess.Popen(
-            [need("valgrind", "valgrind"), "--tool=callgrind", f"--callgrind-out-file={out}",
-             *command], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        proc = subprocess.Popen(under_callgrind(out, command), cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
         try:
             if port is None:
                 line = proc.stdout.readline()
@@ -322,12 +320,12 @@ def instructions_per_op(command, port, ops, concurrency):
                     raise SystemExit(f"{' '.join(command)} did not start: {line!r}")
                 port = int(line.rsplit(":", 1)[1])
             else:
-                _wait_slowly(port, proc)
+                wait_listening(port, proc, seconds=300)  # valgrind starts it many times slower
             _operations(port, ops // 5, concurrency)
-            subprocess.run([control, "-z", str(proc.pid)], check=True, capture_output=True)
+            callgrind_control(proc.pid, "-z")
             _operations(port, ops, concurrency)
-            subprocess.run([control, "-d", str(proc.pid)], check=True, capture_output=True)
-            return _summary(pathlib.Path(f"{out}.1")) / ops
+            callgrind_control(proc.pid, "-d")
+            return callgrind_summary(pathlib.Path(f"{out}.1")) / ops
         finally:
             proc.send_signal(signal.SIGINT)
             try:
@@ -337,33 +335,11 @@ def instructions_per_op(command, port, ops, concurrency):
                 proc.wait()
 
 
-def _wait_slowly(port, proc):
-    """wait_listening, for a server starting under valgrind (many times slower)."""
-    deadline = time.monotonic() + 300
-    while True:
-        try:
-            return wait_listening(port, proc)
-        except SystemExit:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise
-
-
 def _operations(port, count, concurrency):
     """Run ``count`` memcaslap operations against 127.0.0.1:``port``."""
     subprocess.run([need("memcaslap", "libmemcached-tools"), "-s", f"127.0.0.1:{port}",
                     "-T", "1", "-c", str(concurrency), "-x", str(count)],
                    check=True, capture_output=True, timeout=3600)
-
-
-def _summary(path):
-    """The instruction count of a callgrind dump (its ``summary:`` line)."""
-    for _ in range(600):
-        if path.exists():
-            for line in path.read_text().splitlines():
-                if line.startswith("summary:"):
-                    return int(line.split()[1])
-        time.sleep(0.1)
-    raise SystemExit(f"callgrind wrote no summary to {path}")
 
 
 def _summed(results, groups):

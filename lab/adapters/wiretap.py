@@ -180,14 +180,8 @@ class WiretapProtocol(ProtocolWrapper):
         ``LoopingCall`` does), so the closure itself must follow the state
         rather than be swapped.
         """
-        return self.factory.recorder.sender(self.tap_id, send_now, transport, flow, self._slow_write)
-
-    def _slow_write(self, data):
-        """``write`` off the fast path (a paused peer, a pull producer, a closed
-        connection, another thread, or not plain ``bytes``): the checked forms."""
-        if not self._flow.plain:
-            return self._checked_write(data)
-        return WiretapProtocol.write(self, data)
+        return self.factory.recorder.sender(self.tap_id, send_now, transport, flow,
+                                            self._checked_write)
 
     def _follow_state(self):
         """Tell the fast ``write`` whether it may send directly (see :meth:`_fast_write_of`)."""
@@ -195,7 +189,8 @@ class WiretapProtocol(ProtocolWrapper):
                             and (self._user_producer is None or self._user_producer[1]))
 
     def _checked_write(self, data):
-        """``write`` when the fast path may not send directly: the class's forms."""
+        """``write`` off the fast path (a paused peer, a pull producer, a closed
+        connection, another thread, or not plain ``bytes``): the class's forms."""
         if self._user_producer is not None and not self._user_producer[1]:
             return self._write_queued(data)
         return WiretapProtocol.write(self, data)

@@ -238,7 +238,7 @@ class Capture:
         conn = self._open[cid]
         if deliver is None:
             return conn._recorders
-        return self._recorders_of(conn, deliver, failed or _ignore)
+        return self._recorders_of(conn, deliver, failed)
 
     def _recorders_of(self, conn, deliver=None, failed=None):
         """The two closures that record one connection's chunks (see :meth:`recorders`)."""

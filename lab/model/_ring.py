@@ -118,10 +118,10 @@ class Ring:
     def seal(self) -> None:
         """Move the pending events into the ring, then trim it to its bounds."""
         pending = self.pending
-        size = len(pending)  # whole events: each was added by one extend
-        if size:
-            batch = pending[:size]
-            del pending[:size]  # what was appended meanwhile stays pending
+        taken = len(pending)  # fields of whole events: each was added by one extend
+        if taken:
+            batch = pending[:taken]
+            del pending[:taken]  # what was appended meanwhile stays pending
             chunk = _Chunk(batch, self.sealed + 1, self.max_bytes)
             self._chunks.append(chunk)
             self.sealed += chunk.count
