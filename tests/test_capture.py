@@ -240,7 +240,9 @@ def test_batched_trimming_keeps_what_trimming_each_chunk_kept():
     """Whatever the sizes, bounds and moments of reading, the kept events, seqs, offsets, size and drops are those of dropping the oldest after every chunk."""
     rng = random.Random(18)
     for trial in range(60):
-        max_events, max_bytes = rng.randint(1, 300), rng.randint(1, 5000)
+        # bounds small and large: chunks of small data are joined, chunks of 20 KB reads are not
+        max_events = rng.randint(1, 300)
+        max_bytes = rng.choice((rng.randint(1, 5000), rng.randint(1, 600_000)))
         capture = Capture(max_events=max_events, max_bytes=max_bytes)
         model, dropped, offsets, seq = [], 0, {}, 0
         cids = [capture.opened("tcp", ("127.0.0.1", 5000 + n), ("127.0.0.1", 80), None)
@@ -249,7 +251,7 @@ def test_batched_trimming_keeps_what_trimming_each_chunk_kept():
         model.extend((n + 1, "connect", cid, b"", 0) for n, cid in enumerate(cids))
         for _ in range(rng.randint(0, 900)):
             cid, kind = rng.choice(cids), rng.choice(("in", "out"))
-            data = bytes(rng.randint(0, 255) for _ in range(rng.choice((0, 1, 7, 60, 400))))
+            data = rng.randbytes(rng.choice((0, 1, 7, 60, 400, 20_000)))
             capture.record(kind, cid, data)
             seq += 1
             offset = offsets.get((cid, kind), 0)
@@ -269,3 +271,24 @@ def test_batched_trimming_keeps_what_trimming_each_chunk_kept():
             (e.seq, e.kind, e.connection, e.data, e.offset) for e in capture.events(since=since)]
         assert model[-5:] == [(e.seq, e.kind, e.connection, e.data, e.offset)
                               for e in capture.tail(5)]
+
+
+def test_a_full_ring_of_small_events_holds_little_beside_their_data():
+    """The bound is on data; what each kept event costs beside it stays small (a kernel's memory)."""
+    import tracemalloc
+
+    capture = Capture(max_events=20_000)
+    cid = capture.opened("tcp", ("127.0.0.1", 5000), ("127.0.0.1", 80), None)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(30_000):  # fresh objects, as reads and replies are
+            capture.record("in" if n % 2 else "out", cid, b"get key:%08d\r\n" % n)
+        kept = len(capture)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert (kept, capture.dropped) == (20_000, 10_001)  # the connect event went first
+    beside = (held - capture.size) / kept
+    assert beside < 64, f"{beside:.0f} bytes per kept event beside its data"
+    assert capture.events()[-1].data == b"get key:%08d\r\n" % 29_999

@@ -8,7 +8,8 @@ request/response protocol (memcached) it cost a fifth of the server's time.
 Each connection gets two closures (:meth:`Capture.recorders`) that note a
 chunk with the least work: its offset in the stream, its size and the
 connection's count, one event's fields added to the ring's pending list, no
-lock, no object kept per event but its timestamp and numbers.  The reading
+lock.  Sealed, an event costs the ring about 34 bytes beyond its data (no
+object of its own: see :mod:`lab.model._ring`).  The reading
 closure also passes the chunk on to the wiretap's protocol, so a read costs
 one call.  The ring (:mod:`lab.model._ring`) seals and trims in batches,
 exactly as trimming after each chunk would.  The lock guards sealing and the
@@ -22,7 +23,8 @@ import time
 import traceback
 from collections import OrderedDict, deque
 from collections.abc import Callable, Collection, Iterator
-from itertools import count
+from itertools import count, repeat
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from lab._checks import checked_bool, checked_count, checked_timeout
@@ -34,6 +36,7 @@ __all__ = ["Event", "Connection", "ProtocolError", "LimitReached", "Capture",
 
 _now = time.time
 _new = tuple.__new__  # an Event from a tuple, without NamedTuple's Python-level __new__
+_KIND, _CONNECTION, _REASON = itemgetter(0), itemgetter(1), itemgetter(2)  # of a ring channel
 DEFAULT_MAX_EVENTS = 200_000
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 # Closed connections stay listed (for the conversation view) up to this many.
@@ -248,7 +251,7 @@ class Capture:
         deliver, failed = deliver or _ignore, failed or _ignore
         # Two copies of each rather than one closure with getattr/setattr on
         # a name: the count is read and written on every chunk.  The tuple is
-        # not kept (see lab.model._ring: why flat).  ``try`` costs nothing
+        # not kept (see lab.model._ring: why columns).  ``try`` costs nothing
         # until it catches.
         if not self.enabled:
             def count_in(data: bytes) -> None:
@@ -432,10 +435,10 @@ class Capture:
         if limit is not None:
             checked_count(limit, "limit", 0, example=1000)
         with self._lock:
-            runs = list(self._sealed().since(since))
+            slices = self._sealed().since(since)
         found: list[Event] = []
-        for first, raw in runs:
-            found.extend(_events(first, raw, connection, kinds))
+        for part in slices:  # read out after the lock, and only as far as the limit needs
+            found.extend(_events(part.run(), connection, kinds))
             if limit is not None and len(found) >= limit:
                 del found[limit:]
                 break
@@ -447,11 +450,15 @@ class Capture:
         check_connection(connection, optional=True)
         found: list[Event] = []
         with self._lock:
-            for seq, event in self._sealed().newest():
+            for part in self._sealed().newest():
                 if len(found) >= count:
                     break
-                if connection is None or event[0][1] == connection:  # channel: kind, id, reason
-                    found.append(_event(seq, event))
+                run = part.run()
+                for index in range(len(run.channels) - 1, -1, -1):
+                    if len(found) >= count:
+                        break
+                    if connection is None or run.channels[index][1] == connection:
+                        found.append(_event(run, index))
         found.reverse()
         return found
 
@@ -533,23 +540,29 @@ def _ignore(_):
     """Nothing to pass a chunk on to."""
 
 
-def _event(seq, fields):
-    """The :class:`Event` of one ring event's fields ``channel, time, data, offset, size``."""
-    (kind, connection, reason), when, data, offset, _ = fields
-    return _new(Event, (seq, kind, connection, when, data, reason, offset))
+def _event(run, index):
+    """The :class:`Event` at ``index`` of a :class:`~lab.model._ring.Run`."""
+    kind, connection, reason = run.channels[index]
+    return _new(Event, (run.first_seq + index, kind, connection, run.times[index],
+                        run.data_of(index), reason, run.offsets[index]))
 
 
-def _events(first, flat, connection, kinds):
-    """Events of a run of flat ring fields, numbered from ``first``, optionally filtered.
+def _events(run, connection, kinds):
+    """The events of a :class:`~lab.model._ring.Run`, optionally of one connection and kinds.
 
-    Written as comprehensions over ``zip`` of one iterator five times (each
-    step takes one event's fields): a view decoding a large capture reads many.
+    Built by ``map`` and ``zip`` over its columns, with no Python step per
+    event: a view decoding a large capture reads many.  Filtered, only the
+    chosen events' data is sliced out.
     """
-    fields = iter(flat)
-    numbered = zip(count(first), fields, fields, fields, fields, fields)
-    if connection is None and kinds is None:
-        return [_new(Event, (seq, ch[0], ch[1], when, data, ch[2], offset))
-                for seq, ch, when, data, offset, _ in numbered]
-    return [_new(Event, (seq, ch[0], ch[1], when, data, ch[2], offset))
-            for seq, ch, when, data, offset, _ in numbered
-            if (connection is None or ch[1] == connection) and (kinds is None or ch[0] in kinds)]
+    channels, times, offsets, seqs = run.channels, run.times, run.offsets, count(run.first_seq)
+    chosen = None
+    if connection is not None or kinds is not None:
+        chosen = [index for index, ch in enumerate(channels)
+                  if (connection is None or ch[1] == connection) and (kinds is None or ch[0] in kinds)]
+        seqs = [run.first_seq + index for index in chosen]
+        channels = [channels[index] for index in chosen]
+        times = [times[index] for index in chosen]
+        offsets = [offsets[index] for index in chosen]
+    fields = zip(seqs, map(_KIND, channels), map(_CONNECTION, channels), times, run.datas(chosen),
+                 map(_REASON, channels), offsets)
+    return list(map(_new, repeat(Event), fields))

@@ -12,16 +12,23 @@ start.  Trimming a batch keeps exactly what trimming after each append kept
 (the newest events that fit both bounds), and counts the same drops.
 Between seals the ring is at most :data:`CHUNK` events over its bounds.
 
-An event is :data:`FIELDS` consecutive items, flat: ``channel, time, data,
-offset, size``.  ``channel`` is ``(kind, connection, reason)``, made once
-per connection and kind (the reason is empty but for a close); its seq is
-its position (chunks know the seq of their first event), so none is stored.
-Flat, because a tuple per kept event is an object the garbage collector
-counts and visits: each surviving tuple brought the next collection closer,
-and on a busy server the collections cost about as much as the recording
-(counted with callgrind: ``bench/memcached.py --instructions``).  A sealed
-chunk is a tuple of atoms, which the collector stops visiting after one
-look.
+A pending event is :data:`FIELDS` consecutive items, flat: ``channel, time,
+data, offset, size``.  ``channel`` is ``(kind, connection, reason)``, made
+once per connection and kind (the reason is empty but for a close); its seq
+is its position (chunks know the seq of their first event), so none is
+stored.  The tuple the recorder builds for ``extend`` dies at once: no
+object per event for the garbage collector to count and visit.
+
+A sealed chunk keeps its events in columns: the channels in a tuple, times,
+offsets and cumulative sizes packed as machine numbers, and small data
+joined into one ``bytes`` (:data:`JOIN_LIMIT`).  Why: kept as they came,
+each event held four objects (its data, its time, two ints) plus its
+slots, 139 bytes beside its data, and a full ring of a busy server is
+tens of megabytes the caches cannot hold.  Every dropped object was a
+cold cache line to free, and new objects landed where old ones were
+freed, cold too.  In columns an event costs 34 bytes beside its data
+(``bench/listeners.py`` prints it), its objects are freed at sealing while
+still hot, and dropping a chunk of small reads frees four objects.
 
 Threads: one thread appends (the reactor's); ``list.extend`` by a tuple and
 the slice that takes the pending events are atomic under the GIL, so the
@@ -32,59 +39,168 @@ the caller's lock, which the appending thread never waits for.
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterator
+from functools import lru_cache
 from itertools import accumulate
+from struct import Struct
+from typing import NamedTuple, cast
 
-__all__ = ["Ring", "CHUNK", "FIELDS"]
+__all__ = ["Ring", "Run", "Slice", "CHUNK", "FIELDS", "JOIN_LIMIT"]
 
 # Events appended before they are sealed into the ring: enough to make
 # sealing and trimming cheap per event, few enough that the excess over the
 # bounds (at most this many reads of 64 KiB) stays small.
 CHUNK = 128
 FIELDS = 5  # channel, time, data, offset, size
-_DATA, _SIZE = 2, 4
+_CHANNEL, _TIME, _DATA, _OFFSET, _SIZE = range(FIELDS)
+# A chunk whose data adds up to at most this is joined into one bytes; a
+# larger one (bulk transfer: reads of up to 64 KiB) keeps its reads, which
+# joining would copy for little gain.  A joined chunk is freed whole, so the
+# ring may hold up to this much more than its byte bound.
+JOIN_LIMIT = 256 * 1024
+
+
+class Run(NamedTuple):
+    """Kept events of one chunk, as columns: what :meth:`Slice.run` reads out.
+
+    ``data`` is one joined ``bytes`` when ``starts`` is given (event ``i``'s
+    data is ``data[starts[i]:starts[i + 1]]``), else a tuple of each event's.
+    """
+
+    first_seq: int
+    channels: tuple
+    times: list[float]
+    offsets: list[int]
+    data: "bytes | tuple[bytes, ...]"
+    starts: "list[int] | None"
+
+    def datas(self, chosen: "list[int] | None" = None) -> list[bytes]:
+        """Each event's data in order, or only that of the events at the ``chosen`` indexes."""
+        data, starts = self.data, self.starts
+        if isinstance(data, tuple):
+            return list(data) if chosen is None else [data[i] for i in chosen]
+        assert starts is not None  # joined data comes with where each event's starts
+        if chosen is None:
+            return [data[a:b] for a, b in zip(starts, starts[1:])]
+        return [data[starts[i]:starts[i + 1]] for i in chosen]
+
+    def data_of(self, index: int) -> bytes:
+        """The data of the event at ``index`` in this run."""
+        data, starts = self.data, self.starts
+        if isinstance(data, tuple):
+            return data[index]
+        assert starts is not None
+        return data[starts[index]:starts[index + 1]]
+
+
+class Slice(NamedTuple):
+    """A chunk's events from ``start`` on, by reference to its immutable columns.
+
+    Taken under the capture's lock and cheap (no copy); read out with
+    :meth:`run` after it, since later trimming replaces a chunk's columns
+    and never changes them.
+    """
+
+    first_seq: int
+    start: int
+    events: int  # in the whole chunk, from its first
+    channels: tuple
+    numbers: bytes
+    data: "bytes | tuple[bytes, ...]"
+
+    def run(self) -> Run:
+        """The events as lists of Python values."""
+        start, count, numbers, data = self.start, self.events, self.numbers, self.data
+        starts = None
+        if isinstance(data, tuple):
+            data = data[start:]
+        else:
+            starts = [_bytes_before(numbers, count, start), *_ends(numbers, count)[start:].tolist()]
+        times: list[float] = cast(list, _times(numbers, count)[start:].tolist())  # typeshed says ints
+        return Run(self.first_seq + start, self.channels[start:], times,
+                   _offsets(numbers, count)[start:].tolist(), data, starts)
 
 
 class _Chunk:
-    """Sealed events: the fields of those from ``start`` on, flat.
+    """Sealed events, in columns indexed from the chunk's first event; those before ``start`` are dropped.
 
-    ``sizes`` are the bytes of each event's data and ``kept_bytes`` their
-    sum from ``start`` on.  Dropping the events before ``start`` makes a
-    shorter tuple, which releases them at once.
+    ``numbers`` packs three columns of machine numbers (see :func:`_times`).
+    ``kept_bytes`` is the data of the events from ``start`` on.
     """
 
-    __slots__ = ("flat", "sizes", "kept_bytes", "start", "first_seq", "count")
+    __slots__ = ("channels", "numbers", "data", "kept_bytes", "start", "first_seq", "count")
 
     def __init__(self, flat: list, first_seq: int, limit: int) -> None:
         sizes = flat[_SIZE::FIELDS]  # the recording thread measured them
-        total = sum(sizes)
-        if total > limit and max(sizes) > limit:  # rare: data larger than the byte bound
+        ends = list(accumulate(sizes))
+        if ends[-1] > limit and max(sizes) > limit:  # rare: data larger than the byte bound
             _cut(flat, sizes, limit)
-            total = sum(sizes)
-        # Tuples of atoms (and channel tuples, themselves untracked): the
-        # collector stops visiting them after one look, however long they are kept.
-        self.flat = tuple(flat)
-        self.sizes = tuple(sizes)
+            ends = list(accumulate(sizes))
+        total = ends[-1]
+        count = len(sizes)
+        self.channels = tuple(flat[_CHANNEL::FIELDS])
+        self.numbers = _packer(count)(*flat[_TIME::FIELDS], *flat[_OFFSET::FIELDS], *ends)
+        datas = flat[_DATA::FIELDS]
+        self.data = b"".join(datas) if total <= JOIN_LIMIT else tuple(datas)
         self.kept_bytes = total
         self.start = 0
         self.first_seq = first_seq
-        self.count = len(sizes)
+        self.count = count
 
-    def fields_from(self, index: int) -> tuple:
-        """The flat fields of the events from ``index`` (at least ``start``) on."""
-        return self.flat[(index - self.start) * FIELDS:]
+    def slice_from(self, index: int) -> Slice:
+        """The events from ``index`` (at least ``start``) on."""
+        return Slice(self.first_seq, index, self.count, self.channels, self.numbers, self.data)
 
-    def event(self, index: int) -> tuple:
-        """One event's fields."""
-        at = (index - self.start) * FIELDS
-        return self.flat[at:at + FIELDS]
+    def first_freeing(self, need: int) -> int:
+        """The fewest events from ``start`` on whose dropping frees at least ``need`` bytes."""
+        numbers, count, start = self.numbers, self.count, self.start
+        target = need + _bytes_before(numbers, count, start)
+        return bisect_left(_ends(numbers, count), target, start) + 1 - start
 
     def drop_before(self, index: int) -> int:
-        """Release the events before ``index``; return how many bytes they held."""
-        gone = sum(self.sizes[self.start:index])
-        self.flat = self.fields_from(index)
+        """Drop the events before ``index``; return how many bytes of data they held."""
+        numbers, count = self.numbers, self.count
+        gone = _bytes_before(numbers, count, index) - _bytes_before(numbers, count, self.start)
+        if isinstance(self.data, tuple):  # release their reads now (a joined chunk goes whole)
+            self.data = (b"",) * index + self.data[index:]
         self.start = index
         self.kept_bytes -= gone
         return gone
+
+
+# A chunk's packed numbers are three columns of ``count`` each: the times
+# (doubles), the offsets, and the *ends* (64-bit ints; an event's end is the
+# bytes of data up to and including it, from the chunk's first).  ``struct``
+# packs them in C (:func:`_packer`); an ``array`` parses each item through
+# ``PyArg_Parse``, about twice as slow.
+
+def _times(numbers: bytes, count: int) -> "memoryview[float]":
+    """The times column of a chunk's packed numbers."""
+    return memoryview(numbers)[:8 * count].cast("d")
+
+
+def _offsets(numbers: bytes, count: int) -> "memoryview[int]":
+    """The offsets column of a chunk's packed numbers."""
+    return memoryview(numbers)[8 * count:16 * count].cast("q")
+
+
+def _ends(numbers: bytes, count: int) -> "memoryview[int]":
+    """The ends column of a chunk's packed numbers."""
+    return memoryview(numbers)[16 * count:].cast("q")
+
+
+def _bytes_before(numbers: bytes, count: int, index: int) -> int:
+    """The bytes of data of a chunk's events before ``index``."""
+    return _ends(numbers, count)[index - 1] if index else 0
+
+
+@lru_cache(maxsize=64)
+def _packer(count):
+    """``pack(*times, *offsets, *ends)`` for a chunk of ``count`` events.
+
+    Compiled once per count (a chunk the recorder seals has :data:`CHUNK`):
+    ``struct.pack`` with a new format string each time took nearly twice as long.
+    """
+    return Struct(f"{count}d{count * 2}q").pack
 
 
 def _cut(flat, sizes, limit):
@@ -153,8 +269,7 @@ class Ring:
         start = chunk.start
         end = start + max(need_events, 0)  # drop events start..end-1
         if need_bytes > 0:
-            freed = accumulate(chunk.sizes[start:])  # bytes freed by dropping up to each event
-            end = max(end, start + bisect_left(list(freed), need_bytes) + 1)
+            end = max(end, start + chunk.first_freeing(need_bytes))
         return end - start, chunk.drop_before(end)
 
     def clear(self) -> None:
@@ -162,21 +277,20 @@ class Ring:
         self._chunks.clear()
         self.kept = self.kept_bytes = 0
 
-    def since(self, seq: int) -> Iterator[tuple[int, tuple]]:
-        """``(first seq, flat fields)`` runs of the kept events after ``seq``, oldest first."""
-        runs = []
+    def since(self, seq: int) -> list[Slice]:
+        """Slices of the kept events after ``seq``, oldest first."""
+        slices = []
         for chunk in reversed(self._chunks):
-            last = chunk.first_seq + chunk.count - 1
-            if last <= seq:
+            if chunk.first_seq + chunk.count - 1 <= seq:
                 break
             start = max(chunk.start, seq - chunk.first_seq + 1)
-            runs.append((chunk.first_seq + start, chunk.fields_from(start)))
+            slices.append(chunk.slice_from(start))
             if start > chunk.start:
                 break
-        return reversed(runs)
+        slices.reverse()
+        return slices
 
-    def newest(self) -> Iterator[tuple[int, tuple]]:
-        """``(seq, fields)`` of the kept events, newest first."""
+    def newest(self) -> Iterator[Slice]:
+        """Slices of the kept events, newest chunk first (each slice oldest first)."""
         for chunk in reversed(self._chunks):
-            for index in range(chunk.count - 1, chunk.start - 1, -1):
-                yield chunk.first_seq + index, chunk.event(index)
+            yield chunk.slice_from(chunk.start)
