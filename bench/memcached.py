@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/memcached.py [--seconds 2] [--rounds 5] [--concurrency 16]
                                         [--processes 3] [--baseline DIR]
-    .venv/bin/python bench/memcached.py --instructions 10000
+    .venv/bin/python bench/memcached.py --instructions 10000 [--warmup 40000]
 
 Four servers get the same memcaslap load (``-T 1 -c 16``, its default 9:1
 get/set mix with ~1 KB values) round by round, so machine noise hits them
@@ -29,7 +29,11 @@ round; a round's ratio compares their sums.
 ``--instructions N`` counts instead of timing: ``serve`` with capture off,
 with capture on, and the recording floor each run under valgrind's
 callgrind, and the instructions the server runs for N memcaslap operations
-(after N/5 to warm up) are divided by N.  The same count comes out run
+are divided by N.  Before counting, ``--warmup`` operations (40,000: enough
+to fill the capture's default 32 MiB with memcaslap's ~1 KB values) bring
+the capture to its steady state, where every new chunk drops an old one:
+counted before that, a capture that keeps whatever it records would not
+pay for dropping it.  The same count comes out run
 after run (to a percent), where ops/s on a shared virtual machine moved by
 10-20%; their ratio is what capture costs in work, not including what
 keeping each chunk costs the caches.  Needs Debian's valgrind.
@@ -248,9 +252,11 @@ def main():
                              "main | tar -x -C DIR`) in the same rounds, and print lab / baseline")
     parser.add_argument("--instructions", type=int, metavar="N",
                         help="count instructions per operation under callgrind instead (see above)")
+    parser.add_argument("--warmup", type=int, default=40_000, metavar="W",
+                        help="with --instructions: operations before counting (default 40000)")
     args = parser.parse_args()
     if args.instructions:
-        return report_instructions(args.instructions, args.concurrency)
+        return report_instructions(args.instructions, args.concurrency, args.warmup)
     if args.floor_server:
         return floor_server(args.floor_server)
     if args.naive_server:
@@ -284,17 +290,17 @@ def main():
 SERVE_OFF, SERVE_ON, RECORDING_FLOOR = "lab serve (cli)", "lab serve capture", "recording floor"
 
 
-def report_instructions(ops, concurrency):
+def report_instructions(ops, concurrency, warmup):
     """Print instructions per operation of serve off, serve on and the recording floor."""
     serve = [sys.executable, "-m", "lab", "serve", "memcached", "tcp:0:interface=127.0.0.1"]
     floor_port = free_port()
     commands = {SERVE_OFF: (serve + ["--no-capture"], None), SERVE_ON: (serve, None),
                 RECORDING_FLOOR: ([sys.executable, __file__, "--recording-floor-server",
                                    str(floor_port)], floor_port)}
-    counts = {name: instructions_per_op(command, port, ops, concurrency)
+    counts = {name: instructions_per_op(command, port, ops, concurrency, warmup)
               for name, (command, port) in commands.items()}
     print(f"instructions per memcaslap operation (-T 1 -c {concurrency} -x {ops}, after "
-          f"{ops // 5} to warm up), counted by callgrind in the server process:")
+          f"{warmup} to warm up), counted by callgrind in the server process:")
     for name, count in counts.items():
         print(f"  {name:18} {count:>9,.0f}")
     off = counts[SERVE_OFF]
@@ -303,7 +309,7 @@ def report_instructions(ops, concurrency):
     print(f"  lab serve (cli) / recording floor   = {off / counts[RECORDING_FLOOR]:.3f}")
 
 
-def instructions_per_op(command, port, ops, concurrency):
+def instructions_per_op(command, port, ops, concurrency, warmup):
     """Instructions ``command`` (a server; prints ``listening on H:P`` if ``port`` is None) runs per op.
 
     Counted from callgrind's zeroed counters to its dump, so start-up and
@@ -321,7 +327,7 @@ def instructions_per_op(command, port, ops, concurrency):
                 port = int(line.rsplit(":", 1)[1])
             else:
                 wait_listening(port, proc, seconds=300)  # valgrind starts it many times slower
-            _operations(port, ops // 5, concurrency)
+            _operations(port, warmup, concurrency)
             callgrind_control(proc.pid, "-z")
             _operations(port, ops, concurrency)
             callgrind_control(proc.pid, "-d")
