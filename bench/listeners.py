@@ -19,6 +19,9 @@ Drawing: a listener's capture is filled with 100,000 events, then the
 conversation view is built and drawn (text, hex, a no-change refresh, and
 decoding all of it through the chat plugin's decoder, refresh by refresh).
 
+Memory: what a capture of as many events holds beyond their data (the
+ring's bound is on data; this is what each event costs beside it).
+
 ``--instructions`` counts instead of timing: the same load test against a
 capture-off and a capture-on listener, each in its own process under
 valgrind's callgrind, and the instructions that process runs (servers and
@@ -178,8 +181,31 @@ def counted(mode, args):
     stop_all()
 
 
+def measure_memory(events):
+    """What a capture of ``events`` chat events holds in memory beyond their data; print it.
+
+    Traced by ``tracemalloc`` (the Python heap the capture grows by), against
+    the data itself: the ring's bound is on data, and what each event costs
+    beside it is what a full ring of small events really holds.
+    """
+    import tracemalloc
+
+    from lab.model import Capture
+
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    capture = Capture(max_events=events + 10)
+    fill(capture, events, 0)
+    kept = len(capture)  # seals what is pending
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    print(f"capture memory over {kept:,} events ({capture.size:,} bytes of data): "
+          f"{held / 1e6:.1f} MB, {held / capture.size:.2f}x the data, "
+          f"{(held - capture.size) / kept:.0f} bytes per event beside it")
+
+
 def main():
-    """Run both measurements and print them."""
+    """Run the measurements and print them."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=50)
@@ -199,6 +225,7 @@ def main():
     measure_throughput(args, args.size, 0.95)
     measure_throughput(args, args.small_size, None)
     measure_view(args.events)
+    measure_memory(args.events)
 
 
 if __name__ == "__main__":
