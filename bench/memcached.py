@@ -33,10 +33,10 @@ are divided by N.  Before counting, ``--warmup`` operations (40,000: enough
 to fill the capture's default 32 MiB with memcaslap's ~1 KB values) bring
 the capture to its steady state, where every new chunk drops an old one:
 counted before that, a capture that keeps whatever it records would not
-pay for dropping it.  The same count comes out run
-after run (to a percent), where ops/s on a shared virtual machine moved by
-10-20%; their ratio is what capture costs in work, not including what
-keeping each chunk costs the caches.  Needs Debian's valgrind.
+pay for dropping it.  The same count comes out run after run (to a
+percent), where ops/s on a shared virtual machine moved by 10-20%; their
+ratio is what capture costs in work, not including what keeping each chunk
+costs the caches.  Needs Debian's valgrind.
 """
 
 import argparse

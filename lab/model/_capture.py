@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 
 from lab._checks import checked_bool, checked_count, checked_timeout
 from lab.model._pcap import write_pcap
-from lab.model._ring import CHUNK, FIELDS, Ring
+from lab.model._ring import SEAL_AT, Ring
 
 __all__ = ["Event", "Connection", "ProtocolError", "LimitReached", "Capture",
            "check_connection", "DEFAULT_MAX_EVENTS", "DEFAULT_MAX_BYTES"]
@@ -246,7 +246,7 @@ class Capture:
     def _recorders_of(self, conn, deliver=None, failed=None):
         """The two closures that record one connection's chunks (see :meth:`recorders`)."""
         pending = self._ring.pending
-        keep, now, seal, full = pending.extend, _now, self._seal_soon, CHUNK * FIELDS
+        keep, now, seal, full = pending.extend, _now, self._seal_soon, SEAL_AT
         into, out_of = ("in", conn.id, ""), ("out", conn.id, "")
         deliver, failed = deliver or _ignore, failed or _ignore
         # Two copies of each rather than one closure with getattr/setattr on
@@ -311,7 +311,7 @@ class Capture:
 
             return count_and_send
         pending = self._ring.pending
-        keep, now, seal, full = pending.extend, _now, self._seal_soon, CHUNK * FIELDS
+        keep, now, seal, full = pending.extend, _now, self._seal_soon, SEAL_AT
         out_of = ("out", conn.id, "")
 
         def record_and_send(data):
@@ -359,7 +359,7 @@ class Capture:
         if self.enabled:
             pending = self._ring.pending
             pending.extend((channel, _now(), b"", 0, 0))
-            if len(pending) >= CHUNK * FIELDS:
+            if len(pending) >= SEAL_AT:
                 self._seal_soon()
 
     def _seal_soon(self) -> None:
@@ -450,15 +450,11 @@ class Capture:
         check_connection(connection, optional=True)
         found: list[Event] = []
         with self._lock:
-            for part in self._sealed().newest():
+            for part in self._sealed().newest():  # newest chunk first
                 if len(found) >= count:
                     break
-                run = part.run()
-                for index in range(len(run.channels) - 1, -1, -1):
-                    if len(found) >= count:
-                        break
-                    if connection is None or run.channels[index][1] == connection:
-                        found.append(_event(run, index))
+                found.extend(reversed(_events(part.run(), connection, None)))
+        del found[count:]
         found.reverse()
         return found
 
@@ -538,13 +534,6 @@ class Capture:
 
 def _ignore(_):
     """Nothing to pass a chunk on to."""
-
-
-def _event(run, index):
-    """The :class:`Event` at ``index`` of a :class:`~lab.model._ring.Run`."""
-    kind, connection, reason = run.channels[index]
-    return _new(Event, (run.first_seq + index, kind, connection, run.times[index],
-                        run.data_of(index), reason, run.offsets[index]))
 
 
 def _events(run, connection, kinds):

@@ -44,13 +44,14 @@ from itertools import accumulate
 from struct import Struct
 from typing import NamedTuple, cast
 
-__all__ = ["Ring", "Run", "Slice", "CHUNK", "FIELDS", "JOIN_LIMIT"]
+__all__ = ["Ring", "Run", "Slice", "CHUNK", "FIELDS", "SEAL_AT", "JOIN_LIMIT"]
 
 # Events appended before they are sealed into the ring: enough to make
 # sealing and trimming cheap per event, few enough that the excess over the
 # bounds (at most this many reads of 64 KiB) stays small.
 CHUNK = 128
 FIELDS = 5  # channel, time, data, offset, size
+SEAL_AT = CHUNK * FIELDS  # items in Ring.pending at which the recorder seals them
 _CHANNEL, _TIME, _DATA, _OFFSET, _SIZE = range(FIELDS)
 # A chunk whose data adds up to at most this is joined into one bytes; a
 # larger one (bulk transfer: reads of up to 64 KiB) keeps its reads, which
@@ -78,18 +79,10 @@ class Run(NamedTuple):
         data, starts = self.data, self.starts
         if isinstance(data, tuple):
             return list(data) if chosen is None else [data[i] for i in chosen]
-        assert starts is not None  # joined data comes with where each event's starts
+        assert starts is not None  # joined data comes with where each event starts
         if chosen is None:
             return [data[a:b] for a, b in zip(starts, starts[1:])]
         return [data[starts[i]:starts[i + 1]] for i in chosen]
-
-    def data_of(self, index: int) -> bytes:
-        """The data of the event at ``index`` in this run."""
-        data, starts = self.data, self.starts
-        if isinstance(data, tuple):
-            return data[index]
-        assert starts is not None
-        return data[starts[index]:starts[index + 1]]
 
 
 class Slice(NamedTuple):
