@@ -141,7 +141,22 @@ def recording_floor_server(port):
 
             return record_in, (lambda data: keep((out_of, now(), data)))
 
-        def sender(self, cid, send, target, gate, otherwise):
+        def reader(self, cid, receive, deliver, failed, at_end, refused):
+            keep, now, into = self.kept.append, time.time, ("in", cid)
+
+            def read():  # the transport's doRead, as the capture's reader is
+                try:
+                    data = receive()
+                except OSError as error:
+                    return refused(error)
+                if not data:
+                    return at_end
+                keep((into, now(), data))
+                deliver(data)
+
+            return read
+
+        def sender(self, cid, send, gate, otherwise, rest):
             keep, now, out_of = self.kept.append, time.time, ("out", cid)
             thread, get_ident = threading.get_ident(), threading.get_ident
 
@@ -149,7 +164,12 @@ def recording_floor_server(port):
                 if not gate.plain or type(data) is not bytes or get_ident() != thread:
                     return otherwise(data)
                 keep((out_of, now(), data))
-                send(target, data)
+                try:
+                    sent = send(data)
+                except OSError:
+                    sent = 0
+                if sent != len(data):
+                    rest(data[sent:])
 
             return write
 

@@ -143,3 +143,81 @@ def test_a_write_from_a_cell_thread_is_refused_and_recorded(lab_reactor):
         assert b"from the kernel" not in listener.capture.stream(connection, "out")
     finally:
         listener.stop()
+
+
+class EchoUntilBoom(Protocol):
+    """Echoes each chunk; raises on one that says boom.  Keeps its transport for the test."""
+
+    def connectionMade(self):
+        self.factory.made.append(self)
+
+    def dataReceived(self, data):
+        if b"boom" in data:
+            raise ValueError("boom")
+        self.transport.write(data)
+
+
+def test_a_tcp_connection_reads_straight_into_the_capture(lab_reactor):
+    """Over a real socket each read is recorded once and echoed; a raise is noted and drops the connection; EOF closes cleanly."""
+    import socket
+
+    factory = Factory.forProtocol(EchoUntilBoom)
+    factory.made = []
+    listener = lab.listen(factory, name="direct-read")
+    try:
+        with socket.create_connection(("127.0.0.1", listener.port), timeout=5) as peer:
+            assert eventually(lambda: factory.made)
+            # The capture's reader is the transport's doRead (lab.adapters._read): one
+            # call per read.  Checked here so that a Twisted without it is noticed.
+            assert "doRead" in vars(factory.made[0].transport.transport)
+            for word in (b"one", b"two"):
+                peer.sendall(word)
+                assert word == peer.recv(100)
+            peer.sendall(b"boom")
+            assert b"" == peer.recv(100)  # Twisted drops a connection whose protocol raised
+        with socket.create_connection(("127.0.0.1", listener.port), timeout=5) as peer:
+            peer.sendall(b"three")
+            assert b"three" == peer.recv(100)
+            peer.shutdown(socket.SHUT_WR)
+            assert b"" == peer.recv(100)
+        capture = listener.capture
+        assert capture.wait_for(lambda c: c.open_count == 0)
+        first, second = (c.id for c in capture.connections())
+        assert b"onetwoboom" == capture.stream(first, "in")
+        assert b"onetwo" == capture.stream(first, "out")
+        assert [b"three"] == [e.data for e in capture.events(second, kinds=("in",))]
+        (error,) = capture.errors
+        assert (first, "dataReceived", "ValueError: boom") == (
+            error.connection, error.where, error.message)
+        assert "cleanly" in capture.events(second, kinds=("close",))[0].reason
+        assert "doRead" not in vars(factory.made[1].transport.transport)  # given back at close
+    finally:
+        listener.stop()
+
+
+class BigThenSmall(Protocol):
+    """Answers any chunk with more than a socket takes at once, then a short line."""
+
+    def dataReceived(self, data):
+        self.transport.write(bytes(range(256)) * 16384)  # 4 MiB
+        self.transport.write(b"the end\n")
+
+
+def test_what_a_direct_send_leaves_goes_out_before_later_writes(lab_reactor):
+    """A reply larger than the socket's buffer is sent in part, the rest buffered, and the next write waits behind it."""
+    import socket
+
+    listener = lab.listen(Factory.forProtocol(BigThenSmall), name="big-then-small")
+    try:
+        with socket.create_connection(("127.0.0.1", listener.port), timeout=10) as peer:
+            peer.sendall(b"go")
+            expected = bytes(range(256)) * 16384 + b"the end\n"
+            received = b""
+            while len(received) < len(expected) and (chunk := peer.recv(1 << 20)):
+                received += chunk
+        assert expected == received
+        connection = listener.capture.connections()[0].id
+        assert [len(expected) - 8, 8] == [len(e.data) for e in listener.capture.events(
+            connection, kinds=("out",))]
+    finally:
+        listener.stop()

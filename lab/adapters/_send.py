@@ -12,15 +12,16 @@ back-pressure are Twisted's.
 
 from twisted.internet.tcp import Client, Server
 
-__all__ = ["send_now", "sender"]
+__all__ = ["send_now", "sender", "direct_send", "idle", "PLAIN_TCP"]
 
-_PLAIN_TCP = frozenset((Server, Client))
+# Twisted's bare TCP transports, whose socket the lab may use directly (before TLS starts).
+PLAIN_TCP = frozenset((Server, Client))
 
 
 def send_now(transport, data):
     """Send ``data`` on ``transport``: directly when it is an idle bare TCP socket, else queued."""
-    if (type(transport) in _PLAIN_TCP and transport.connected and not transport.disconnecting
-            and not transport.dataBuffer and not transport._tempDataBuffer):
+    if (type(transport) in PLAIN_TCP and transport.connected and not transport.disconnecting
+            and not transport.dataBuffer and not transport._tempDataBuffer and not transport.TLS):
         try:
             sent = transport.socket.send(data)
         except OSError:  # would block, or broken: Twisted's write knows what to do
@@ -42,3 +43,29 @@ def sender(transport):
     if getattr(transport, "sends_now", False) is True:
         return transport.write
     return None
+
+
+def direct_send(transport):
+    """``send(data) -> bytes sent`` for ``transport``: its socket's own ``send`` when it is bare TCP.
+
+    For a wiretap's fast write (``Capture.sender``), which checks the rest
+    of :func:`send_now`'s conditions through its gate (see :func:`idle`)
+    and hands what was not sent to the transport's ``write``.  Any other
+    transport writes everything (its ``write`` is its send).
+    """
+    if type(transport) in PLAIN_TCP and not transport.TLS:
+        return transport.socket.send
+    write = transport.write
+
+    def send(data):
+        write(data)
+        return len(data)
+
+    return send
+
+
+def idle(transport):
+    """Whether ``transport`` holds no bytes of ours yet to send (so a direct send keeps the order)."""
+    if type(transport) in PLAIN_TCP:
+        return not transport.dataBuffer and not transport._tempDataBuffer and not transport.TLS
+    return True

@@ -12,15 +12,17 @@ The wiretap records nothing itself: it calls a *recorder* (the model's
 
     opened(transport, peer, local, tap) -> connection id
     recorders(connection, deliver=None, failed=None) -> (record_in, record_out)
-    sender(connection, send, target, gate, otherwise) -> write   # stream connections
+    sender(connection, send, gate, otherwise, rest) -> write     # stream connections
     record(kind, connection, data)                               # datagrams
     closed(connection, reason)
 
 (``record_in`` with ``deliver`` records a chunk, then passes it on; the
 ``write`` from ``sender`` records and sends; see ``Capture``.)
 
-and may have ``protocol_error(connection, where, error)`` and
-``limit_reached(connection, what)``.
+and may have ``protocol_error(connection, where, error)``,
+``limit_reached(connection, what)`` and, for bare TCP connections,
+``reader(connection, receive, deliver, failed, at_end, refused) -> read``,
+which the wiretap makes the transport's ``doRead`` (``lab.adapters._read``).
 
 Back-pressure, for any wrapped protocol: the wiretap registers itself as a
 streaming producer of its transport.  When the replies waiting for a peer
@@ -43,7 +45,8 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from zope.interface import implementer
 
-from lab.adapters._send import send_now
+from lab.adapters._read import install_direct_read, remove_direct_read
+from lab.adapters._send import direct_send, idle, send_now
 from lab.errors import WrongThread
 
 __all__ = [
@@ -124,6 +127,8 @@ class WiretapProtocol(ProtocolWrapper):
     _thread = None  # the reactor thread's ident, taken when the connection is made
     _fast_write = None  # the write closure of the hot path (see _fast_write_of)
     _flow = None  # what the transport pauses and resumes; also tells the fast write the state
+    _queued = False  # the transport holds bytes a direct send could overtake
+    _tls = False  # TLS started: every byte goes through the transport's TLS layer
 
     def makeConnection(self, transport):
         """Record the connection and take on back-pressure before the wrapped protocol starts.
@@ -149,6 +154,8 @@ class WiretapProtocol(ProtocolWrapper):
         if self._fast_write is not None:  # still open
             # After connectionMade: a protocol may set its own dataReceived there.
             self.dataReceived = self._fast_read()
+            install_direct_read(transport, recorder, self.tap_id, self.wrappedProtocol.dataReceived,
+                                self._read_failed)
 
     def _fast_read(self):
         """``dataReceived`` of this connection: the recorder's, passing each chunk on.
@@ -158,13 +165,12 @@ class WiretapProtocol(ProtocolWrapper):
         for the views, then goes on up to Twisted as before.  (Why closures
         on the instance at all: see :meth:`_fast_write_of`.)
         """
-        tap = self
-
-        def failed(error):
-            _note_error(tap.factory.recorder, tap.tap_id, "dataReceived", error)
-
         return self.factory.recorder.recorders(
-            self.tap_id, self.wrappedProtocol.dataReceived, failed)[0]
+            self.tap_id, self.wrappedProtocol.dataReceived, self._read_failed)[0]
+
+    def _read_failed(self, error):
+        """Note for the views that the wrapped ``dataReceived`` raised (it goes on up to Twisted)."""
+        _note_error(self.factory.recorder, self.tap_id, "dataReceived", error)
 
     def _fast_write_of(self, transport, flow):
         """``write`` of this connection as a closure, installed on the instance.
@@ -180,20 +186,35 @@ class WiretapProtocol(ProtocolWrapper):
         ``LoopingCall`` does), so the closure itself must follow the state
         rather than be swapped.
         """
-        return self.factory.recorder.sender(self.tap_id, send_now, transport, flow,
-                                            self._checked_write)
+        return self.factory.recorder.sender(self.tap_id, direct_send(transport), flow,
+                                            self._checked_write, self._queue_rest)
 
     def _follow_state(self):
         """Tell the fast ``write`` whether it may send directly (see :meth:`_fast_write_of`)."""
         self._flow.plain = (self._held is None and self._fast_write is not None
-                            and (self._user_producer is None or self._user_producer[1]))
+                            and (self._user_producer is None or self._user_producer[1])
+                            and not self._queued and not self._tls)
+
+    def _queue_rest(self, data):
+        """What a direct send left: to the transport's buffer, and writes take the checked path until it drains."""
+        self._queued = True
+        self._follow_state()
+        self.transport.write(data)
 
     def _checked_write(self, data):
         """``write`` off the fast path (a paused peer, a pull producer, a closed
-        connection, another thread, or not plain ``bytes``): the class's forms."""
-        if self._user_producer is not None and not self._user_producer[1]:
-            return self._write_queued(data)
-        return WiretapProtocol.write(self, data)
+        connection, bytes still buffered, another thread, or not plain
+        ``bytes``): the class's forms.  Once the transport's buffer has
+        drained, the next writes go the fast way again."""
+        try:
+            if self._user_producer is not None and not self._user_producer[1]:
+                return self._write_queued(data)
+            return WiretapProtocol.write(self, data)
+        finally:
+            queued = not idle(self.transport)
+            if queued != self._queued:
+                self._queued = queued
+                self._follow_state()
 
     def write(self, data):
         """Record bytes out, then send them (non-bytes get Twisted's own TypeError)."""
@@ -322,6 +343,7 @@ class WiretapProtocol(ProtocolWrapper):
         self._fast_write = None  # the fast write takes the checked path from now on
         self._follow_state()
         self.__dict__.pop("dataReceived", None)  # the closure goes, with the cycle it makes
+        remove_direct_read(self.transport)
         ProtocolWrapper.connectionLost(self, reason)
 
     def readConnectionLost(self):
@@ -330,6 +352,18 @@ class WiretapProtocol(ProtocolWrapper):
             self.wrappedProtocol.readConnectionLost()
         else:
             self.transport.loseConnection()
+
+    def startTLS(self, *args, **kwargs):
+        """Start TLS on the transport; from now on every read goes through it first.
+
+        The direct read (:func:`~lab.adapters._read.install_direct_read`)
+        would hand the protocol the encrypted bytes, and the fast write
+        would send plain ones, so neither is used from now on.
+        """
+        remove_direct_read(self.transport)
+        self._tls = True
+        self._follow_state()
+        return self.transport.startTLS(*args, **kwargs)
 
     def writeConnectionLost(self):
         """Our sending side closed: pass it on to a wrapped protocol that cares."""

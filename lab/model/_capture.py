@@ -9,11 +9,16 @@ Each connection gets two closures (:meth:`Capture.recorders`) that note a
 chunk with the least work: its offset in the stream, its size and the
 connection's count, one event's fields added to the ring's pending list, no
 lock.  Sealed, an event costs the ring about 34 bytes beyond its data (no
-object of its own: see :mod:`lab.model._ring`).  The reading
-closure also passes the chunk on to the wiretap's protocol, so a read costs
-one call.  The ring (:mod:`lab.model._ring`) seals and trims in batches,
-exactly as trimming after each chunk would.  The lock guards sealing and the
-tables; recording never waits for it.
+object of its own: see :mod:`lab.model._ring`).  The reading closure also
+passes the chunk on to the wiretap's protocol, so a read costs one call; on
+a bare TCP connection the wiretap goes further and makes
+:meth:`Capture.reader` the transport's ``doRead`` (receive, record, deliver:
+one call where Twisted's own read takes two), and :meth:`Capture.sender`'s
+write sends with the socket's own ``send``.  Recording then adds no Python
+call to a read or a write, only its own lines.  The ring
+(:mod:`lab.model._ring`) seals and trims in batches, exactly as trimming
+after each chunk would.  The lock guards sealing and the tables; recording
+never waits for it.
 """
 
 import os
@@ -290,24 +295,91 @@ class Capture:
 
         return record_in, record_out
 
-    def sender(self, cid: int, send: Callable[[Any, bytes], object], target: Any, gate: Any,
-               otherwise: Callable[[Any], object]) -> Callable[[Any], object]:
-        """``write(data)`` for a wiretap: note the bytes out, then ``send(target, data)``.
+    def reader(self, cid: int, receive: Callable[[], bytes], deliver: Callable[[bytes], object],
+               failed: Callable[[Exception], object], at_end: object,
+               refused: Callable[[OSError], object]) -> Callable[[], object]:
+        """``read()`` for a connection whose bytes the wiretap pulls itself: receive, record, deliver.
+
+        ``receive()`` returns the next chunk, empty at the end of the stream
+        (``read`` then returns ``at_end``), or raises ``OSError`` (``read``
+        returns ``refused(error)``).  A chunk is recorded as by
+        :meth:`recorders`, then passed to ``deliver`` (``failed`` hears of
+        an exception it raised, before it goes on up).  Why a third form:
+        on a bare TCP connection the wiretap makes this the transport's
+        ``doRead`` (see ``lab.adapters._read``), so a recorded read costs
+        one Python call where Twisted's own takes two.
+        """
+        conn = self._open[cid]
+        if not self.enabled:
+            def read_and_count() -> object:
+                try:
+                    data = receive()
+                except OSError as error:
+                    return refused(error)
+                if not data:
+                    return at_end
+                conn.bytes_in += len(data)
+                try:
+                    deliver(data)
+                except Exception as error:
+                    failed(error)
+                    raise
+                return None
+
+            return read_and_count
+        pending = self._ring.pending
+        keep, now, seal, full = pending.extend, _now, self._seal_soon, SEAL_AT
+        into = ("in", conn.id, "")
+
+        def read_and_record() -> object:
+            try:
+                data = receive()
+            except OSError as error:
+                return refused(error)
+            size = len(data)
+            if not size:
+                return at_end
+            offset = conn.bytes_in
+            conn.bytes_in = offset + size
+            keep((into, now(), data, offset, size))
+            if len(pending) >= full:
+                seal()
+            try:
+                deliver(data)
+            except Exception as error:
+                failed(error)
+                raise
+            return None
+
+        return read_and_record
+
+    def sender(self, cid: int, send: Callable[[bytes], int], gate: Any,
+               otherwise: Callable[[Any], object], rest: Callable[[bytes], object],
+               ) -> Callable[[Any], object]:
+        """``write(data)`` for a wiretap: note the bytes out, then ``send(data)`` them.
 
         Only while ``gate.plain`` is true, for ``bytes``, from the thread that
         asks for it here (the reactor's); anything else goes to
-        ``otherwise(data)`` unrecorded (the wiretap's checked path).  Why
-        here and not a wiretap closure calling ``record_out``: on a small
-        request/response protocol a call more per write cost a percent of
-        the server's time.
+        ``otherwise(data)`` unrecorded (the wiretap's checked path).
+        ``send`` returns how many bytes it sent, or raises ``OSError`` (none);
+        the bytes it did not send go to ``rest``.  Why here and not a
+        wiretap closure calling ``record_out``, and why ``send`` may be a
+        socket's own: on a small request/response protocol each call more
+        per write cost a percent of the server's time.
         """
         conn, thread, get_ident = self._open[cid], threading.get_ident(), threading.get_ident
         if not self.enabled:
             def count_and_send(data):
                 if not gate.plain or type(data) is not bytes or get_ident() != thread:
                     return otherwise(data)
-                conn.bytes_out += len(data)
-                send(target, data)
+                size = len(data)
+                conn.bytes_out += size
+                try:
+                    sent = send(data)
+                except OSError:
+                    sent = 0
+                if sent != size:
+                    rest(data[sent:])
 
             return count_and_send
         pending = self._ring.pending
@@ -323,7 +395,13 @@ class Capture:
             keep((out_of, now(), data, offset, size))
             if len(pending) >= full:
                 seal()
-            send(target, data)  # after: a direct send can reach the peer before we return
+            # After recording: a direct send can reach the peer before we return.
+            try:
+                sent = send(data)
+            except OSError:  # would block, or broken: the transport's own write knows what to do
+                sent = 0
+            if sent != size:
+                rest(data[sent:])
 
         return record_and_send
 
