@@ -20,7 +20,7 @@ stored.  The tuple the recorder builds for ``extend`` dies at once: no
 object per event for the garbage collector to count and visit.
 
 A sealed chunk keeps its events in columns: the channels in a tuple, times,
-offsets and sizes packed as machine numbers, and small data
+offsets and cumulative sizes packed as machine numbers, and small data
 joined into one ``bytes`` (:data:`JOIN_LIMIT`).  Why: kept as they came,
 each event held four objects (its data, its time, two ints) plus its
 slots, 139 bytes beside its data, and a full ring of a busy server is
@@ -107,8 +107,7 @@ class Slice(NamedTuple):
         if isinstance(data, tuple):
             data = data[start:]
         else:
-            sizes = _sizes(numbers, count)
-            starts = list(accumulate(sizes[start:], initial=sum(sizes[:start])))
+            starts = [_bytes_before(numbers, count, start), *_ends(numbers, count)[start:].tolist()]
         times: list[float] = cast(list, _times(numbers, count)[start:].tolist())  # typeshed says ints
         return Run(self.first_seq + start, self.channels[start:], times,
                    _offsets(numbers, count)[start:].tolist(), data, starts)
@@ -125,13 +124,14 @@ class _Chunk:
 
     def __init__(self, flat: list, first_seq: int, limit: int) -> None:
         sizes = flat[_SIZE::FIELDS]  # the recording thread measured them
-        total = sum(sizes)
-        if total > limit and max(sizes) > limit:  # rare: data larger than the byte bound
+        ends = list(accumulate(sizes))
+        if ends[-1] > limit and max(sizes) > limit:  # rare: data larger than the byte bound
             _cut(flat, sizes, limit)
-            total = sum(sizes)
+            ends = list(accumulate(sizes))
+        total = ends[-1]
         count = len(sizes)
         self.channels = tuple(flat[_CHANNEL::FIELDS])
-        self.numbers = _packer(count)(*flat[_TIME::FIELDS], *flat[_OFFSET::FIELDS], *sizes)
+        self.numbers = _packer(count)(*flat[_TIME::FIELDS], *flat[_OFFSET::FIELDS], *ends)
         datas = flat[_DATA::FIELDS]
         self.data = b"".join(datas) if total <= JOIN_LIMIT else tuple(datas)
         self.kept_bytes = total
@@ -145,12 +145,14 @@ class _Chunk:
 
     def first_freeing(self, need: int) -> int:
         """The fewest events from ``start`` on whose dropping frees at least ``need`` bytes."""
-        ends = list(accumulate(_sizes(self.numbers, self.count)[self.start:]))
-        return bisect_left(ends, need) + 1
+        numbers, count, start = self.numbers, self.count, self.start
+        target = need + _bytes_before(numbers, count, start)
+        return bisect_left(_ends(numbers, count), target, start) + 1 - start
 
     def drop_before(self, index: int) -> int:
         """Drop the events before ``index``; return how many bytes of data they held."""
-        gone = sum(_sizes(self.numbers, self.count)[self.start:index])
+        numbers, count = self.numbers, self.count
+        gone = _bytes_before(numbers, count, index) - _bytes_before(numbers, count, self.start)
         if isinstance(self.data, tuple):  # release their reads now (a joined chunk goes whole)
             self.data = (b"",) * index + self.data[index:]
         self.start = index
@@ -159,11 +161,10 @@ class _Chunk:
 
 
 # A chunk's packed numbers are three columns of ``count`` each: the times
-# (doubles), the offsets and the sizes (64-bit ints).  ``struct`` packs them
-# in C (:func:`_packer`); an ``array`` parses each item through
-# ``PyArg_Parse``, about twice as slow.  Sizes, not their running sums: the
-# sums cost the recording side an int object per event, and only trimming
-# inside a chunk (rare) and reading joined data need them.
+# (doubles), the offsets, and the *ends* (64-bit ints; an event's end is the
+# bytes of data up to and including it, from the chunk's first).  ``struct``
+# packs them in C (:func:`_packer`); an ``array`` parses each item through
+# ``PyArg_Parse``, about twice as slow.
 
 def _times(numbers: bytes, count: int) -> "memoryview[float]":
     """The times column of a chunk's packed numbers."""
@@ -175,14 +176,19 @@ def _offsets(numbers: bytes, count: int) -> "memoryview[int]":
     return memoryview(numbers)[8 * count:16 * count].cast("q")
 
 
-def _sizes(numbers: bytes, count: int) -> "memoryview[int]":
-    """The sizes column of a chunk's packed numbers (each event's bytes of data)."""
+def _ends(numbers: bytes, count: int) -> "memoryview[int]":
+    """The ends column of a chunk's packed numbers."""
     return memoryview(numbers)[16 * count:].cast("q")
+
+
+def _bytes_before(numbers: bytes, count: int, index: int) -> int:
+    """The bytes of data of a chunk's events before ``index``."""
+    return _ends(numbers, count)[index - 1] if index else 0
 
 
 @lru_cache(maxsize=64)
 def _packer(count):
-    """``pack(*times, *offsets, *sizes)`` for a chunk of ``count`` events.
+    """``pack(*times, *offsets, *ends)`` for a chunk of ``count`` events.
 
     Compiled once per count (a chunk the recorder seals has :data:`CHUNK`):
     ``struct.pack`` with a new format string each time took nearly twice as long.
