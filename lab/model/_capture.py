@@ -5,7 +5,8 @@ views and notebooks read from the kernel thread.
 
 Why recording is cheap: it runs for every chunk of traffic, and on a small
 request/response protocol (memcached) it cost a fifth of the server's time.
-Each connection gets two closures (:meth:`Capture.recorders`) that note a
+Each connection gets two closures (:meth:`Capture.recorders`, built in
+:mod:`lab.model._recording`) that note a
 chunk with the least work: its offset in the stream, its size and the
 connection's count, one event's fields added to the ring's pending list, no
 lock.  Sealed, an event costs the ring about 34 bytes beyond its data (no
@@ -34,6 +35,7 @@ from typing import Any, NamedTuple
 
 from lab._checks import checked_bool, checked_count, checked_timeout
 from lab.model._pcap import write_pcap
+from lab.model import _recording
 from lab.model._ring import SEAL_AT, Ring
 
 __all__ = ["Event", "Connection", "ProtocolError", "LimitReached", "Capture",
@@ -250,50 +252,8 @@ class Capture:
 
     def _recorders_of(self, conn, deliver=None, failed=None):
         """The two closures that record one connection's chunks (see :meth:`recorders`)."""
-        pending = self._ring.pending
-        keep, now, seal, full = pending.extend, _now, self._seal_soon, SEAL_AT
-        into, out_of = ("in", conn.id, ""), ("out", conn.id, "")
-        deliver, failed = deliver or _ignore, failed or _ignore
-        # Two copies of each rather than one closure with getattr/setattr on
-        # a name: the count is read and written on every chunk.  The tuple is
-        # not kept (see lab.model._ring: why columns).  ``try`` costs nothing
-        # until it catches.
-        if not self.enabled:
-            def count_in(data: bytes) -> None:
-                conn.bytes_in += len(data)
-                try:
-                    deliver(data)
-                except Exception as error:
-                    failed(error)
-                    raise
-
-            def count_out(data: bytes) -> None:
-                conn.bytes_out += len(data)
-
-            return count_in, count_out
-
-        def record_in(data: bytes) -> None:
-            size = len(data)
-            offset = conn.bytes_in
-            conn.bytes_in = offset + size
-            keep((into, now(), data, offset, size))
-            if len(pending) >= full:
-                seal()
-            try:
-                deliver(data)
-            except Exception as error:
-                failed(error)
-                raise
-
-        def record_out(data: bytes) -> None:
-            size = len(data)
-            offset = conn.bytes_out
-            conn.bytes_out = offset + size
-            keep((out_of, now(), data, offset, size))
-            if len(pending) >= full:
-                seal()
-
-        return record_in, record_out
+        return _recording.recorders(conn, self._ring.pending, self._seal_soon, self.enabled,
+                                    deliver, failed)
 
     def reader(self, cid: int, receive: Callable[[], bytes], deliver: Callable[[bytes], object],
                failed: Callable[[Exception], object], at_end: object,
@@ -309,49 +269,8 @@ class Capture:
         ``doRead`` (see ``lab.adapters._read``), so a recorded read costs
         one Python call where Twisted's own takes two.
         """
-        conn = self._open[cid]
-        if not self.enabled:
-            def read_and_count() -> object:
-                try:
-                    data = receive()
-                except OSError as error:
-                    return refused(error)
-                if not data:
-                    return at_end
-                conn.bytes_in += len(data)
-                try:
-                    deliver(data)
-                except Exception as error:
-                    failed(error)
-                    raise
-                return None
-
-            return read_and_count
-        pending = self._ring.pending
-        keep, now, seal, full = pending.extend, _now, self._seal_soon, SEAL_AT
-        into = ("in", conn.id, "")
-
-        def read_and_record() -> object:
-            try:
-                data = receive()
-            except OSError as error:
-                return refused(error)
-            size = len(data)
-            if not size:
-                return at_end
-            offset = conn.bytes_in
-            conn.bytes_in = offset + size
-            keep((into, now(), data, offset, size))
-            if len(pending) >= full:
-                seal()
-            try:
-                deliver(data)
-            except Exception as error:
-                failed(error)
-                raise
-            return None
-
-        return read_and_record
+        return _recording.reader(self._open[cid], self._ring.pending, self._seal_soon,
+                                 self.enabled, receive, deliver, failed, at_end, refused)
 
     def sender(self, cid: int, send: Callable[[bytes], int], gate: Any,
                otherwise: Callable[[Any], object], rest: Callable[[bytes], object],
@@ -367,43 +286,8 @@ class Capture:
         socket's own: on a small request/response protocol each call more
         per write cost a percent of the server's time.
         """
-        conn, thread, get_ident = self._open[cid], threading.get_ident(), threading.get_ident
-        if not self.enabled:
-            def count_and_send(data):
-                if not gate.plain or type(data) is not bytes or get_ident() != thread:
-                    return otherwise(data)
-                size = len(data)
-                conn.bytes_out += size
-                try:
-                    sent = send(data)
-                except OSError:
-                    sent = 0
-                if sent != size:
-                    rest(data[sent:])
-
-            return count_and_send
-        pending = self._ring.pending
-        keep, now, seal, full = pending.extend, _now, self._seal_soon, SEAL_AT
-        out_of = ("out", conn.id, "")
-
-        def record_and_send(data):
-            if not gate.plain or type(data) is not bytes or get_ident() != thread:
-                return otherwise(data)
-            size = len(data)
-            offset = conn.bytes_out
-            conn.bytes_out = offset + size
-            keep((out_of, now(), data, offset, size))
-            if len(pending) >= full:
-                seal()
-            # After recording: a direct send can reach the peer before we return.
-            try:
-                sent = send(data)
-            except OSError:  # would block, or broken: the transport's own write knows what to do
-                sent = 0
-            if sent != size:
-                rest(data[sent:])
-
-        return record_and_send
+        return _recording.sender(self._open[cid], self._ring.pending, self._seal_soon,
+                                 self.enabled, send, gate, otherwise, rest)
 
     def protocol_error(self, cid: int, where: str, error: BaseException) -> None:
         """Note an exception the served protocol raised (Twisted only logs it)."""
@@ -610,8 +494,6 @@ class Capture:
                     f"{ring.dropped} dropped, {self._next_id - 1} connections>")
 
 
-def _ignore(_):
-    """Nothing to pass a chunk on to."""
 
 
 def _events(run, connection, kinds):
