@@ -81,10 +81,33 @@ def memcaslap_rounds(ports, rounds, seconds, concurrency):
     return results
 
 
-def under_callgrind(out, command):
-    """``command`` run under valgrind's callgrind, its counters dumped to ``out``.1, .2, ..."""
-    return [need("valgrind", "valgrind"), "--tool=callgrind", f"--callgrind-out-file={out}",
-            *command]
+def under_callgrind(out, command, caches=False):
+    """``command`` run under valgrind's callgrind, its counters dumped to ``out``.1, .2, ...
+
+    ``caches=True`` also simulates the caches, with the last level set to
+    one core's own (:func:`core_cache`): what misses it counts went to the
+    cache the machine shares, or to memory.
+    """
+    simulate = ["--cache-sim=yes", "--LL={},{},{}".format(*core_cache())] if caches else []
+    return [need("valgrind", "valgrind"), "--tool=callgrind", *simulate,
+            f"--callgrind-out-file={out}", *command]
+
+
+def core_cache():
+    """``(bytes, ways, line)`` of the largest cache one core has to itself (its L2), from sysfs.
+
+    Why not valgrind's default (the machine's last level): on a virtual
+    machine that is an L3 of hundreds of MiB shared with other tenants, so
+    a simulated miss there would almost never happen and a real one often does.
+    """
+    folder = "/sys/devices/system/cpu/cpu0/cache/index2"
+    try:
+        with open(f"{folder}/size") as size, open(f"{folder}/ways_of_associativity") as ways, \
+                open(f"{folder}/coherency_line_size") as line:
+            return (int(size.read().strip().rstrip("K")) * 1024, int(ways.read()),
+                    int(line.read()))
+    except (OSError, ValueError):
+        return 2 * 1024 * 1024, 16, 64  # a common L2, where sysfs does not say
 
 
 def callgrind_control(pid, action):
@@ -95,10 +118,17 @@ def callgrind_control(pid, action):
 
 def callgrind_summary(path):
     """The instruction count of callgrind's dump at ``path`` (its ``summary:`` line)."""
+    return callgrind_totals(path)["Ir"]
+
+
+def callgrind_totals(path):
+    """Each event callgrind counted in its dump at ``path``: ``{"Ir": ..., "DLmw": ..., ...}``."""
     for _ in range(600):  # the dump is written by the process itself, a moment later
         if path.exists():
-            for line in path.read_text().splitlines():
-                if line.startswith("summary:"):
-                    return int(line.split()[1])
+            lines = path.read_text().splitlines()
+            names = next((line.split()[1:] for line in lines if line.startswith("events:")), [])
+            for line in lines:
+                if line.startswith("summary:") and names:
+                    return dict(zip(names, map(int, line.split()[1:])))
         time.sleep(0.1)
     raise SystemExit(f"callgrind wrote no summary to {path}")

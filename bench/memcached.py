@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/memcached.py [--seconds 2] [--rounds 5] [--concurrency 16]
                                         [--processes 3] [--baseline DIR]
-    .venv/bin/python bench/memcached.py --instructions 10000 [--warmup 40000]
+    .venv/bin/python bench/memcached.py --instructions 10000 [--warmup 40000] [--caches]
 
 Four servers get the same memcaslap load (``-T 1 -c 16``, its default 9:1
 get/set mix with ~1 KB values) round by round, so machine noise hits them
@@ -37,6 +37,13 @@ pay for dropping it.  The same count comes out run after run (to a
 percent), where ops/s on a shared virtual machine moved by 10-20%; their
 ratio is what capture costs in work, not including what keeping each chunk
 costs the caches.  Needs Debian's valgrind.
+
+``--caches`` (with ``--instructions``) also simulates the caches and
+prints, per operation, the reads and writes that miss one core's own cache
+(its L2; see ``_shared.core_cache``), which is what the counted
+instructions leave out: a capture that keeps 32 MiB of traffic writes each
+byte it keeps to memory no core's cache holds, a line of 64 bytes at a
+time, however few instructions it takes to keep them.  Slower (about twice).
 """
 
 import argparse
@@ -48,7 +55,7 @@ import subprocess
 import sys
 import tempfile
 
-from _shared import (callgrind_control, callgrind_summary, free_port, memcaslap, need,
+from _shared import (callgrind_control, callgrind_totals, core_cache, free_port, memcaslap, need,
                      start_memcached, under_callgrind, wait_listening)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -274,9 +281,11 @@ def main():
                         help="count instructions per operation under callgrind instead (see above)")
     parser.add_argument("--warmup", type=int, default=40_000, metavar="W",
                         help="with --instructions: operations before counting (default 40000)")
+    parser.add_argument("--caches", action="store_true",
+                        help="with --instructions: also count cache misses (see above)")
     args = parser.parse_args()
     if args.instructions:
-        return report_instructions(args.instructions, args.concurrency, args.warmup)
+        return report_instructions(args.instructions, args.concurrency, args.warmup, args.caches)
     if args.floor_server:
         return floor_server(args.floor_server)
     if args.naive_server:
@@ -310,35 +319,41 @@ def main():
 SERVE_OFF, SERVE_ON, RECORDING_FLOOR = "lab serve (cli)", "lab serve capture", "recording floor"
 
 
-def report_instructions(ops, concurrency, warmup):
-    """Print instructions per operation of serve off, serve on and the recording floor."""
+def report_instructions(ops, concurrency, warmup, caches=False):
+    """Print instructions (and with ``caches``, misses) per operation of serve off, on and the floor."""
     serve = [sys.executable, "-m", "lab", "serve", "memcached", "tcp:0:interface=127.0.0.1"]
     floor_port = free_port()
     commands = {SERVE_OFF: (serve + ["--no-capture"], None), SERVE_ON: (serve, None),
                 RECORDING_FLOOR: ([sys.executable, __file__, "--recording-floor-server",
                                    str(floor_port)], floor_port)}
-    counts = {name: instructions_per_op(command, port, ops, concurrency, warmup)
+    counts = {name: per_op(command, port, ops, concurrency, warmup, caches)
               for name, (command, port) in commands.items()}
     print(f"instructions per memcaslap operation (-T 1 -c {concurrency} -x {ops}, after "
           f"{warmup} to warm up), counted by callgrind in the server process:")
     for name, count in counts.items():
-        print(f"  {name:18} {count:>9,.0f}")
-    off = counts[SERVE_OFF]
-    print(f"  lab serve (cli) / lab serve capture = {off / counts[SERVE_ON]:.3f}  "
+        misses = (f"   misses beyond one core's cache: {count['DLmr']:5.1f} reads "
+                  f"{count['DLmw']:5.1f} writes" if caches else "")
+        print(f"  {name:18} {count['Ir']:>9,.0f}{misses}")
+    off = counts[SERVE_OFF]["Ir"]
+    print(f"  lab serve (cli) / lab serve capture = {off / counts[SERVE_ON]['Ir']:.3f}  "
           "(capture on / off in work; target for ops/s >= 0.9)")
-    print(f"  lab serve (cli) / recording floor   = {off / counts[RECORDING_FLOOR]:.3f}")
+    print(f"  lab serve (cli) / recording floor   = {off / counts[RECORDING_FLOOR]['Ir']:.3f}")
+    if caches:
+        print(f"  (one core's cache is {core_cache()[0] // 1024} KiB: a miss there goes to the "
+              "cache the cores share, or to memory)")
 
 
-def instructions_per_op(command, port, ops, concurrency, warmup):
-    """Instructions ``command`` (a server; prints ``listening on H:P`` if ``port`` is None) runs per op.
+def per_op(command, port, ops, concurrency, warmup, caches=False):
+    """What callgrind counts per op in ``command``, a server (printing ``listening on H:P`` if ``port`` is None).
 
+    ``{"Ir": instructions, ...}``, with the cache misses when ``caches``.
     Counted from callgrind's zeroed counters to its dump, so start-up and
     warm-up are not in it.
     """
     with tempfile.TemporaryDirectory() as folder:
         out = pathlib.Path(folder, "callgrind.out")
-        proc = subprocess.Popen(under_callgrind(out, command), cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, text=True)
+        proc = subprocess.Popen(under_callgrind(out, command, caches), cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         try:
             if port is None:
                 line = proc.stdout.readline()
@@ -351,7 +366,8 @@ def instructions_per_op(command, port, ops, concurrency, warmup):
             callgrind_control(proc.pid, "-z")
             _operations(port, ops, concurrency)
             callgrind_control(proc.pid, "-d")
-            return callgrind_summary(pathlib.Path(f"{out}.1")) / ops
+            totals = callgrind_totals(pathlib.Path(f"{out}.1"))
+            return {event: total / ops for event, total in totals.items()}
         finally:
             proc.send_signal(signal.SIGINT)
             try:
