@@ -8,6 +8,7 @@ did not start.
 """
 
 import os
+import pathlib
 import re
 import shutil
 import socket
@@ -100,12 +101,11 @@ def core_cache():
     machine that is an L3 of hundreds of MiB shared with other tenants, so
     a simulated miss there would almost never happen and a real one often does.
     """
-    folder = "/sys/devices/system/cpu/cpu0/cache/index2"
+    folder = pathlib.Path("/sys/devices/system/cpu/cpu0/cache/index2")
     try:
-        with open(f"{folder}/size") as size, open(f"{folder}/ways_of_associativity") as ways, \
-                open(f"{folder}/coherency_line_size") as line:
-            return (int(size.read().strip().rstrip("K")) * 1024, int(ways.read()),
-                    int(line.read()))
+        size, ways, line = ((folder / name).read_text().strip()
+                            for name in ("size", "ways_of_associativity", "coherency_line_size"))
+        return int(size.rstrip("K")) * 1024, int(ways), int(line)
     except (OSError, ValueError):
         return 2 * 1024 * 1024, 16, 64  # a common L2, where sysfs does not say
 
