@@ -25,6 +25,10 @@ MAX_TOKENS = 23  # memcached tokenizes at most 23 tokens (24 with its end marker
 SHORT_LINE_LIMIT = 2048
 DEFAULT_MAX_LINE = 256 * 1024  # a multi-get of ~1000 long keys fits
 INT_MAX = (1 << 31) - 1
+# Bytes a simple get's key may not hold, as ints: ``b" " in key`` first tries
+# the needle as an int, and CPython formats and clears a TypeError for every
+# bytes needle (about 1,200 instructions, 5% of a get through the server).
+_SPACE, _NEWLINE, _NUL = b" \n\0"
 _LINE, _DATA, _SWALLOW, _CLOSED = "reading a command line", "reading a data block", \
     "skipping a rejected data block", "closed"
 _BINARY = "refusing the binary protocol"
@@ -157,8 +161,8 @@ class Parser:
             return None
         end = buf.find(b"\r\n", pos)
         key = buf[pos + 4:end]
-        if end < 0 or not 0 < len(key) <= KEY_MAX_LENGTH or b" " in key or b"\n" in key \
-                or 0 in key:
+        if end < 0 or not 0 < len(key) <= KEY_MAX_LENGTH or _SPACE in key or _NEWLINE in key \
+                or _NUL in key:
             return None
         self._pos = end + 2
         return key
@@ -173,7 +177,7 @@ class Parser:
                 or data[-2:] != b"\r\n":
             return None
         key = data[4:-2]
-        if not 0 < len(key) <= KEY_MAX_LENGTH or b" " in key or b"\n" in key or 0 in key:
+        if not 0 < len(key) <= KEY_MAX_LENGTH or _SPACE in key or _NEWLINE in key or _NUL in key:
             return None
         return key
 
