@@ -32,7 +32,9 @@ def matcher(match: Any) -> Any:
         return lambda data: True
     if isinstance(match, (str, bytes)):
         needle = match.encode() if isinstance(match, str) else match
-        return lambda data: needle in data
+        # find, not ``in``: bytes' ``in`` formats and clears a TypeError per call
+        # (it tries the needle as an int first), per message through the proxy.
+        return lambda data: data.find(needle) != -1
     if isinstance(match, re.Pattern):
         if isinstance(match.pattern, str):
             return lambda data: match.search(data.decode("utf-8", "replace")) is not None
