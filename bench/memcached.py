@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/memcached.py [--seconds 2] [--rounds 5] [--concurrency 16]
                                         [--processes 3] [--baseline DIR]
+                                        [--keeps K,...] [--capture-bytes B,...]
     .venv/bin/python bench/memcached.py --instructions 10000 [--warmup 40000] [--caches]
 
 Four servers get the same memcaslap load (``-T 1 -c 16``, its default 9:1
@@ -18,7 +19,14 @@ memcached >= 0.5.  Everything listens on 127.0.0.1 and is stopped at the end.
 
 A recording floor runs beside them: the same server behind the lab's
 wiretap, with a recorder that only appends ``(channel, time, data)`` to a
-deque bounded in C: what keeping each chunk costs at the least.
+deque bounded in C: what keeping each chunk costs at the least.  And a
+passing floor: the same recorder with a deque that keeps nothing (each
+chunk is timed, wrapped and let go at once), so recording floor / passing
+floor is what keeping 32 MiB of traffic costs, apart from the per-chunk work.
+``--keeps 128,2000`` adds recording floors that keep that many chunks, and
+``--capture-bytes 262144`` adds ``serve`` with that capture bound
+(``-o max_bytes=``), each compared with capture off: how the cost of
+keeping grows with what is kept.
 
 Why several processes of ``serve`` with capture and without: on a virtual
 machine one process can run 10-20% slower than an identical one for its
@@ -60,21 +68,24 @@ from _shared import (callgrind_control, callgrind_totals, core_cache, free_port,
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TARGET = 0.5
+FLOOR_KEEPS = 60_000  # chunks the recording floor keeps: about 32 MiB of memcaslap's traffic
 
 
-def _start_this_file(flag):
+def _start_this_file(flag, *options):
     """Run this file as one of its servers (``flag`` names which) on a free port."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, flag, str(port)], cwd=ROOT)
+    proc = subprocess.Popen([sys.executable, __file__, flag, str(port), *options], cwd=ROOT)
     wait_listening(port, proc)
     return proc, port
 
 
-def start_lab(capture=False):
+def start_lab(capture=False, max_bytes=None):
     """The lab's server through the CLI, with or without traffic capture; ``(proc, port)``."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "lab", "serve", "memcached", "tcp:0:interface=127.0.0.1",
-         *([] if capture else ["--no-capture"])], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+         *([] if capture else ["--no-capture"]),
+         *([] if max_bytes is None else ["-o", f"max_bytes={max_bytes}"])],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     if not line.startswith("listening on "):
         raise SystemExit(f"lab serve did not start: {line!r}")
@@ -107,18 +118,24 @@ def lab_server(port):
     reactor.run()
 
 
-def start_recording_floor():
-    """``serve`` as the CLI runs it, behind the wiretap with the cheapest recorder; ``(proc, port)``."""
-    return _start_this_file("--recording-floor-server")
+def start_recording_floor(keep=FLOOR_KEEPS):
+    """``serve`` as the CLI runs it, behind the wiretap with the cheapest recorder; ``(proc, port)``.
+
+    It keeps the last ``keep`` chunks (see :func:`recording_floor_server`).
+    """
+    return _start_this_file("--recording-floor-server", "--keep", str(keep))
 
 
-def recording_floor_server(port):
+def recording_floor_server(port, keep=FLOOR_KEEPS):
     """The memcached plugin behind the lab's wiretap, whose recorder only appends to a deque.
 
     The floor for capture on: every chunk is kept as ``(channel, time,
     data)`` in a deque bounded in C (no offsets, no counts, no byte bound,
     no seq), with the reactor in crochet's thread as ``serve`` has it.  What
-    the lab's capture costs beyond this is its bookkeeping.
+    the lab's capture costs beyond this is its bookkeeping.  ``keep``
+    chunks are kept (by default about the capture's 32 MiB of memcaslap's
+    traffic); with ``keep=0`` the deque drops each chunk as it comes (the
+    passing floor).
     """
     import threading
     import time
@@ -133,7 +150,7 @@ def recording_floor_server(port):
         """Keeps each chunk and nothing else (a recorder as the wiretap expects one)."""
 
         def __init__(self):
-            self.kept, self.ids = deque(maxlen=60_000), iter(range(1, 1 << 62))
+            self.kept, self.ids = deque(maxlen=keep), iter(range(1, 1 << 62))
 
         def opened(self, transport, peer, local, tap):
             return next(self.ids)
@@ -269,10 +286,15 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--processes", type=int, default=3,
-                        help="processes of serve with and without capture (default 3)")
+                        help="processes of each serve and floor server (default 3)")
     parser.add_argument("--naive-server", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--lab-server", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--recording-floor-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--keep", type=int, default=FLOOR_KEEPS, help=argparse.SUPPRESS)
+    parser.add_argument("--keeps", type=_counts, default=[], metavar="K,...",
+                        help="also recording floors that keep K chunks each")
+    parser.add_argument("--capture-bytes", type=_counts, default=[], metavar="B,...",
+                        help="also serve with capture bounded to B bytes (-o max_bytes=B)")
     parser.add_argument("--floor-server", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--baseline", metavar="DIR",
                         help="also load the lab server of another checkout (e.g. `git archive "
@@ -293,13 +315,18 @@ def main():
     if args.lab_server:
         return lab_server(args.lab_server)
     if args.recording_floor_server:
-        return recording_floor_server(args.recording_floor_server)
+        return recording_floor_server(args.recording_floor_server, args.keep)
     servers = {"lab": start_lab_factory(), "memcached -t 1": start_memcached(),
                "naive": start_naive(), "twisted floor": start_floor()}
     for n in range(1, args.processes + 1):
         servers[f"{SERVE_OFF} #{n}"] = start_lab()
         servers[f"{SERVE_ON} #{n}"] = start_lab(capture=True)
         servers[f"{RECORDING_FLOOR} #{n}"] = start_recording_floor()
+        servers[f"{PASSING_FLOOR} #{n}"] = start_recording_floor(keep=0)
+        for keep in args.keeps:
+            servers[f"{_floor_keeping(keep)} #{n}"] = start_recording_floor(keep)
+        for size in args.capture_bytes:
+            servers[f"{_capture_bounded(size)} #{n}"] = start_lab(capture=True, max_bytes=size)
     if args.baseline:
         servers["lab @baseline"] = start_baseline(pathlib.Path(args.baseline).resolve())
     results = {name: [] for name in servers}
@@ -313,10 +340,35 @@ def main():
         for proc, _ in servers.values():
             proc.terminate()
             proc.wait(10)
-    report(_summed(results, (SERVE_OFF, SERVE_ON, RECORDING_FLOOR)), args)
+    groups = (SERVE_OFF, SERVE_ON, RECORDING_FLOOR, PASSING_FLOOR,
+              *map(_floor_keeping, args.keeps), *map(_capture_bounded, args.capture_bytes))
+    report(_summed(results, groups), args)
 
 
-SERVE_OFF, SERVE_ON, RECORDING_FLOOR = "lab serve (cli)", "lab serve capture", "recording floor"
+def _counts(text):
+    """``"128,2000"`` as ``[128, 2000]`` (an argparse type): whole numbers >= 0."""
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        counts = [-1]
+    if min(counts) < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not whole numbers separated by commas, "
+                                         "e.g. 128,2000")
+    return counts
+
+
+def _floor_keeping(keep):
+    """The name of the recording floors that keep ``keep`` chunks."""
+    return f"floor keeping {keep}"
+
+
+def _capture_bounded(size):
+    """The name of the ``serve`` processes whose capture keeps at most ``size`` bytes."""
+    return f"capture {size} B"
+
+
+SERVE_OFF, SERVE_ON = "lab serve (cli)", "lab serve capture"
+RECORDING_FLOOR, PASSING_FLOOR = "recording floor", "passing floor"
 
 
 def report_instructions(ops, concurrency, warmup, caches=False):
@@ -409,7 +461,7 @@ def report(results, args):
     """Print medians and ratios (each ratio is the median of per-round ratios)."""
     median = {name: statistics.median(values) for name, values in results.items()}
     print(f"memcaslap -T 1 -c {args.concurrency} -t {args.seconds}s, {args.rounds} rounds "
-          f"(median ops/s; all rounds in brackets; the two serve lines sum "
+          f"(median ops/s; all rounds in brackets; the serve and floor lines sum "
           f"{args.processes} processes each)")
     for name, values in results.items():
         print(f"  {name:16} {median[name]:>9.0f}  {values}")
@@ -429,6 +481,13 @@ def report(results, args):
           "(the wiretap keeping each chunk in a bare deque: the floor for capture on)")
     print(f"  lab serve capture / recording floor = "
           f"{_spread(results, SERVE_ON, RECORDING_FLOOR)}  (what the capture's bookkeeping costs)")
+    print(f"  passing floor / lab serve (cli) = {_spread(results, PASSING_FLOOR, SERVE_OFF)}  "
+          "(the same recorder keeping nothing: what timing and handing on each chunk costs)")
+    print(f"  recording floor / passing floor = {_spread(results, RECORDING_FLOOR, PASSING_FLOOR)}  "
+          "(what keeping 32 MiB of traffic costs beside that)")
+    for name in results:
+        if name.startswith(("floor keeping ", "capture ")):
+            print(f"  {name} / lab serve (cli) = {_spread(results, name, SERVE_OFF)}")
     print(f"  naive / memcached = {_ratio(results, 'naive', mc):.2f}")
     print(f"  lab / naive       = {_ratio(results, 'lab', 'naive'):.2f}")
     print(f"  twisted floor / memcached = {_ratio(results, 'twisted floor', mc):.2f}  "
