@@ -9,7 +9,9 @@ reply checked) against four echo servers in one process, in rounds whose
 order rotates so machine noise hits them alike: a bare ``reactor.listenTCP``
 (no lab at all), a lab listener with ``wiretap=False`` (unwrapped, what
 ``serve --no-capture`` runs), one with ``capture=False`` (wiretap, counts
-only) and one with ``capture=True`` (every event kept).  Twice: with B-byte
+only) and one with ``capture=True`` (every event kept), and a fifth whose
+capture keeps only its last :data:`FEW` events: how much of capture's cost
+is keeping events at all rather than keeping many.  Twice: with B-byte
 payloads (1 KB) and with small ones (32 bytes, where the cost per event
 shows).  The clients run in the same reactor as the servers, as they do in a
 notebook.  Each ratio is the median of the per-round ratios, with their
@@ -45,6 +47,8 @@ from _shared import callgrind_control, callgrind_summary, under_callgrind
 import lab
 from lab.model import load_test, stop_all
 
+FEW = 128  # events the fifth server's capture keeps: one sealed chunk of the ring
+
 
 def bare_echo(port_holder):
     """Listen with plain Twisted (no wiretap) in the reactor thread; return the port."""
@@ -65,12 +69,14 @@ def throughput(target, args, size):
 
 
 def measure_throughput(args, size, target):
-    """Rotating rounds over the four servers; print medians, ratios and their spread."""
+    """Rotating rounds over the five servers; print medians, ratios and their spread."""
     bare = lab.call(bare_echo, None)
     servers = {"bare twisted": bare.getHost().port,
                "no wiretap": lab.listen("echo", name="bench-raw", capture=False, wiretap=False),
                "capture off": lab.listen("echo", name="bench-off", capture=False),
-               "capture on": lab.listen("echo", name="bench-on", capture=True)}
+               "capture on": lab.listen("echo", name="bench-on", capture=True),
+               f"keeping {FEW}": lab.listen("echo", name="bench-few", capture=True,
+                                             max_events=FEW)}
     results = {name: [] for name in servers}
     order = list(servers)
     for _ in range(args.rounds):
@@ -85,7 +91,8 @@ def measure_throughput(args, size, target):
         print(f"  {name:13} median {statistics.median(values):10.0f}   "
               f"[{min(values):.0f}..{max(values):.0f}]")
     ratios = {}
-    for top, bottom in (("capture on", "capture off"), ("capture on", "no wiretap"),
+    for top, bottom in (("capture on", "capture off"), (f"keeping {FEW}", "capture off"),
+                        ("capture on", "no wiretap"),
                         ("capture off", "no wiretap"), ("no wiretap", "bare twisted")):
         each = [a / b for a, b in zip(results[top], results[bottom])]
         ratios[top, bottom] = median = statistics.median(each)
