@@ -483,7 +483,8 @@ def report(results, args):
           f"{_spread(results, SERVE_ON, RECORDING_FLOOR)}  (what the capture's bookkeeping costs)")
     print(f"  passing floor / lab serve (cli) = {_spread(results, PASSING_FLOOR, SERVE_OFF)}  "
           "(the same recorder keeping nothing: what timing and handing on each chunk costs)")
-    print(f"  recording floor / passing floor = {_spread(results, RECORDING_FLOOR, PASSING_FLOOR)}  "
+    print(f"  recording floor / passing floor = "
+          f"{_spread(results, RECORDING_FLOOR, PASSING_FLOOR)}  "
           "(what keeping 32 MiB of traffic costs beside that)")
     for name in results:
         if name.startswith(("floor keeping ", "capture ")):
